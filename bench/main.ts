@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench [-- <benchmark…>] [options]`: runs the registered benchmarks against the
+ * broker and prints the machine, per-round figures and medians (or JSON with --json).
+ * Progress goes to stderr, results to stdout.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { QueueType } from '../src/config/types';
+import { parseDuration } from '../src/delay/durations';
+import type { Benchmark, BenchReport } from './lib/benchmark';
+import { defaultAmqpUrl } from './lib/broker';
+import { cleanUpOnSignal } from './lib/cleanup';
+import { describeMachine, machineFacts } from './lib/machine';
+import { defaultRedisUrl } from './lib/redis';
+import { nowSeconds } from './lib/stats';
+import { bundlesBenchmark } from './bundles';
+import { latenessBenchmark } from './lateness';
+import { memoryBenchmark } from './memory';
+import { rescheduleBenchmark } from './reschedule';
+import { rssBenchmark } from './rss';
+import { seedingBenchmark } from './seeding';
+
+/** Every benchmark, by name, in the order they run. Add one: write bench/<name>/index.ts and list it here. */
+const BENCHMARKS: readonly Benchmark[] = [rescheduleBenchmark, memoryBenchmark, seedingBenchmark, latenessBenchmark, rssBenchmark, bundlesBenchmark];
+
+function positiveInt(value: string): number {
+  const n = Number(value.replace(/_/g, ''));
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+function queueTypes(value: string): QueueType[] {
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const t of list) if (t !== 'classic' && t !== 'quorum') throw new InvalidArgumentError(`"${t}" is not classic or quorum`);
+  if (list.length === 0) throw new InvalidArgumentError('give classic, quorum or both');
+  return list as QueueType[];
+}
+
+function units(value: string): string[] {
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const u of list) {
+    try {
+      if (parseDuration(u, '--units') <= 0) throw new Error('zero');
+    } catch {
+      throw new InvalidArgumentError(`"${u}" is not a positive duration (e.g. 1s, 1m)`);
+    }
+  }
+  return list;
+}
+
+interface CliOptions {
+  n?: number;
+  quick?: boolean;
+  rounds?: number;
+  concurrency?: number;
+  queueTypes: QueueType[];
+  units?: string[];
+  contenders?: string;
+  amqpUrl?: string;
+  redisUrl?: string;
+  json?: boolean;
+  list?: boolean;
+  inProcess?: boolean;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const program = new Command()
+    .name('orbit-bench')
+    .description('orbit benchmarks against a real RabbitMQ (figures: docs/BENCHMARKS.md)')
+    .argument('[benchmarks...]', `benchmarks to run (${BENCHMARKS.map((b) => b.name).join(', ')}); all when none given`)
+    .option('--quick', 'small sizes everywhere: the whole suite in a couple of minutes (see docs/BENCHMARKS.md)')
+    .addOption(new Option('--n <count>', "messages per run, overriding every benchmark's default for the mode").argParser(positiveInt))
+    .addOption(new Option('--rounds <count>', "rounds (each contender once per round, alternating order), overriding each benchmark's default").argParser(positiveInt))
+    .addOption(new Option('--concurrency <count>', 'reschedule: lane concurrency = consumer prefetch, for every contender (default 100)').argParser(positiveInt))
+    .addOption(new Option('--queue-types <list>', 'delay.queueType values to measure: classic, quorum or both').argParser(queueTypes).default(['classic', 'quorum']))
+    .addOption(new Option('--units <list>', 'delay.unit values for the lateness benchmark (default: 1s with --quick, 1s,1m otherwise)').argParser(units))
+    .option('--contenders <names>', 'reschedule and seeding: comma-separated contenders to run (default: all)')
+    .option('--amqp-url <url>', 'broker (default: $ORBIT_BENCH_AMQP_URL, $ORBIT_TEST_AMQP_URL or amqp://guest:guest@127.0.0.1:5672)')
+    .option('--redis-url <url>', 'Redis for BullMQ (default: $ORBIT_BENCH_REDIS_URL or redis://127.0.0.1:6379)')
+    .option('--json', 'print one JSON document on stdout instead of tables')
+    .option('--in-process', 'run every contender in this process (default: a fresh node process per run); handy with node --cpu-prof')
+    .option('--list', 'list the benchmarks and exit')
+    .showHelpAfterError();
+  program.parse([...argv]);
+  const opts = program.opts<CliOptions>();
+
+  if (opts.list) {
+    for (const b of BENCHMARKS) console.log(`${b.name.padEnd(12)} ${b.description}`);
+    return 0;
+  }
+
+  const wanted = program.args.length > 0 ? program.args : BENCHMARKS.map((b) => b.name);
+  const benchmarks = wanted.map((name) => {
+    const b = BENCHMARKS.find((x) => x.name === name);
+    return b ?? program.error(`unknown benchmark "${name}" (known: ${BENCHMARKS.map((x) => x.name).join(', ')})`);
+  });
+
+  // Children clean up after themselves; in-process runs need this process to.
+  if (opts.inProcess) cleanUpOnSignal();
+  const amqpUrl = opts.amqpUrl ?? defaultAmqpUrl();
+  const suiteStarted = nowSeconds();
+  const progress = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+  const machine = await machineFacts(amqpUrl);
+  if (!opts.json) console.log(['machine', ...describeMachine(machine).map((l) => `  ${l}`), ''].join('\n'));
+
+  const reports: BenchReport[] = [];
+  const failed: string[] = [];
+  for (const benchmark of benchmarks) {
+    const started = nowSeconds();
+    let report: BenchReport;
+    try {
+      report = await benchmark.run({
+        quick: opts.quick ?? false,
+        n: opts.n,
+        rounds: opts.rounds,
+        concurrency: opts.concurrency,
+        queueTypes: opts.queueTypes,
+        units: opts.units,
+        amqpUrl,
+        redisUrl: opts.redisUrl ?? defaultRedisUrl(),
+        contenders: (opts.contenders ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+        inProcess: opts.inProcess ?? false,
+        progress,
+      });
+    } catch (err) {
+      // One failed benchmark does not throw away the others' figures.
+      failed.push(benchmark.name);
+      const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      progress(`${benchmark.name} FAILED: ${message}`);
+      report = { benchmark: benchmark.name, text: [`${benchmark.name} — FAILED: ${message.split('\n')[0]}`], data: { benchmark: benchmark.name, error: message } };
+    }
+    reports.push(report);
+    progress(`${benchmark.name}: ${(nowSeconds() - started).toFixed(0)} s`);
+    if (!opts.json) console.log([...report.text, `(${benchmark.name} took ${(nowSeconds() - started).toFixed(0)} s)`, ''].join('\n'));
+  }
+  if (!opts.json) console.log(`all benchmarks took ${(nowSeconds() - suiteStarted).toFixed(0)} s`);
+  if (opts.json) console.log(JSON.stringify({ machine, benchmarks: reports.map((r) => r.data) }, null, 2));
+  if (failed.length > 0) progress(`failed: ${failed.join(', ')}`);
+  return failed.length > 0 ? 1 : 0;
+}
+
+main(process.argv).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,229 @@
+import type { QueueType } from '../../src/config/types';
+import { targetLine, type Benchmark, type BenchOptions, type BenchReport, type TargetResult } from '../lib/benchmark';
+import { runInChild } from '../lib/isolate';
+import { describeLoad, loadAverage } from '../lib/load';
+import { redisAvailable } from '../lib/redis';
+import { alternatingOrder, median, round } from '../lib/stats';
+import { formatFixed, formatInt, renderTable, type Column } from '../lib/table';
+import type { LoopTiming, RescheduleContender } from './contender';
+import { BASELINE, PEER, contenders as allContenders } from './contenders';
+import { runOnce, type RunJob } from './run-one';
+
+/** The compiled child script that runs one contender once. */
+const RUN_ONE_SCRIPT = require.resolve('./run-one');
+
+/** One hour ahead: each message passes popcount(3600) = 4 delay levels, later. */
+export const RESCHEDULE_DELAY_MS = 3_600_000;
+/** Issue 2's goal: orbit keeps at least this share of the raw amqplib baseline's throughput. */
+export const TARGET_RATIO = 0.9;
+/** Issue 5's goal: orbit at least as fast as BullMQ. */
+export const TARGET_PEER_RATIO = 1.0;
+
+export const DEFAULTS = { quick: { n: 5_000, rounds: 1 }, full: { n: 20_000, rounds: 3 }, concurrency: 100 } as const;
+
+export interface RoundResult {
+  readonly queueType: QueueType;
+  readonly round: number;
+  readonly contender: string;
+  readonly n: number;
+  readonly startupSeconds: number;
+  readonly seconds: number;
+  readonly msgsPerSec: number;
+  /** Client (this process) CPU per message during the loop, µs. */
+  readonly cpuMicrosPerMsg: number;
+}
+
+export interface ContenderSummary {
+  readonly queueType: QueueType;
+  readonly contender: string;
+  readonly n: number;
+  /** Median over rounds of the loop time. */
+  readonly seconds: number;
+  /** N ÷ the median loop time, so the two columns always agree. */
+  readonly msgsPerSec: number;
+  /** msgsPerSec ÷ the baseline's; undefined when the baseline did not run. */
+  readonly ratio: number | undefined;
+  /** msgsPerSec ÷ BullMQ's; undefined when BullMQ did not run. */
+  readonly peerRatio: number | undefined;
+  /** Median client CPU per message, µs: less noisy than throughput on a busy machine. */
+  readonly cpuMicrosPerMsg: number;
+}
+
+/**
+ * The reschedule loop: N messages wait in a lane queue (or N jobs in a BullMQ queue); each
+ * contender consumes them, and for each one puts its replacement one hour ahead, waits until
+ * that is safely stored, then acks the original. Timed from the first delivery to the N-th
+ * settlement; preloading, connecting and cleaning up are not timed. Measured once per
+ * `delay.queueType` (the replacements wait in a classic or a quorum delay level); BullMQ,
+ * which has no such setting, runs in every group so each group's ratios come from the same
+ * alternating rounds.
+ */
+export const rescheduleBenchmark: Benchmark = {
+  name: 'reschedule',
+  description: 'N preloaded messages, each rescheduled one hour ahead (consume → confirmed publish → ack)',
+  async run(options: BenchOptions): Promise<BenchReport> {
+    const mode = options.quick ? DEFAULTS.quick : DEFAULTS.full;
+    const n = options.n ?? mode.n;
+    const rounds = options.rounds ?? mode.rounds;
+    const concurrency = options.concurrency ?? DEFAULTS.concurrency;
+    let selected = pick(options.contenders);
+    const notes: string[] = [];
+    if (selected.some((c) => c.name === PEER) && !(await redisAvailable(options.redisUrl))) {
+      selected = selected.filter((c) => c.name !== PEER);
+      notes.push(`bullmq skipped: no Redis at ${options.redisUrl}`);
+    }
+    const loadStart = loadAverage();
+    const results: RoundResult[] = [];
+    const order = alternatingOrder(selected, rounds);
+    for (const queueType of options.queueTypes) {
+      const params: RunJob['params'] = { n, concurrency, delayMs: RESCHEDULE_DELAY_MS, amqpUrl: options.amqpUrl, queueType, redisUrl: options.redisUrl };
+      for (const [r, contenders] of order.entries()) {
+        for (const contender of contenders) {
+          const label = `reschedule ${queueType} round ${r + 1}/${rounds} ${contender.name}`;
+          const job: RunJob = { contender: contender.name, label, params };
+          const timing = options.inProcess ? await runOnce(job, options.progress) : await runInChild<RunJob, LoopTiming>(RUN_ONE_SCRIPT, job);
+          const result: RoundResult = {
+            queueType,
+            round: r + 1,
+            contender: contender.name,
+            n,
+            startupSeconds: round(timing.startupSeconds, 4),
+            seconds: round(timing.loopSeconds, 4),
+            msgsPerSec: round(n / timing.loopSeconds, 1),
+            cpuMicrosPerMsg: round((timing.clientCpuSeconds * 1e6) / n, 1),
+          };
+          results.push(result);
+          options.progress(
+            `${label}: ${formatFixed(result.seconds, 2)} s, ${formatInt(result.msgsPerSec)} msgs/s, client CPU ${formatFixed(result.cpuMicrosPerMsg, 0)} µs/msg`,
+          );
+        }
+      }
+    }
+    const loadEnd = loadAverage();
+
+    const summary = options.queueTypes.flatMap((qt) => summarize(qt, selected, results.filter((r) => r.queueType === qt)));
+    const targets: TargetResult[] = [];
+    for (const s of summary.filter((x) => x.contender === 'orbit')) {
+      targets.push({
+        what: `reschedule (${s.queueType}) orbit ≥`,
+        target: `${TARGET_RATIO} × ${BASELINE}`,
+        measured: s.ratio === undefined ? 'baseline not run' : `${formatFixed(s.ratio, 2)}×`,
+        met: s.ratio === undefined ? undefined : s.ratio >= TARGET_RATIO,
+      });
+      targets.push({
+        what: `reschedule (${s.queueType}) orbit ≥`,
+        target: `${TARGET_PEER_RATIO} × ${PEER}`,
+        measured: s.peerRatio === undefined ? 'bullmq not run' : `${formatFixed(s.peerRatio, 2)}×`,
+        met: s.peerRatio === undefined ? undefined : s.peerRatio >= TARGET_PEER_RATIO,
+      });
+    }
+
+    const text = [
+      `reschedule — ${this.description}`,
+      `N = ${n}, concurrency (prefetch) = ${concurrency}, delay = 1 h, delay.queueType ${options.queueTypes.join(' and ')}, ${rounds} round(s) each, ${options.inProcess ? 'all in this process' : 'each run in a fresh node process'}, contenders alternating (${order
+        .map((o) => o.map((c) => c.name).join(', '))
+        .join(' | ')})`,
+      describeLoad(loadStart, loadEnd),
+      ...selected.map((c) => `  ${c.name}: ${c.summary}`),
+      ...notes,
+      '',
+      renderTable(
+        [
+          { header: 'queueType' },
+          { header: 'round', align: 'right' },
+          { header: 'contender' },
+          { header: 'startup s', align: 'right' },
+          { header: 'seconds', align: 'right' },
+          { header: 'msgs/s', align: 'right' },
+          { header: 'client CPU µs/msg', align: 'right' },
+        ],
+        results.map((x) => [
+          x.queueType,
+          String(x.round),
+          x.contender,
+          formatFixed(x.startupSeconds, 2),
+          formatFixed(x.seconds, 2),
+          formatInt(x.msgsPerSec),
+          formatFixed(x.cpuMicrosPerMsg, 0),
+        ]),
+      ),
+      '',
+      `median over ${rounds} round(s):`,
+      renderTable(SUMMARY_COLUMNS, summaryRows(summary)),
+      '',
+      ...targets.map(targetLine),
+    ];
+    return {
+      benchmark: this.name,
+      text,
+      data: {
+        benchmark: this.name,
+        params: { n, concurrency, delayMs: RESCHEDULE_DELAY_MS, rounds, queueTypes: options.queueTypes, inProcess: options.inProcess },
+        load: { start: loadStart, end: loadEnd },
+        contenders: selected.map((c) => ({ name: c.name, summary: c.summary })),
+        notes,
+        rounds: results,
+        summary,
+        targets,
+      },
+    };
+  },
+};
+
+export const SUMMARY_COLUMNS: readonly Column[] = [
+  { header: 'queueType' },
+  { header: 'contender' },
+  { header: 'N', align: 'right' },
+  { header: 'seconds', align: 'right' },
+  { header: 'msgs/s', align: 'right' },
+  { header: `× ${BASELINE}`, align: 'right' },
+  { header: `× ${PEER}`, align: 'right' },
+  { header: 'client CPU µs/msg', align: 'right' },
+];
+
+export function summaryRows(summary: readonly ContenderSummary[]): string[][] {
+  return summary.map((s) => [
+    s.queueType,
+    s.contender,
+    String(s.n),
+    formatFixed(s.seconds, 2),
+    formatInt(s.msgsPerSec),
+    s.ratio === undefined ? '—' : formatFixed(s.ratio, 2),
+    s.peerRatio === undefined ? '—' : formatFixed(s.peerRatio, 2),
+    formatFixed(s.cpuMicrosPerMsg, 0),
+  ]);
+}
+
+function pick(names: readonly string[]): RescheduleContender[] {
+  if (names.length === 0) return [...allContenders];
+  const known = new Map(allContenders.map((c) => [c.name, c]));
+  return names.map((name) => {
+    const c = known.get(name);
+    if (!c) throw new Error(`unknown contender "${name}" (known: ${[...known.keys()].join(', ')})`);
+    return c;
+  });
+}
+
+function summarize(queueType: QueueType, selected: readonly RescheduleContender[], results: readonly RoundResult[]): ContenderSummary[] {
+  const rateOf = (name: string): number | undefined => {
+    const mine = results.filter((r) => r.contender === name);
+    return mine.length > 0 ? mine[0]!.n / median(mine.map((r) => r.seconds)) : undefined;
+  };
+  const baseRate = rateOf(BASELINE);
+  const peerRate = rateOf(PEER);
+  return selected.map((c) => {
+    const mine = results.filter((r) => r.contender === c.name);
+    const seconds = median(mine.map((r) => r.seconds));
+    const msgsPerSec = mine[0]!.n / seconds;
+    return {
+      queueType,
+      contender: c.name,
+      n: mine[0]!.n,
+      seconds: round(seconds, 4),
+      msgsPerSec: round(msgsPerSec, 1),
+      ratio: baseRate === undefined ? undefined : round(msgsPerSec / baseRate, 3),
+      peerRatio: peerRate === undefined ? undefined : round(msgsPerSec / peerRate, 3),
+      cpuMicrosPerMsg: round(median(mine.map((r) => r.cpuMicrosPerMsg)), 1),
+    };
+  });
+}

@@ -1,0 +1,96 @@
+import type { ResolvedConfig } from '../../src/config/types';
+import { Daemon } from '../../src/daemon';
+import type { Handler } from '../../src/worker/handler-types';
+import { owe } from '../lib/cleanup';
+import { nowSeconds } from '../lib/stats';
+import { cpuSeconds, StallWatch, type LoopTiming, type PreparedContender, type RescheduleContender, type RescheduleParams } from './contender';
+import { LANE, prepareRabbitStage } from './rabbit-setup';
+
+/**
+ * orbit itself: an in-process Daemon (its own consume and publish connections, prefetch =
+ * lane concurrency, metrics on) whose handler reschedules every message one hour ahead. Each
+ * message is decoded, run, turned into a reschedule, published to the hour-ahead delay level
+ * with confirm and mandatory, and acked after the confirm — the full production path.
+ */
+export const orbitContender: RescheduleContender = {
+  name: 'orbit',
+  summary: 'orbit Daemon; handler returns { reschedule: { delay: 1 h } }; ack after confirm',
+  async prepare(params: RescheduleParams): Promise<PreparedContender> {
+    const stage = await prepareRabbitStage(params, 'orbit');
+    let daemon: Daemon | undefined;
+    // Stopped before the namespace is deleted, also on Ctrl-C, so it cannot re-declare its lane.
+    const stopDaemon = owe(async () => {
+      await daemon?.stop().catch(() => undefined);
+    });
+    return {
+      verify: () => stage.verify(),
+      async cleanup() {
+        await stopDaemon();
+        await stage.cleanup();
+      },
+      async run() {
+        const timing = await timeDaemonLoop(stage.config, params.n, params.delayMs, (d) => (daemon = d));
+        // Outside the timed loop: stop consuming, let the last acks go out, close.
+        await stopDaemon();
+        return timing;
+      },
+    };
+  },
+};
+
+/**
+ * Starts a Daemon on `config` whose handler reschedules every message of the lane `LANE`
+ * `delayMs` ahead, and times the loop from the first handler start to the `n`-th settlement
+ * (each must settle as rescheduled). The daemon is handed to `started` at once so the
+ * caller can stop it, also on failure or Ctrl-C; it is left running. `running` is called
+ * once `start()` has resolved (connected, topology asserted, consuming).
+ */
+export function timeDaemonLoop(
+  config: ResolvedConfig,
+  n: number,
+  delayMs: number,
+  started: (daemon: Daemon) => void,
+  running?: () => void,
+): Promise<LoopTiming> {
+  // What a real handler does: a fresh outcome per message.
+  const handler: Handler = async () => ({ reschedule: { delay: delayMs } });
+  let startedAt = 0;
+  let first: number | undefined;
+  let cpuAtFirst = 0;
+  let settled = 0;
+  return new Promise<LoopTiming>((resolve, reject) => {
+    const stall = new StallWatch(() => settled, reject);
+    const daemon = new Daemon({
+      config,
+      handlers: { [LANE]: handler },
+      observer: {
+        handlerStarted: () => {
+          if (first === undefined) {
+            first = nowSeconds();
+            cpuAtFirst = cpuSeconds();
+          }
+        },
+        messageSettled: (_lane, kind) => {
+          if (kind !== 'rescheduled') {
+            stall.stop();
+            reject(new Error(`a message was settled as ${kind}, expected rescheduled`));
+            return;
+          }
+          if (++settled === n) {
+            const end = nowSeconds();
+            const cpuAtEnd = cpuSeconds();
+            stall.stop();
+            resolve({ startupSeconds: first! - startedAt, loopSeconds: end - first!, clientCpuSeconds: cpuAtEnd - cpuAtFirst });
+          }
+        },
+      },
+    });
+    started(daemon);
+    startedAt = nowSeconds();
+    stall.start();
+    daemon.start().then(running, (err: unknown) => {
+      stall.stop();
+      reject(err as Error);
+    });
+  });
+}

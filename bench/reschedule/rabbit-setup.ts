@@ -1,0 +1,106 @@
+import { routeDelay, type DelayRoute } from '../../src/delay/routing';
+import { Scheduler } from '../../src/publish/scheduler';
+import type { ResolvedConfig } from '../../src/config/types';
+import { buildTopology } from '../../src/topology/build';
+import { names } from '../../src/topology/names';
+import { owe } from '../lib/cleanup';
+import { benchConfig, deleteNamespace, queueDepth, randomNamespace, waitForDepth } from '../lib/broker';
+import type { RescheduleParams } from './contender';
+
+/** The lane every RabbitMQ contender consumes. */
+export const LANE = 'bench';
+
+/**
+ * The RabbitMQ side shared by orbit and the raw amqplib baseline, so both work on exactly the
+ * same broker objects: orbit's own topology (delay levels, deliver exchange, lane queue with
+ * x-max-priority, lazy classic queues) in a fresh namespace, and N messages in the lane queue.
+ */
+export interface RabbitStage {
+  readonly namespace: string;
+  readonly config: ResolvedConfig;
+  readonly laneQueue: string;
+  /** Where an hour-ahead reschedule is published: orbit's exchange and routing key for it. */
+  readonly route: DelayRoute;
+  /** The delay-level queue the rescheduled messages wait in (the route's highest bit). */
+  readonly holdQueue: string;
+  /** Checks that the lane is empty and all N wait one hour ahead. */
+  verify(): Promise<string[]>;
+  cleanup(): Promise<void>;
+}
+
+/** Body of every message: JSON of the size the user's messages have (< 100 bytes). */
+export function benchBody(i: number): Buffer {
+  return Buffer.from(JSON.stringify({ url: `https://example.com/items/${i}`, seq: i, tier: 'a' }));
+}
+
+/** The config of a stage's namespace: orbit's defaults, the lane at the run's concurrency. */
+export function stageConfig(namespace: string, params: Pick<RescheduleParams, 'amqpUrl' | 'queueType' | 'concurrency'>): ResolvedConfig {
+  return benchConfig(namespace, params.amqpUrl, {
+    delay: { queueType: params.queueType },
+    lanes: [{ name: LANE, concurrency: params.concurrency }],
+    shutdown: { timeout: '30s' },
+  });
+}
+
+/**
+ * Declares the topology and publishes N messages with delay 0 through orbit's Scheduler
+ * (straight to the deliver exchange, so into the lane queue), then waits until the lane queue
+ * holds all N. Nothing here is timed.
+ */
+export async function prepareRabbitStage(params: RescheduleParams, contender: string): Promise<RabbitStage> {
+  const namespace = randomNamespace(`bench-${contender}`);
+  const config = stageConfig(namespace, params);
+  const n = names(namespace);
+  const topology = buildTopology(config);
+  const laneQueue = n.lane(LANE);
+  const route = routeDelay(params.delayMs, LANE, config.delay, n);
+  const holdQueue = route.exchange; // a delay level's queue and exchange share the name
+  // Owed from here on: an interrupted run still deletes the namespace.
+  const cleanup = owe(() =>
+    deleteNamespace(params.amqpUrl, namespace, {
+      queues: topology.queues.map((q) => q.name),
+      exchanges: topology.exchanges.map((e) => e.name),
+    }),
+  );
+
+  try {
+    await preloadLane(config, params.n);
+    await waitForDepth(params.amqpUrl, laneQueue, params.n, 120_000);
+  } catch (err) {
+    await cleanup().catch(() => undefined);
+    throw err;
+  }
+
+  return {
+    namespace,
+    config,
+    laneQueue,
+    route,
+    holdQueue,
+    cleanup,
+    async verify() {
+      const problems: string[] = [];
+      // Confirmed means enqueued, but give the broker a moment to report the final count.
+      await waitForDepth(params.amqpUrl, holdQueue, params.n, 10_000).catch(() => undefined);
+      const held = await queueDepth(params.amqpUrl, holdQueue);
+      const left = await queueDepth(params.amqpUrl, laneQueue);
+      if (held !== params.n) problems.push(`${holdQueue} holds ${held} messages, expected ${params.n}`);
+      if (left !== 0) problems.push(`${laneQueue} still holds ${left} messages, expected 0`);
+      return problems;
+    },
+  };
+}
+
+/** Publishes N messages with delay 0 to the lane, many confirms outstanding at once. */
+export async function preloadLane(config: ResolvedConfig, count: number): Promise<void> {
+  const scheduler = new Scheduler({ config });
+  try {
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < count; i = next++) await scheduler.publish(LANE, benchBody(i));
+    };
+    await Promise.all(Array.from({ length: Math.min(500, count) }, worker));
+  } finally {
+    await scheduler.close();
+  }
+}

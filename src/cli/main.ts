@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Command } from 'commander';
+import { configCommand } from './config';
+import { dlqCommand } from './dlq';
+import { publishCommand } from './publish';
+import { seedCommand } from './seed';
+import { startCommand } from './start';
+import { statsCommand } from './stats';
+import { topologyCommand } from './topology';
+
+/** The installed package's version; found by walking up, as src/ and dist/src/ sit at different depths. */
+function packageVersion(): string {
+  for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  }
+  return 'unknown';
+}
+
+const program = new Command('orbit')
+  .description('a worker daemon on RabbitMQ that runs handlers and reschedules messages')
+  .version(packageVersion())
+  .addCommand(startCommand())
+  .addCommand(publishCommand())
+  .addCommand(seedCommand())
+  .addCommand(topologyCommand())
+  .addCommand(configCommand())
+  .addCommand(dlqCommand())
+  .addCommand(statsCommand());
+
+void program.parseAsync(process.argv);

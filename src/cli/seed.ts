@@ -1,0 +1,115 @@
+import { statSync } from 'node:fs';
+import { Command } from 'commander';
+import { parseDuration } from '../delay/durations';
+import { errorMessage, InvalidMessageError } from '../errors';
+import { Scheduler } from '../publish/scheduler';
+import { progressReporter } from '../seed/progress';
+import { seed, type SeedSource } from '../seed/seeder';
+import { generated, jsonLineBatches, openInput } from '../seed/sources';
+import { action, configFromFlags, type ConfigFlags, withConfigOptions } from './common';
+
+interface SeedFlags extends ConfigFlags {
+  lane?: string;
+  file?: string;
+  spread?: string;
+  rate?: string;
+  skip: string;
+  strict?: boolean;
+  window?: string;
+  generate?: string;
+  bytes: string;
+  progress: boolean;
+}
+
+export function seedCommand(): Command {
+  return withConfigOptions(
+    new Command('seed')
+      .description('bulk-load JSON lines (--file or stdin) or generated messages, pipelined and resumable')
+      .option('--lane <lane>', 'lane for lines that name none')
+      .option('--file <file>', 'JSON lines to load ("-" or absent: stdin)')
+      .option('--spread <duration>', 'give lines without delay/at a random delay in [0, D)')
+      .option('--rate <n>', 'publish at most n messages per second')
+      .option('--skip <n>', 'skip the first n lines (resume after a failure)', '0')
+      .option('--strict', 'stop at the first malformed line instead of skipping it')
+      .option('--window <n>', 'unconfirmed messages in flight, those waiting in open bundles included (default: 2000, or 50 bundles of a bundled lane, at most 100000)')
+      .option('--generate <n>', 'publish n synthetic messages instead of reading lines')
+      .option('--bytes <n>', 'approximate body size of generated messages', '80')
+      .option('--no-progress', 'no progress output'),
+  ).action(
+    action(async (flags: SeedFlags) => {
+      const config = configFromFlags(flags);
+      const skip = wholeNumber(flags.skip, '--skip');
+      const generate = flags.generate === undefined ? undefined : wholeNumber(flags.generate, '--generate');
+      if (generate !== undefined && flags.file) throw new InvalidMessageError('give either --generate or --file, not both');
+      if (generate !== undefined && !flags.lane) throw new InvalidMessageError('--generate needs --lane');
+      const spreadMs = flags.spread === undefined ? undefined : parseDuration(flags.spread, '--spread');
+      const rate = flags.rate === undefined ? undefined : wholeNumber(flags.rate, '--rate');
+
+      let items: SeedSource;
+      let total: number | undefined;
+      let unit: 'bytes' | 'messages';
+      if (generate !== undefined) {
+        items = generated(generate, wholeNumber(flags.bytes, '--bytes'), skip, spreadMs);
+        total = Math.max(0, generate - skip);
+        unit = 'messages';
+      } else {
+        const input = openInput(flags.file);
+        if (input === process.stdin && process.stdin.isTTY) throw new InvalidMessageError('nothing to seed: give --file, --generate, or pipe JSON lines on stdin');
+        items = jsonLineBatches(input, skip);
+        total = flags.file && flags.file !== '-' ? statSync(flags.file).size : undefined;
+        unit = 'bytes';
+      }
+
+      // Bundles fill from the window: keep several bundles' worth in flight. When the window
+      // is full the seeder sends the oldest open bundles rather than wait out their linger.
+      const largestBundle = Math.max(1, ...config.lanes.map((l) => l.bundle.max));
+      const window = flags.window === undefined ? Math.max(2000, Math.min(100_000, 50 * largestBundle)) : wholeNumber(flags.window, '--window');
+      const scheduler = new Scheduler({ config, role: 'cli' });
+      // Ctrl-C / SIGTERM: stop reading, let in-flight publishes confirm, say where to resume.
+      const interrupt = new AbortController();
+      const onSignal = () => interrupt.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const progress = flags.progress ? progressReporter(process.stderr, total, unit) : undefined;
+      try {
+        await scheduler.connect();
+        const result = await seed(
+          items,
+          scheduler,
+          { lane: flags.lane, spreadMs, rate, strict: flags.strict, window, signal: interrupt.signal },
+          (_line, err) => process.stderr.write(`orbit: ${err.message} — ${flags.strict ? 'stopping (--strict)' : 'skipped'}\n`),
+          progress ? (p) => progress.update(p) : undefined,
+        );
+        progress?.stop();
+        const seconds = result.elapsedMs / 1000;
+        const summary = {
+          confirmed: result.confirmed,
+          malformed: result.malformed,
+          linesRead: result.read,
+          doneThrough: result.doneThrough,
+          seconds: Number(seconds.toFixed(2)),
+          perSecond: seconds > 0 ? Math.round(result.confirmed / seconds) : result.confirmed,
+        };
+        process.stdout.write(`${JSON.stringify(summary)}\n`);
+        if (result.failure !== undefined) {
+          process.stderr.write(
+            `orbit: seeding stopped: ${errorMessage(result.failure)}\n` +
+              `orbit: every line up to ${result.doneThrough} is confirmed (or was malformed); resume with --skip ${result.doneThrough}\n`,
+          );
+          throw result.failure;
+        }
+      } finally {
+        process.removeListener('SIGINT', onSignal);
+        process.removeListener('SIGTERM', onSignal);
+        progress?.stop();
+        await scheduler.close();
+      }
+    }),
+  );
+}
+
+function wholeNumber(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidMessageError(`${flag} must be a whole number ≥ 0 (got "${text}")`);
+  return n;
+}

@@ -1,0 +1,46 @@
+import { Command } from 'commander';
+import { BrokerSession } from '../amqp/session';
+import { maxDelayMs } from '../delay/routing';
+import { formatDuration } from '../delay/durations';
+import { createLogger } from '../logging/logger';
+import { buildTopology, type Topology } from '../topology/build';
+import { action, configFromFlags, type ConfigFlags, withConfigOptions } from './common';
+
+interface TopologyFlags extends ConfigFlags {
+  json?: boolean;
+  dryRun?: boolean;
+}
+
+export function topologyCommand(): Command {
+  return withConfigOptions(
+    new Command('topology')
+      .description('declare every exchange, queue and binding on the broker, then print them')
+      .option('--json', 'print as JSON')
+      .option('--dry-run', 'print without connecting to the broker'),
+  ).action(
+    action(async (flags: TopologyFlags) => {
+      const config = configFromFlags(flags);
+      const topology = buildTopology(config);
+      if (!flags.dryRun) {
+        // Opening a session asserts the whole topology.
+        const session = await BrokerSession.open(config, 'cli', createLogger(config.log.level, 2));
+        await session.close();
+      }
+      process.stdout.write(flags.json ? `${JSON.stringify(topology, null, 2)}\n` : describe(topology, maxDelayMs(config.delay)));
+    }),
+  );
+}
+
+function describe(t: Topology, maxDelay: number): string {
+  const lines = [`exchanges (${t.exchanges.length}):`];
+  for (const e of t.exchanges) lines.push(`  ${e.name}  ${e.type}${argText(e.arguments)}`);
+  lines.push(`queues (${t.queues.length}):`);
+  for (const q of t.queues) lines.push(`  ${q.name}  [${q.role}]${argText(q.arguments)}`);
+  lines.push(`bindings: ${t.bindings.length}`, `longest delay: ${formatDuration(maxDelay)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function argText(args: Readonly<Record<string, unknown>>): string {
+  const entries = Object.entries(args);
+  return entries.length ? `  ${entries.map(([k, v]) => `${k}=${String(v)}`).join(' ')}` : '';
+}

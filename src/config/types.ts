@@ -1,0 +1,150 @@
+/**
+ * The resolved configuration that the rest of orbit receives: frozen, typed, every
+ * duration in milliseconds, every path absolute, every default applied.
+ */
+
+export type QueueType = 'classic' | 'quorum';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type Jitter = 'full' | 'equal' | 'none';
+export type BodyFormat = 'raw' | 'json';
+
+export interface BackoffConfig {
+  /** First retry delay. @defaultValue 1 s */
+  readonly initialMs: number;
+  /** Growth per attempt. @defaultValue 2 */
+  readonly factor: number;
+  /** Cap on any single retry delay. @defaultValue 1 h */
+  readonly maxMs: number;
+  /** `full`: uniform in [0, d]; `equal`: uniform in [d/2, d]; `none`: exactly d. @defaultValue 'full' */
+  readonly jitter: Jitter;
+}
+
+export interface RetryConfig {
+  /** Failed attempts allowed per run before the message is dead-lettered. @defaultValue 5 */
+  readonly maxAttempts: number;
+  readonly backoff: BackoffConfig;
+}
+
+/** Taking soonest-due messages early while a lane is idle (see DESIGN.md, "Work-ahead"). */
+export interface WorkAheadConfig {
+  /** @defaultValue true */
+  readonly enabled: boolean;
+  /** How long the lane must have had free capacity and an empty queue first. @defaultValue 5 s */
+  readonly idleMs: number;
+  /** Never run a message more than this much before it is due. @defaultValue 10 min */
+  readonly maxAdvanceMs: number;
+  /** Messages taken early per second by one daemon for this lane. @defaultValue 100 */
+  readonly maxRate: number;
+}
+
+/** A token bucket on handler starts: at most `max` per `perMs`, per daemon. */
+export interface RateLimitConfig {
+  readonly max: number;
+  readonly perMs: number;
+}
+
+/** A handler that is an HTTP endpoint (any language) instead of a module. */
+export interface HttpHandlerConfig {
+  readonly url: string;
+  /** Resolved values (from literals, `{ env }` or `{ file }`); secret: never log. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** Many logical messages per AMQP message (DESIGN.md, "Bundles"); off when `max` is 1. */
+export interface BundleConfig {
+  /** @defaultValue 1 (off) */
+  readonly max: number;
+  /** How long a bundle waits for company. @defaultValue 100 ms */
+  readonly lingerMs: number;
+  /** Upper bound of one bundle's body. @defaultValue 256 KiB */
+  readonly maxBytes: number;
+}
+
+export interface LaneConfig {
+  /** Letters, digits, `_` and `-`; no dots (dots separate routing-key words). */
+  readonly name: string;
+  /** Handler runs at once; also the consumer prefetch. @defaultValue 10 */
+  readonly concurrency: number;
+  /** Highest priority accepted (0–255, RabbitMQ recommends ≤ 10). @defaultValue 9 */
+  readonly maxPriority: number;
+  /** Absolute path of the handler module; null when the handler is HTTP or for publish-only configs. */
+  readonly handler: string | null;
+  /** Set when `handler` is `{ url, headers }` in the config. */
+  readonly httpHandler: HttpHandlerConfig | null;
+  /** Handler time limit. @defaultValue 30 s */
+  readonly timeoutMs: number;
+  /** Body format check before the handler runs. @defaultValue 'raw' */
+  readonly format: BodyFormat;
+  readonly retry: RetryConfig;
+  /** Queues the lane is spread over (`<ns>.lane.<name>.<p>` when > 1). @defaultValue 1 */
+  readonly partitions: number;
+  /** Lane queue kind; `quorum` needs `maxPriority: 0` on RabbitMQ 3.x. @defaultValue 'classic' */
+  readonly queueType: QueueType;
+  readonly workAhead: WorkAheadConfig;
+  /** null: no limit. */
+  readonly rateLimit: RateLimitConfig | null;
+  readonly bundle: BundleConfig;
+}
+
+/** TLS for `amqps://` URLs. Paths are absolute; files are read when connecting. */
+export interface TlsConfig {
+  readonly caFile: string | null;
+  readonly certFile: string | null;
+  readonly keyFile: string | null;
+  /** Secret: never log. */
+  readonly passphrase: string | null;
+  /** Host name to verify, when it differs from the URL's. */
+  readonly servername: string | null;
+  /** @defaultValue true */
+  readonly rejectUnauthorized: boolean;
+}
+
+export interface AmqpConfig {
+  /** One URL per cluster node, tried round-robin. Secret: never log. */
+  readonly urls: readonly string[];
+  /** AMQP heartbeat. @defaultValue 10 s */
+  readonly heartbeatSeconds: number;
+  /** Pause between reconnect attempts. @defaultValue 2 s */
+  readonly reconnectMs: number;
+  /** How long a publish waits for its confirm before failing. @defaultValue 30 s */
+  readonly publishTimeoutMs: number;
+  readonly tls: TlsConfig;
+}
+
+export interface DelayConfig {
+  /** Resolution: delays are rounded up to it. @defaultValue 1 s */
+  readonly unitMs: number;
+  /** Number of binary delay levels; max delay = (2^levels − 1) × unit. @defaultValue 28 */
+  readonly levels: number;
+  /** Delay-level queue kind. @defaultValue 'classic' */
+  readonly queueType: QueueType;
+}
+
+export interface ResolvedConfig {
+  readonly amqp: AmqpConfig;
+  /** Prefix of every exchange and queue. @defaultValue 'orbit' */
+  readonly namespace: string;
+  readonly delay: DelayConfig;
+  readonly lanes: readonly LaneConfig[];
+  /** Default retry policy for lanes that set none. */
+  readonly retry: RetryConfig;
+  readonly shutdown: { /** @defaultValue 30 s */ readonly timeoutMs: number };
+  readonly log: { /** @defaultValue 'info' */ readonly level: LogLevel };
+  readonly http: { /** @defaultValue '0.0.0.0' */ readonly host: string; /** @defaultValue 9464; 0 disables */ readonly port: number };
+  /** Absolute path of the JSON config file, when one was loaded. */
+  readonly configFile: string | null;
+}
+
+/** Where configuration comes from, in rising precedence. */
+export interface ConfigSources {
+  /** JSON file (`--config` or `ORBIT_CONFIG`). */
+  readonly configFile?: string;
+  /** dotenv file (`--env-file` or `ORBIT_ENV_FILE`), beneath real environment variables. */
+  readonly envFile?: string;
+  /** The environment; defaults to `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Highest precedence: dotted paths from CLI flags, e.g. `{ 'delay.unit': '1m' }`. */
+  readonly overrides?: Readonly<Record<string, string>>;
+  /** Base for relative paths when no config file is given; defaults to `process.cwd()`. */
+  readonly cwd?: string;
+}

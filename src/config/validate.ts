@@ -1,0 +1,540 @@
+/**
+ * Stage 2 of configuration: value ranges, relations between keys, path resolution, and the
+ * frozen `ResolvedConfig`. Stage 1 (convict) has already checked shape and types.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ConfigError } from '../errors';
+import { formatDuration, parseDuration } from '../delay/durations';
+import { redactUrl } from './redact';
+import type { DurationInput, RawConfig, RawHttpHandler, RawLane, RawRetry, RawTls } from './schema';
+import type {
+  BackoffConfig,
+  BundleConfig,
+  HttpHandlerConfig,
+  LaneConfig,
+  RateLimitConfig,
+  ResolvedConfig,
+  RetryConfig,
+  TlsConfig,
+  WorkAheadConfig,
+} from './types';
+
+
+/** The largest `x-message-ttl` RabbitMQ accepts (3.10: 315,360,000,000 ms, ten years). */
+export const RABBITMQ_MAX_TTL_MS = 315_360_000_000;
+/** What `resolveConfig` needs beyond the raw values. */
+export interface ResolveContext {
+  /** Absolute path of the JSON config file, or null/absent when none was loaded. */
+  readonly configFile?: string | null;
+  /**
+   * Base for relative paths (`lanes[].handler`, `amqp.urlFile`, `amqp.tls.*`, header files).
+   * Defaults to the config file's directory, else `process.cwd()`.
+   */
+  readonly baseDir?: string;
+  /**
+   * Reads `amqp.urlFile` and `{ "file" }` header values; injectable for tests. Defaults to
+   * reading UTF-8 from disk.
+   */
+  readonly readFile?: (path: string) => string;
+  /** Checks that `amqp.tls` files exist; injectable for tests. Defaults to `fs.existsSync`. */
+  readonly fileExists?: (path: string) => boolean;
+  /** Where `{ "env": "VAR" }` header values are looked up. Defaults to `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** What resolving needs besides the raw values, with every default applied. */
+interface Io {
+  readonly baseDir: string;
+  readonly read: (path: string) => string;
+  readonly exists: (path: string) => boolean;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Dots separate routing-key words, so a dot in a lane name would split it in two. */
+const LANE_NAME = /^[A-Za-z0-9_-]{1,100}$/;
+/** Same alphabet; the cap keeps `<ns>.lane.<name>.<p>` within AMQP's 255-byte queue names. */
+const NAMESPACE = /^[A-Za-z0-9_-]{1,100}$/;
+const AMQP_SCHEME = /^amqps?:\/\//i;
+const HTTP_SCHEME = /^https?:\/\//i;
+const MAX_DELAY_LEVELS = 40;
+const MAX_PRIORITY = 255;
+const MAX_PARTITIONS = 64;
+const MAX_BUNDLE = 10_000;
+const MIN_BUNDLE_BYTES = 1024;
+const MAX_BUNDLE_BYTES = 16 * 1024 * 1024;
+/**
+ * What Node's HTTP client accepts in a header value (it throws on anything else, line breaks
+ * included, which would otherwise allow header injection).
+ */
+const HEADER_VALUE_CHARS = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** One problem: the key it concerns and the full sentence, which starts with that key. */
+interface Problem {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Collects problems so that one run reports all of them, not just the first. */
+class Problems {
+  readonly list: Problem[] = [];
+
+  add(path: string, message: string): void {
+    this.list.push({ path, message });
+  }
+
+  /** Parses a duration, recording a problem (and returning null) when it is invalid. */
+  duration(value: DurationInput, path: string): number | null {
+    try {
+      return parseDuration(value, path);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      this.add(path, err.message);
+      return null;
+    }
+  }
+
+  atLeast(value: number, min: number, path: string): void {
+    if (!(value >= min)) this.add(path, `${path} must be ≥ ${min} (got ${value})`);
+  }
+
+  positive(value: number, path: string): void {
+    if (!(value > 0)) this.add(path, `${path} must be > 0 (got ${value})`);
+  }
+
+  /** A duration that must be > 0; returns its milliseconds, or null after a problem. */
+  positiveDuration(value: DurationInput, path: string): number | null {
+    const ms = this.duration(value, path);
+    if (ms === 0) this.add(path, `${path} must be > 0 (got 0ms)`);
+    return ms;
+  }
+
+  between(value: number, min: number, max: number, path: string): void {
+    if (!(value >= min && value <= max)) {
+      this.add(path, `${path} must be between ${min} and ${max} (got ${value})`);
+    }
+  }
+
+  throwIfAny(): void {
+    const first = this.list[0];
+    if (first === undefined) return;
+    throw new ConfigError(this.list.map((p) => clipProblem(p.message)).join('\n'), { path: first.path });
+  }
+}
+
+/** Longest problem line kept whole: messages echo the bad value, which may be megabytes. */
+const MAX_PROBLEM_CHARS = 500;
+
+/** A problem line, cut to MAX_PROBLEM_CHARS with a note of how long it was. */
+export function clipProblem(line: string): string {
+  return line.length <= MAX_PROBLEM_CHARS ? line : `${line.slice(0, MAX_PROBLEM_CHARS)}… (${line.length} characters in all)`;
+}
+
+/** Freezes `value` and everything reachable from it, so no consumer can alter shared config. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+/** Splits a URL list; commas, spaces and newlines all separate, as secret files vary. */
+function splitUrls(text: string): string[] {
+  return text.split(/[\s,]+/).filter((url) => url !== '');
+}
+
+/**
+ * The AMQP URLs, from `amqp.urlFile` when set, else `amqp.url`. Messages name the list index,
+ * never the URL: URLs carry passwords and errors end up in logs.
+ */
+function resolveUrls(raw: RawConfig['amqp'], baseDir: string, read: (path: string) => string, problems: Problems): string[] {
+  let source: string;
+  let text: string;
+  if (raw.urlFile !== null && raw.urlFile !== '') {
+    source = 'amqp.urlFile';
+    const file = resolve(baseDir, raw.urlFile);
+    try {
+      text = read(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
+      problems.add(source, `${source} cannot be read: ${file} (${code})`);
+      return [];
+    }
+  } else {
+    source = 'amqp.url';
+    text = raw.url;
+  }
+
+  const urls = splitUrls(text);
+  if (urls.length === 0) {
+    problems.add(source, `${source} must hold at least one AMQP URL`);
+    return [];
+  }
+  urls.forEach((url, i) => {
+    const path = `${source}[${i}]`;
+    if (!AMQP_SCHEME.test(url)) {
+      problems.add(path, `${path} must start with amqp:// or amqps://`);
+      return;
+    }
+    try {
+      new URL(url);
+    } catch {
+      problems.add(path, `${path} is not a valid URL`);
+    }
+  });
+  return urls;
+}
+
+/** Empty means unset, as for `amqp.urlFile`: compose files often export `VAR=` to clear a value. */
+function setOrNull(value: string | null): string | null {
+  return value === null || value.trim() === '' ? null : value;
+}
+
+/**
+ * `amqp.tls`: files made absolute and checked to exist (they are read when connecting, and a
+ * typo should stop orbit at start, not at the first reconnect). Never names the passphrase.
+ */
+function resolveTls(raw: RawTls, urls: readonly string[], io: Io, problems: Problems): TlsConfig {
+  const file = (key: 'ca' | 'cert' | 'key'): string | null => {
+    const value = setOrNull(raw[key]);
+    if (value === null) return null;
+    const path = resolve(io.baseDir, value);
+    if (!io.exists(path)) problems.add(`amqp.tls.${key}`, `amqp.tls.${key}: file not found: ${path}`);
+    return path;
+  };
+  const tls: TlsConfig = {
+    caFile: file('ca'),
+    certFile: file('cert'),
+    keyFile: file('key'),
+    passphrase: setOrNull(raw.passphrase),
+    servername: setOrNull(raw.servername),
+    rejectUnauthorized: raw.rejectUnauthorized,
+  };
+
+  if ((tls.certFile === null) !== (tls.keyFile === null)) {
+    const [set, unset] = tls.certFile !== null ? ['cert', 'key'] : ['key', 'cert'];
+    problems.add(
+      `amqp.tls.${unset}`,
+      `amqp.tls.cert and amqp.tls.key must be set together (amqp.tls.${set} is set, amqp.tls.${unset} is not)`,
+    );
+  }
+  if (tls.passphrase !== null && tls.keyFile === null) {
+    problems.add('amqp.tls.passphrase', 'amqp.tls.passphrase is set but amqp.tls.key is not (the passphrase unlocks the key)');
+  }
+  const configured = tls.caFile !== null || tls.certFile !== null || tls.keyFile !== null || tls.passphrase !== null ||
+    tls.servername !== null || !tls.rejectUnauthorized;
+  // Settings that nothing uses would let one believe the connection is encrypted.
+  if (configured && urls.length > 0 && !urls.some((url) => /^amqps:/i.test(url))) {
+    problems.add('amqp.tls', 'amqp.tls is set but no AMQP URL uses amqps://, so TLS would not be used');
+  }
+  return tls;
+}
+
+/**
+ * The HTTP handler: URL checked, header values read from the environment or files. Messages
+ * name the header and where its value comes from, never the value.
+ */
+function resolveHttpHandler(raw: RawHttpHandler, at: string, io: Io, problems: Problems): HttpHandlerConfig {
+  const url = raw.url;
+  const shown = JSON.stringify(redactUrl(url));
+  if (!HTTP_SCHEME.test(url)) {
+    problems.add(`${at}.url`, `${at}.url must start with http:// or https:// (got ${shown})`);
+  } else {
+    try {
+      new URL(url);
+    } catch {
+      problems.add(`${at}.url`, `${at}.url is not a valid URL (got ${shown})`);
+    }
+  }
+
+  const headers: Record<string, string> = {};
+  for (const [name, spec] of Object.entries(raw.headers ?? {})) {
+    const path = `${at}.headers.${name}`;
+    let value: string;
+    let source: string;
+    if (typeof spec === 'string') {
+      value = spec;
+      source = 'its value';
+    } else if ('env' in spec) {
+      const fromEnv = io.env[spec.env];
+      source = `environment variable ${spec.env}`;
+      if (fromEnv === undefined || fromEnv === '') {
+        problems.add(path, `${path}: ${source} is not set`);
+        continue;
+      }
+      value = fromEnv;
+    } else {
+      const file = resolve(io.baseDir, spec.file);
+      source = `file ${file}`;
+      try {
+        // Secret files usually end with a newline that is not part of the secret.
+        value = io.read(file).replace(/[\r\n]+$/, '');
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
+        problems.add(path, `${path}: ${source} cannot be read (${code})`);
+        continue;
+      }
+      if (value === '') {
+        problems.add(path, `${path}: ${source} is empty`);
+        continue;
+      }
+    }
+    if (!HEADER_VALUE_CHARS.test(value)) {
+      problems.add(path, `${path}: ${source} holds a line break or control character, which HTTP header values cannot`);
+      continue;
+    }
+    headers[name] = value;
+  }
+  return { url, headers };
+}
+
+/** A retry policy's own values, checked under `prefix` (`retry` or `lanes[i].retry`). */
+interface RetryParts {
+  maxAttempts: number;
+  initialMs: number | null;
+  factor: number;
+  maxMs: number | null;
+  jitter: BackoffConfig['jitter'];
+}
+
+function resolveGlobalRetry(raw: RawRetry, problems: Problems): RetryParts {
+  const parts: RetryParts = {
+    maxAttempts: raw.maxAttempts,
+    initialMs: problems.duration(raw.backoff.initial, 'retry.backoff.initial'),
+    factor: raw.backoff.factor,
+    maxMs: problems.duration(raw.backoff.max, 'retry.backoff.max'),
+    jitter: raw.backoff.jitter,
+  };
+  checkRetry(parts, 'retry', { maxAttempts: true, initial: true, factor: true, max: true }, problems);
+  return parts;
+}
+
+/** Which keys a policy sets itself: inherited keys were already checked as `retry.*`. */
+interface OwnKeys {
+  maxAttempts: boolean;
+  initial: boolean;
+  factor: boolean;
+  max: boolean;
+}
+
+function checkRetry(parts: RetryParts, prefix: string, own: OwnKeys, problems: Problems): void {
+  if (own.maxAttempts) problems.atLeast(parts.maxAttempts, 1, `${prefix}.maxAttempts`);
+  if (own.factor) problems.atLeast(parts.factor, 1, `${prefix}.backoff.factor`);
+  if (own.max && parts.maxMs !== null && parts.maxMs <= 0) {
+    problems.add(`${prefix}.backoff.max`, `${prefix}.backoff.max must be > 0 (got ${formatDuration(parts.maxMs)})`);
+  }
+  // Only when this policy set one of the two itself (otherwise `retry` reported it already),
+  // and not on top of the `max > 0` problem.
+  if ((own.initial || own.max) && parts.initialMs !== null && parts.maxMs !== null && parts.maxMs > 0 && parts.initialMs > parts.maxMs) {
+    const initial = `${prefix}.backoff.initial (${formatDuration(parts.initialMs)}${own.initial ? '' : ', inherited from retry'})`;
+    const max = `${prefix}.backoff.max (${formatDuration(parts.maxMs)}${own.max ? '' : ', inherited from retry'})`;
+    problems.add(`${prefix}.backoff.initial`, `${initial} must be ≤ ${max}`);
+  }
+}
+
+function toRetryConfig(parts: RetryParts): RetryConfig {
+  return {
+    maxAttempts: parts.maxAttempts,
+    backoff: { initialMs: parts.initialMs ?? 0, factor: parts.factor, maxMs: parts.maxMs ?? 0, jitter: parts.jitter },
+  };
+}
+
+function resolveWorkAhead(raw: RawLane['workAhead'], at: string, problems: Problems): WorkAheadConfig {
+  const path = `${at}.workAhead`;
+  const idleMs = problems.duration(raw.idle, `${path}.idle`);
+  const maxAdvanceMs = problems.duration(raw.maxAdvance, `${path}.maxAdvance`);
+  if (maxAdvanceMs === 0) {
+    problems.add(`${path}.maxAdvance`, `${path}.maxAdvance must be > 0 (got 0ms); to turn work-ahead off, set ${path}: false`);
+  }
+  problems.positive(raw.maxRate, `${path}.maxRate`);
+  return { enabled: raw.enabled, idleMs: idleMs ?? 0, maxAdvanceMs: maxAdvanceMs ?? 0, maxRate: raw.maxRate };
+}
+
+function resolveRateLimit(raw: RawLane['rateLimit'], at: string, problems: Problems): RateLimitConfig | null {
+  const path = `${at}.rateLimit`;
+  if (raw === null || (raw.max === null && raw.per === null)) return null;
+  if (raw.max === null || raw.per === null) {
+    const missing = raw.max === null ? 'max' : 'per';
+    const given = raw.max === null ? 'per' : 'max';
+    problems.add(`${path}.${missing}`, `${path}.${missing} is required when ${path}.${given} is set`);
+    return null;
+  }
+  problems.atLeast(raw.max, 1, `${path}.max`);
+  const perMs = problems.positiveDuration(raw.per, `${path}.per`);
+  return { max: raw.max, perMs: perMs ?? 0 };
+}
+
+function resolveBundle(raw: RawLane['bundle'], at: string, problems: Problems): BundleConfig {
+  const path = `${at}.bundle`;
+  problems.between(raw.max, 1, MAX_BUNDLE, `${path}.max`);
+  const lingerMs = problems.duration(raw.linger, `${path}.linger`);
+  problems.between(raw.maxBytes, MIN_BUNDLE_BYTES, MAX_BUNDLE_BYTES, `${path}.maxBytes`);
+  return { max: raw.max, lingerMs: lingerMs ?? 0, maxBytes: raw.maxBytes };
+}
+
+function resolveLane(raw: RawLane, i: number, global: RetryParts, io: Io, problems: Problems): LaneConfig {
+  const at = `lanes[${i}]`;
+  if (!LANE_NAME.test(raw.name)) {
+    problems.add(
+      `${at}.name`,
+      `${at}.name ${JSON.stringify(raw.name)} must be 1–100 letters, digits, "_" or "-"; ` +
+        'dots are not allowed because they separate routing-key words',
+    );
+  }
+  problems.atLeast(raw.concurrency, 1, `${at}.concurrency`);
+  // Quorum delay queues with lane priorities are fine: only the lane queue carries x-max-priority.
+  problems.between(raw.maxPriority, 0, MAX_PRIORITY, `${at}.maxPriority`);
+  problems.between(raw.partitions, 1, MAX_PARTITIONS, `${at}.partitions`);
+  // The lane default maxPriority is 9, so a quorum lane has to say 0 itself: explicit beats a
+  // default that silently changes with queueType.
+  if (raw.queueType === 'quorum' && raw.maxPriority > 0) {
+    problems.add(
+      `${at}.maxPriority`,
+      `${at}.maxPriority must be 0 when ${at}.queueType is quorum: RabbitMQ 3.x quorum queues have no priorities ` +
+        `(got ${raw.maxPriority}; set "maxPriority": 0)`,
+    );
+  }
+
+  const timeoutMs = problems.duration(raw.timeout, `${at}.timeout`);
+  if (timeoutMs !== null && timeoutMs <= 0) problems.add(`${at}.timeout`, `${at}.timeout must be > 0 (got 0ms)`);
+
+  let handler: string | null = null;
+  let httpHandler: HttpHandlerConfig | null = null;
+  if (typeof raw.handler === 'string') {
+    if (raw.handler.trim() === '') problems.add(`${at}.handler`, `${at}.handler must not be empty (omit it or use null)`);
+    else handler = resolve(io.baseDir, raw.handler);
+  } else if (raw.handler !== null) {
+    httpHandler = resolveHttpHandler(raw.handler, `${at}.handler`, io, problems);
+  }
+
+  const retry = raw.retry ?? {};
+  const backoff = retry.backoff ?? {};
+  const own: OwnKeys = {
+    maxAttempts: retry.maxAttempts != null,
+    initial: backoff.initial != null,
+    factor: backoff.factor != null,
+    max: backoff.max != null,
+  };
+  const parts: RetryParts = {
+    maxAttempts: retry.maxAttempts ?? global.maxAttempts,
+    initialMs: backoff.initial != null ? problems.duration(backoff.initial, `${at}.retry.backoff.initial`) : global.initialMs,
+    factor: backoff.factor ?? global.factor,
+    maxMs: backoff.max != null ? problems.duration(backoff.max, `${at}.retry.backoff.max`) : global.maxMs,
+    jitter: backoff.jitter ?? global.jitter,
+  };
+  checkRetry(parts, `${at}.retry`, own, problems);
+
+  return {
+    name: raw.name,
+    concurrency: raw.concurrency,
+    maxPriority: raw.maxPriority,
+    handler,
+    httpHandler,
+    timeoutMs: timeoutMs ?? 0,
+    format: raw.format,
+    retry: toRetryConfig(parts),
+    partitions: raw.partitions,
+    queueType: raw.queueType,
+    workAhead: resolveWorkAhead(raw.workAhead, at, problems),
+    rateLimit: resolveRateLimit(raw.rateLimit, at, problems),
+    bundle: resolveBundle(raw.bundle, at, problems),
+  };
+}
+
+/**
+ * Stage 2: checks ranges and relations between keys, resolves paths and URLs, converts
+ * durations to milliseconds and returns the deeply frozen configuration.
+ *
+ * @param raw - stage-1 output (`loadConfig` produces it; tests may pass literals)
+ * @param context - the config file, the base for relative paths, and injectable I/O
+ * @returns the resolved configuration, deeply frozen
+ * @throws ConfigError listing every problem, one per line, each starting with its key
+ *   (e.g. `lanes[1].retry.maxAttempts must be ≥ 1 (got 0)`); `path` is the first one's key
+ */
+export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): ResolvedConfig {
+  const problems = new Problems();
+  const configFile = context.configFile != null ? resolve(context.configFile) : null;
+  const baseDir = context.baseDir ?? (configFile !== null ? dirname(configFile) : process.cwd());
+  const read = context.readFile ?? ((path: string): string => readFileSync(path, 'utf8'));
+  const io: Io = { baseDir, read, exists: context.fileExists ?? existsSync, env: context.env ?? process.env };
+
+  const urls = resolveUrls(raw.amqp, baseDir, read, problems);
+  const tls = resolveTls(raw.amqp.tls, urls, io, problems);
+  const heartbeatMs = problems.duration(raw.amqp.heartbeat, 'amqp.heartbeat');
+  // AMQP negotiates heartbeats in whole seconds; rounding silently would hide a typo like "500ms".
+  if (heartbeatMs !== null && heartbeatMs % 1000 !== 0) {
+    problems.add('amqp.heartbeat', `amqp.heartbeat must be a whole number of seconds (got ${formatDuration(heartbeatMs)})`);
+  }
+  const reconnectMs = problems.duration(raw.amqp.reconnect, 'amqp.reconnect');
+  if (reconnectMs === 0) problems.add('amqp.reconnect', 'amqp.reconnect must be > 0 (got 0ms)');
+  const publishTimeoutMs = problems.duration(raw.amqp.publishTimeout, 'amqp.publishTimeout');
+  if (publishTimeoutMs === 0) problems.add('amqp.publishTimeout', 'amqp.publishTimeout must be > 0 (got 0ms)');
+
+  if (!NAMESPACE.test(raw.namespace)) {
+    problems.add(
+      'namespace',
+      `namespace ${JSON.stringify(raw.namespace)} must be 1–100 letters, digits, "_" or "-"; ` +
+        'dots are not allowed because they separate routing-key words',
+    );
+  }
+
+  const unitMs = problems.duration(raw.delay.unit, 'delay.unit');
+  if (unitMs === 0) problems.add('delay.unit', 'delay.unit must be ≥ 1ms (got 0ms)');
+  problems.between(raw.delay.levels, 1, MAX_DELAY_LEVELS, 'delay.levels');
+  if (unitMs !== null && unitMs > 0 && raw.delay.levels >= 1 && raw.delay.levels <= MAX_DELAY_LEVELS) {
+    const maxDelay = (2 ** raw.delay.levels - 1) * unitMs;
+    if (maxDelay > Number.MAX_SAFE_INTEGER) {
+      problems.add(
+        'delay.levels',
+        `delay.levels ${raw.delay.levels} with delay.unit ${formatDuration(unitMs)} gives a longest delay of ` +
+          `(2^${raw.delay.levels} − 1) × ${unitMs} ms, beyond Number.MAX_SAFE_INTEGER ms; lower one of them`,
+      );
+    } else if (2 ** (raw.delay.levels - 1) * unitMs > RABBITMQ_MAX_TTL_MS) {
+      // The top level's queue TTL must be one RabbitMQ accepts, or the queue cannot be declared.
+      const most = Math.floor(Math.log2(RABBITMQ_MAX_TTL_MS / unitMs)) + 1;
+      problems.add(
+        'delay.levels',
+        `delay.levels ${raw.delay.levels} with delay.unit ${formatDuration(unitMs)} gives the top level a TTL of ` +
+          `${2 ** (raw.delay.levels - 1) * unitMs} ms, above RabbitMQ's limit of ${RABBITMQ_MAX_TTL_MS} ms (10 years); ` +
+          `use delay.levels ≤ ${most} with this unit`,
+      );
+    }
+  }
+
+  const globalRetry = resolveGlobalRetry(raw.retry, problems);
+
+  const lanes = raw.lanes.map((lane, i) => resolveLane(lane, i, globalRetry, io, problems));
+  const firstByName = new Map<string, number>();
+  raw.lanes.forEach((lane, i) => {
+    const first = firstByName.get(lane.name);
+    if (first === undefined) firstByName.set(lane.name, i);
+    else problems.add(`lanes[${i}].name`, `lanes[${i}].name ${JSON.stringify(lane.name)} duplicates lanes[${first}].name`);
+  });
+
+  const shutdownMs = problems.duration(raw.shutdown.timeout, 'shutdown.timeout');
+  if (raw.http.host.trim() === '') problems.add('http.host', 'http.host must not be empty');
+  problems.between(raw.http.port, 0, 65535, 'http.port');
+
+  problems.throwIfAny();
+
+  // throwIfAny passed, so every duration parsed: the `?? 0` fallbacks are unreachable.
+  const resolved: ResolvedConfig = {
+    amqp: {
+      urls,
+      heartbeatSeconds: (heartbeatMs ?? 0) / 1000,
+      reconnectMs: reconnectMs ?? 0,
+      publishTimeoutMs: publishTimeoutMs ?? 0,
+      tls,
+    },
+    namespace: raw.namespace,
+    delay: { unitMs: unitMs ?? 0, levels: raw.delay.levels, queueType: raw.delay.queueType },
+    lanes,
+    retry: toRetryConfig(globalRetry),
+    shutdown: { timeoutMs: shutdownMs ?? 0 },
+    log: { level: raw.log.level },
+    http: { host: raw.http.host, port: raw.http.port },
+    configFile,
+  };
+  return deepFreeze(resolved);
+}

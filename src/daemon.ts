@@ -1,0 +1,239 @@
+import type { AmqpConnectionManager } from 'amqp-connection-manager';
+import { connectionName, openConnection } from './amqp/connection';
+import { openPublishChannel, type PublishChannel } from './amqp/publish-channel';
+import type { LaneConfig, ResolvedConfig } from './config/types';
+import { errorMessage, HandlerLoadError } from './errors';
+import { Lifecycle, runSteps } from './lifecycle';
+import { createLogger, type Logger } from './logging/logger';
+import { MessagePublisher } from './publish/message-publisher';
+import { laneQueues } from './publish/partition';
+import { assertTopology } from './topology/assert';
+import { buildTopology, type Topology } from './topology/build';
+import { laneTopology } from './topology/lane-topology';
+import { names } from './topology/names';
+import type { Handler } from './worker/handler-types';
+import { LaneWorker } from './worker/lane-worker';
+import { WorkAhead } from './worker/work-ahead';
+import { createHttpHandler, type HttpHandler } from './worker/http-handler';
+import { loadHandler } from './worker/load-handler';
+import type { WorkerObserver } from './worker/observer';
+import { combineObservers } from './worker/observer';
+import { HttpServer } from './http/server';
+import { Metrics } from './metrics/metrics';
+import { QueueSampler } from './metrics/queue-sampler';
+
+export interface DaemonOptions {
+  readonly config: ResolvedConfig;
+  /** @defaultValue a JSON logger at `config.log.level` on stdout */
+  readonly logger?: Logger;
+  /** Handlers by lane name; lanes not listed load the module named in their config. */
+  readonly handlers?: Readonly<Record<string, Handler>>;
+  readonly observer?: WorkerObserver;
+  /** How long start() waits for the broker. @defaultValue 30 s */
+  readonly connectTimeoutMs?: number;
+  /** How often queue depths are sampled for `orbit_queue_messages`. @defaultValue 5 s */
+  readonly queueSampleIntervalMs?: number;
+}
+
+/**
+ * The composition root: wires connections, topology, publisher and lane workers, and owns
+ * the order in which they start and stop.
+ */
+export class Daemon {
+  readonly config: ResolvedConfig;
+  readonly topology: Topology;
+  private readonly log: Logger;
+  private readonly lifecycle: Lifecycle;
+  private publishConnection: AmqpConnectionManager | undefined;
+  private consumeConnection: AmqpConnectionManager | undefined;
+  private publish: PublishChannel | undefined;
+  private publisher: MessagePublisher | undefined;
+  private workers: LaneWorker[] = [];
+  private sampler: QueueSampler | undefined;
+  private workAhead: WorkAhead | undefined;
+  private readonly httpHandlers: HttpHandler[] = [];
+  private http: HttpServer | undefined;
+  /** Every metric of this daemon, on its own registry. */
+  readonly metrics: Metrics;
+  /** The HTTP port actually bound (when `http.port` is not 0). */
+  httpPort: number | undefined;
+
+  constructor(private readonly options: DaemonOptions) {
+    this.config = options.config;
+    this.topology = buildTopology(this.config);
+    this.log = options.logger ?? createLogger(this.config.log.level);
+    this.metrics = new Metrics(() => this.readiness().ready);
+    this.lifecycle = new Lifecycle(
+      () => this.doStart(),
+      () => this.doStop(),
+    );
+  }
+
+  /** Idempotent; resolves when every lane is consuming. */
+  start(): Promise<void> {
+    return this.lifecycle.start();
+  }
+
+  /**
+   * Idempotent graceful stop: stop consuming, let in-flight handlers finish and settle
+   * (bounded by `shutdown.timeout`), then close channels and connections. Messages still
+   * unsettled at the deadline are left unacked, so the broker hands them out again.
+   */
+  stop(): Promise<void> {
+    return this.lifecycle.stop();
+  }
+
+  /** Messages in flight across all lanes. */
+  get inFlight(): number {
+    return this.workers.reduce((n, w) => n + w.active, 0);
+  }
+
+  /** Connected, topology asserted, every lane consuming — or why not. */
+  readiness(): { ready: boolean; reason?: string } {
+    if (!this.lifecycle.started) return { ready: false, reason: this.lifecycle.stopped ? 'stopping' : 'starting' };
+    if (!this.publish?.channel.current()) return { ready: false, reason: 'publish channel not connected' };
+    const idle = this.workers.find((w) => !w.ready);
+    if (idle) return { ready: false, reason: 'a lane is not consuming' };
+    return { ready: true };
+  }
+
+  private async doStart(): Promise<void> {
+    const { config } = this;
+    const timeout = this.options.connectTimeoutMs ?? 30_000;
+    const handlers = await this.loadHandlers();
+    const n = names(config.namespace);
+    const { metrics } = this;
+
+    // HTTP first: /healthz answers and /readyz explains while the broker is still awaited.
+    if (config.http.port > 0) {
+      this.http = new HttpServer({ registry: metrics.registry, readiness: () => this.readiness() }, this.log);
+      this.httpPort = await this.http.listen(config.http.host, config.http.port);
+    }
+
+    const publishEvents = metrics.connectionEvents('publish');
+    this.publishConnection = openConnection(config.amqp, connectionName(config.namespace, 'publish'), this.log, {
+      ...publishEvents,
+      onBlocked: (reason) => {
+        publishEvents.onBlocked?.(reason);
+        void Promise.all(this.workers.map((w) => w.pause()));
+      },
+      onUnblocked: () => {
+        publishEvents.onUnblocked?.();
+        void Promise.all(this.workers.map((w) => w.resume()));
+      },
+      // A block dies with its connection (the publisher forgets it too) and a new connection
+      // starts unblocked, with no `unblocked` event ever coming: resume, or the lanes stay
+      // paused for good after a broker restart during an alarm.
+      onDisconnect: (err) => {
+        publishEvents.onDisconnect?.(err);
+        void Promise.all(this.workers.map((w) => w.resume()));
+      },
+    });
+    this.publish = openPublishChannel(this.publishConnection, config, this.topology, this.log);
+    await this.publish.ready(timeout);
+    const publisher = new MessagePublisher(this.publish.publisher, n, config.delay, config.lanes, metrics.publishObserver());
+    this.publisher = publisher;
+
+    this.consumeConnection = openConnection(
+      config.amqp,
+      connectionName(config.namespace, 'consume'),
+      this.log,
+      metrics.connectionEvents('consume'),
+    );
+    const lanes = new Map(config.lanes.map((l) => [l.name, l]));
+    const observer = combineObservers(metrics.workerObserver(), this.options.observer);
+    metrics.initLanes(config.lanes);
+    for (const lane of config.lanes) {
+      const slice = laneTopology(this.topology, lane.name);
+      this.workers.push(
+        new LaneWorker({
+          lane,
+          queues: laneQueues(lane, n),
+          handler: handlers.get(lane.name)!,
+          lanes,
+          delay: config.delay,
+          connection: this.consumeConnection,
+          publisher,
+          logger: this.log,
+          observer,
+          setup: (ch) => assertTopology(ch, slice),
+        }),
+      );
+    }
+    await Promise.all(this.workers.map((w) => w.waitUntilConsuming(timeout)));
+    this.workAhead = new WorkAhead({
+      connection: this.consumeConnection,
+      workers: this.workers,
+      names: n,
+      delay: config.delay,
+      logger: this.log,
+      onTaken: (lane) => metrics.workAhead.inc({ lane }),
+    });
+    this.workAhead.start();
+    this.sampler = new QueueSampler(
+      this.consumeConnection,
+      this.topology.queues,
+      (depths) => metrics.recordQueueDepths(depths),
+      this.options.queueSampleIntervalMs ?? 5000,
+      this.log,
+    );
+    this.sampler.start();
+    this.log.info(
+      { namespace: config.namespace, lanes: config.lanes.map((l) => `${l.name}×${l.concurrency}`) },
+      'orbit started',
+    );
+  }
+
+  private async loadHandlers(): Promise<Map<string, Handler>> {
+    const out = new Map<string, Handler>();
+    for (const [i, lane] of this.config.lanes.entries()) out.set(lane.name, await this.handlerFor(lane, i));
+    return out;
+  }
+
+  private async handlerFor(lane: LaneConfig, index: number): Promise<Handler> {
+    const given = this.options.handlers?.[lane.name];
+    if (given) return given;
+    if (lane.httpHandler) {
+      const http = createHttpHandler(lane.httpHandler, lane.concurrency);
+      this.httpHandlers.push(http);
+      return http.handle;
+    }
+    if (!lane.handler) throw new HandlerLoadError(`lanes[${index}].handler is required to run lane "${lane.name}"`);
+    return loadHandler(lane.handler);
+  }
+
+  private async doStop(): Promise<void> {
+    const started = Date.now();
+    const inFlight = this.inFlight;
+    this.log.info({ inFlight }, 'orbit stopping');
+    let drained = true;
+    await runSteps(
+      [
+        ['stop work-ahead', async () => this.workAhead?.stopTaking()],
+        ['stop consuming', () => Promise.all(this.workers.map((w) => w.stopConsuming()))],
+        // Replacements of the handlers still running must not wait out a bundle's linger.
+        ['stop bundle linger', async () => void this.publisher?.stopLingering()],
+        [
+          'drain in-flight handlers',
+          async () => {
+            const results = await Promise.all(this.workers.map((w) => w.drain(this.config.shutdown.timeoutMs)));
+            drained = results.every(Boolean);
+          },
+        ],
+        ['stop queue sampling', async () => this.sampler?.stop()],
+        ['close work-ahead channel', async () => this.workAhead?.close()],
+        ['close lane channels', () => Promise.all(this.workers.map((w) => w.close()))],
+        ['close consume connection', async () => this.consumeConnection?.close()],
+        ['close publish channel', async () => this.publish?.channel.close()],
+        ['close publish connection', async () => this.publishConnection?.close()],
+        ['close http', async () => this.http?.close()],
+        ['close handler connections', async () => this.httpHandlers.forEach((h) => h.close())],
+      ],
+      (step, err) => this.log.error({ step, err: errorMessage(err) }, 'shutdown step failed'),
+    );
+    this.log.info(
+      { ms: Date.now() - started, drained, leftUnacked: drained ? 0 : this.inFlight },
+      drained ? 'orbit stopped' : 'orbit stopped; unfinished messages left for redelivery',
+    );
+  }
+}

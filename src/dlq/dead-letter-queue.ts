@@ -1,0 +1,140 @@
+import type { Channel, GetMessage } from 'amqplib';
+import type { BrokerSession } from '../amqp/session';
+import type { LaneConfig } from '../config/types';
+import { randomUUID } from 'node:crypto';
+import { BrokerError, errorMessage, OrbitError } from '../errors';
+import { readState, userHeaders, type Headers } from '../message/headers';
+import { names } from '../topology/names';
+import { describeDeadMessage, laneOf, type DeadMessageView } from './describe';
+
+export type DeadQueueName = 'dead' | 'unroutable';
+
+export interface ReplayFilter {
+  /** Replay at most this many. */
+  readonly limit?: number;
+  /** Only messages of this lane. */
+  readonly lane?: string;
+  /** Only the message with this id. */
+  readonly id?: string;
+}
+
+export interface ReplayResult {
+  readonly replayed: number;
+  /** Left in place: not matching the filter, or for a lane this config does not know. */
+  readonly skipped: number;
+  readonly unknownLanes: readonly string[];
+}
+
+/**
+ * Inspecting, replaying and purging `<ns>.dead` and `<ns>.unroutable`.
+ *
+ * Looking never loses or reorders: messages are fetched unacked and handed back by closing
+ * the channel, which puts them back at their original positions in a classic queue.
+ * Replaying acks a dead copy only after its republish was confirmed.
+ */
+export class DeadLetterQueue {
+  private readonly lanes: ReadonlyMap<string, LaneConfig>;
+
+  constructor(
+    private readonly session: BrokerSession,
+    lanes: readonly LaneConfig[],
+  ) {
+    this.lanes = new Map(lanes.map((l) => [l.name, l]));
+  }
+
+  queueName(which: DeadQueueName): string {
+    const n = names(this.session.namespace);
+    return which === 'dead' ? n.dead : n.unroutable;
+  }
+
+  async count(which: DeadQueueName): Promise<number> {
+    return this.withChannel(async (ch) => (await ch.checkQueue(this.queueName(which))).messageCount);
+  }
+
+  /** The first `limit` messages, in queue order, left exactly where they were. */
+  async list(which: DeadQueueName, limit: number, now = Date.now()): Promise<DeadMessageView[]> {
+    return this.withChannel(async (ch) => {
+      const out: DeadMessageView[] = [];
+      const queue = this.queueName(which);
+      const total = (await ch.checkQueue(queue)).messageCount;
+      for (let i = 0; i < Math.min(limit, total); i++) {
+        const msg = await ch.get(queue, { noAck: false });
+        if (!msg) break;
+        out.push(describeDeadMessage(msg.content, msg.properties, now));
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Sends matching messages back to their lanes, due now, with the attempt count reset
+   * (runs kept). Each dead copy is acked only once its republish is confirmed; everything
+   * else goes back where it was.
+   */
+  async replay(which: DeadQueueName, filter: ReplayFilter = {}): Promise<ReplayResult> {
+    return this.withChannel(async (ch) => {
+      const queue = this.queueName(which);
+      const total = (await ch.checkQueue(queue)).messageCount;
+      const limit = filter.limit ?? Infinity;
+      let replayed = 0;
+      let skipped = 0;
+      const unknown = new Set<string>();
+      // One pass over what was there at the start; held messages return when the channel closes.
+      for (let seen = 0; seen < total && replayed < limit; seen++) {
+        const msg = await ch.get(queue, { noAck: false });
+        if (!msg) break;
+        const headers = (msg.properties.headers ?? {}) as Headers;
+        const lane = laneOf(headers);
+        if ((filter.id !== undefined && msg.properties.messageId !== filter.id) || (filter.lane !== undefined && lane !== filter.lane)) {
+          skipped++;
+          continue;
+        }
+        if (lane === null || !this.lanes.has(lane)) {
+          unknown.add(lane ?? '(none)');
+          skipped++;
+          continue;
+        }
+        await this.republish(msg, lane);
+        ch.ack(msg);
+        replayed++;
+      }
+      return { replayed, skipped, unknownLanes: [...unknown] };
+    });
+  }
+
+  /** Empties the queue; returns how many messages were removed. */
+  async purge(which: DeadQueueName): Promise<number> {
+    return this.withChannel(async (ch) => (await ch.purgeQueue(this.queueName(which))).messageCount);
+  }
+
+  private async republish(msg: GetMessage, lane: string): Promise<void> {
+    const headers = (msg.properties.headers ?? {}) as Headers;
+    const laneConfig = this.lanes.get(lane)!;
+    const now = Date.now();
+    // A foreign message may have come without an id; it gets one now and keeps it.
+    const id = typeof msg.properties.messageId === 'string' && msg.properties.messageId !== '' ? msg.properties.messageId : randomUUID();
+    await this.session.publisher.schedule(
+      {
+        id,
+        lane,
+        body: msg.content,
+        priority: Math.min(typeof msg.properties.priority === 'number' ? msg.properties.priority : 0, laneConfig.maxPriority),
+        dueAt: now,
+        delayMs: 0,
+        runs: readState(headers, now).runs,
+        attempt: 0,
+        headers: userHeaders(headers),
+      },
+      'publish',
+    );
+  }
+
+  private async withChannel<T>(fn: (ch: Channel) => Promise<T>): Promise<T> {
+    try {
+      return await this.session.withChannel('dlq', fn);
+    } catch (err) {
+      if (err instanceof OrbitError) throw err;
+      throw new BrokerError(`dlq: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+}

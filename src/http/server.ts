@@ -1,0 +1,70 @@
+import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../logging/logger';
+
+export interface HttpEndpoints {
+  readonly registry: Registry;
+  /** Connected, topology asserted, consuming — or the reason not. */
+  readonly readiness: () => { ready: boolean; reason?: string };
+}
+
+/**
+ * `/metrics` (Prometheus text format), `/healthz` (the process answers) and `/readyz`
+ * (503 with a reason while not ready, so an orchestrator holds traffic and alerts fire).
+ */
+export class HttpServer {
+  private server: Server | undefined;
+
+  constructor(
+    private readonly endpoints: HttpEndpoints,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Listens; resolves with the bound port (useful when configured as an ephemeral port). */
+  async listen(host: string, port: number): Promise<number> {
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+        return;
+      }
+      if (path === '/metrics') {
+        this.endpoints.registry.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': this.endpoints.registry.contentType }).end(text),
+          (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err)),
+        );
+      } else if (path === '/healthz') {
+        json(res, 200, { status: 'ok' });
+      } else if (path === '/readyz') {
+        const r = this.endpoints.readiness();
+        json(res, r.ready ? 200 : 503, r.ready ? { status: 'ready' } : { status: 'not ready', reason: r.reason });
+      } else {
+        json(res, 404, { error: 'not found', endpoints: ['/metrics', '/healthz', '/readyz'] });
+      }
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.removeListener('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address();
+    const bound = typeof address === 'object' && address ? address.port : port;
+    this.logger.info({ host, port: bound }, 'http listening (/metrics, /healthz, /readyz)');
+    return bound;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+function json(res: import('node:http').ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}

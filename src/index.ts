@@ -1,0 +1,25 @@
+/**
+ * orbit's public face: the Scheduler for publishing, the Daemon for consuming, outcome
+ * helpers and types for handler authors, and the error classes to test with `instanceof`.
+ */
+export { Scheduler, type SchedulerOptions, type PublishMessageOptions, type PublishedMessage } from './publish/scheduler';
+export type { Settle } from './publish/bundler';
+export { Daemon, type DaemonOptions } from './daemon';
+export { done, reschedule } from './worker/handler-types';
+export type { Handler, HandlerContext, Message, Outcome, DoneOutcome, RescheduleOutcome, RescheduleOptions, TimingOptions } from './worker/handler-types';
+export type { WorkerObserver } from './worker/observer';
+export { loadConfig, resolveConfig, redactConfig } from './config';
+export type { ResolvedConfig, LaneConfig, ConfigSources, RetryConfig, BackoffConfig, DelayConfig, AmqpConfig } from './config/types';
+export {
+  OrbitError,
+  ConfigError,
+  InvalidMessageError,
+  DelayOutOfRangeError,
+  PublishError,
+  BrokerError,
+  HandlerLoadError,
+  UnrecoverableError,
+  HandlerTimeoutError,
+  BadOutcomeError,
+  BadBodyError,
+} from './errors';

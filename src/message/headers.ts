@@ -1,0 +1,101 @@
+/**
+ * orbit's own message state lives in headers it owns (DESIGN.md, "The message and its
+ * headers"). Never in `x-death`: RabbitMQ 4 ignores client-set `x-death`, and it grows
+ * with every pass through a delay level, so it is stripped on every republish.
+ */
+export const HEADER = {
+  due: 'x-orbit-due',
+  runs: 'x-orbit-runs',
+  attempt: 'x-orbit-attempt',
+  lane: 'x-orbit-lane',
+  /** Partition key, when the publisher gave one (else the id decides the partition). */
+  key: 'x-orbit-key',
+  errorCode: 'x-orbit-error-code',
+  errorMessage: 'x-orbit-error',
+  deadAt: 'x-orbit-dead-at',
+  deadLane: 'x-orbit-dead-lane',
+  deadAttempts: 'x-orbit-dead-attempts',
+} as const;
+
+/** Headers the broker adds while a message passes through dead-lettering. */
+const BROKER_HEADERS: ReadonlySet<string> = new Set(['x-death', 'x-first-death-exchange', 'x-first-death-queue', 'x-first-death-reason', 'x-last-death-exchange', 'x-last-death-queue', 'x-last-death-reason']);
+
+export type Headers = Record<string, unknown>;
+
+/** Headers of a message that has none of its own; shared, so frozen (writeState and userHeaders copy). */
+export const NO_HEADERS: Headers = Object.freeze({}) as Headers;
+
+/** orbit state read from a delivery's headers. */
+export interface MessageState {
+  readonly dueAt: number;
+  readonly runs: number;
+  readonly attempt: number;
+  readonly lane: string | undefined;
+  readonly key: string | undefined;
+}
+
+/**
+ * Reads orbit's headers leniently: a message published by another client, or with garbage
+ * in them, is treated as due now, never run, first attempt — it must run, not crash.
+ */
+export function readState(headers: Headers | undefined, now: number): MessageState {
+  const h = headers ?? {};
+  // Own properties only: amqplib decodes a header named `__proto__` into the prototype of
+  // the headers object, which must not be able to supply orbit's state.
+  const get = (name: string): unknown => (Object.prototype.hasOwnProperty.call(h, name) ? h[name] : undefined);
+  return {
+    dueAt: toCount(get(HEADER.due), now),
+    runs: toCount(get(HEADER.runs), 0),
+    attempt: toCount(get(HEADER.attempt), 0),
+    lane: text(get(HEADER.lane)),
+    key: text(get(HEADER.key)),
+  };
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : Buffer.isBuffer(value) ? value.toString('utf8') : undefined;
+}
+
+/** A non-negative safe integer from a header value (number, bigint, numeric string or Buffer). */
+function toCount(value: unknown, fallback: number): number {
+  let n: number;
+  if (typeof value === 'number') n = value;
+  else if (typeof value === 'bigint') n = Number(value);
+  else if (typeof value === 'string' || Buffer.isBuffer(value)) {
+    const text = value.toString().trim();
+    n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+  } else n = NaN;
+  return Number.isSafeInteger(n) && n >= 0 ? n : fallback;
+}
+
+/** The user's own headers: everything except orbit's state and the broker's death records. */
+export function userHeaders(headers: Headers | undefined): Headers {
+  const out: Headers = {};
+  if (!headers) return out;
+  for (const [key, value] of Object.entries(headers)) {
+    // `out.__proto__ = value` would replace out's prototype (and amqplib publishes inherited keys).
+    if (key.startsWith('x-orbit-') || BROKER_HEADERS.has(key) || key === '__proto__') continue;
+    out[key] = value;
+  }
+  return out;
+}
+
+/** The headers as delivered, minus the broker's death records: what a dead letter keeps. */
+export function withoutBrokerHeaders(headers: Headers | undefined): Headers {
+  const out: Headers = {};
+  for (const [key, value] of Object.entries(headers ?? {})) if (!BROKER_HEADERS.has(key) && key !== '__proto__') out[key] = value;
+  return out;
+}
+
+/** Headers for a republish: the user's headers plus orbit's state. */
+export function writeState(user: Headers, state: { dueAt: number; runs: number; attempt: number; lane: string; key?: string | undefined }): Headers {
+  const headers: Headers = {
+    ...user,
+    [HEADER.due]: state.dueAt,
+    [HEADER.runs]: state.runs,
+    [HEADER.attempt]: state.attempt,
+    [HEADER.lane]: state.lane,
+  };
+  if (state.key !== undefined) headers[HEADER.key] = state.key;
+  return headers;
+}

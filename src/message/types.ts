@@ -1,0 +1,39 @@
+import type { Headers } from './headers';
+
+/**
+ * A logical message on its way to the broker. The publisher turns logical messages into
+ * AMQP messages; today one each, with bundles many per AMQP message (DESIGN.md, "Bundles").
+ */
+export interface OutgoingMessage {
+  readonly id: string;
+  readonly lane: string;
+  readonly body: Buffer;
+  readonly priority: number;
+  /** Epoch ms when it is due. */
+  readonly dueAt: number;
+  /** Delay from now, in ms, before rounding up to `delay.unit`. */
+  readonly delayMs: number;
+  readonly runs: number;
+  readonly attempt: number;
+  /** Chooses the partition of a partitioned lane; the id does when absent. */
+  readonly key?: string | undefined;
+  /** The user's own headers, carried along unchanged. */
+  readonly headers: Headers;
+}
+
+/** What is recorded on a message sent to the dead-letter queue. */
+export interface DeadLetterInfo {
+  readonly code: string;
+  readonly message: string;
+  readonly lane: string;
+  readonly attempts: number;
+}
+
+/** A message as it was delivered, kept verbatim for dead-lettering. */
+export interface StoredMessage {
+  readonly id: string;
+  readonly body: Buffer;
+  readonly priority: number;
+  readonly headers: Headers;
+  readonly contentType: string | undefined;
+}

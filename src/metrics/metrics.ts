@@ -1,0 +1,233 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ConnectionEvents } from '../amqp/connection';
+import type { LaneConfig } from '../config/types';
+import type { PublishKind, PublishObserver } from '../publish/message-publisher';
+import type { QueueDepth } from './queue-sampler';
+import type { Settlement } from '../worker/decide-outcome';
+import type { WorkerObserver } from '../worker/observer';
+
+/** Handler work is mostly I/O: from a few ms to minutes. */
+const HANDLER_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+/** Lateness matters relative to `delay.unit` (1 s by default) up to "badly behind" (hours). */
+const LATENESS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 5, 10, 30, 60, 300, 900, 3600];
+/** Work-ahead runs messages up to `maxAdvance` early: seconds to hours. */
+const EARLINESS_BUCKETS = [0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800, 3600, 7200, 21600, 86400];
+const CONFIRM_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+const PUBLISH_KINDS: readonly PublishKind[] = ['publish', 'reschedule', 'retry', 'dead'];
+
+/** One lane's hot series (prom-client label children). */
+interface LaneSeries {
+  readonly inFlight: { inc(): void; dec(): void };
+  readonly lateness: { observe(value: number): void };
+  readonly handler: { observe(value: number): void };
+  readonly settled: Record<Settlement['kind'], { inc(): void }>;
+}
+
+const OUTCOME: Record<Settlement['kind'], string> = { done: 'done', rescheduled: 'rescheduled', retried: 'retried', dead: 'dead' };
+
+/**
+ * Every orbit metric, on its own registry (so tests and embedders can run several daemons
+ * in one process). Names follow Prometheus conventions; labels stay low-cardinality
+ * (lane, queue, outcome, kind, connection — never a message id).
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly messages = new Counter({
+    name: 'orbit_messages_total',
+    help: 'Messages settled, by lane and outcome (done, rescheduled, retried, dead).',
+    labelNames: ['lane', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly handlerDuration = new Histogram({
+    name: 'orbit_handler_duration_seconds',
+    help: 'Handler run time.',
+    labelNames: ['lane'],
+    buckets: HANDLER_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly lateness = new Histogram({
+    name: 'orbit_lateness_seconds',
+    help: 'Run start minus due time (0 when run early).',
+    labelNames: ['lane'],
+    buckets: LATENESS_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly inFlight = new Gauge({
+    name: 'orbit_in_flight',
+    help: 'Messages whose handler runs or whose outcome is being settled.',
+    labelNames: ['lane'],
+    registers: [this.registry],
+  });
+  readonly concurrency = new Gauge({
+    name: 'orbit_lane_concurrency',
+    help: 'Configured concurrency (prefetch) of each lane.',
+    labelNames: ['lane'],
+    registers: [this.registry],
+  });
+  readonly queueMessages = new Gauge({
+    name: 'orbit_queue_messages',
+    help: 'Ready messages per queue, sampled with passive declares.',
+    labelNames: ['queue', 'role'],
+    registers: [this.registry],
+  });
+  readonly published = new Counter({
+    name: 'orbit_published_total',
+    help: 'Messages published and confirmed by the broker, by kind.',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  readonly confirmSeconds = new Histogram({
+    name: 'orbit_publish_confirm_seconds',
+    help: 'Time from publish to broker confirm.',
+    buckets: CONFIRM_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly connected = new Gauge({
+    name: 'orbit_amqp_connected',
+    help: '1 while the named AMQP connection is up.',
+    labelNames: ['connection'],
+    registers: [this.registry],
+  });
+  readonly blocked = new Gauge({
+    name: 'orbit_amqp_blocked',
+    help: '1 while the broker blocks the connection (memory or disk alarm).',
+    labelNames: ['connection'],
+    registers: [this.registry],
+  });
+  readonly reconnects = new Counter({
+    name: 'orbit_amqp_reconnects_total',
+    help: 'Connections re-established after a loss.',
+    labelNames: ['connection'],
+    registers: [this.registry],
+  });
+  readonly workAhead = new Counter({
+    name: 'orbit_work_ahead_total',
+    help: 'Messages taken from the delay levels ahead of time by an idle lane.',
+    labelNames: ['lane'],
+    registers: [this.registry],
+  });
+  readonly earliness = new Histogram({
+    name: 'orbit_earliness_seconds',
+    help: 'Due time minus run start, for messages run early by work-ahead.',
+    labelNames: ['lane'],
+    buckets: EARLINESS_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly bundleSize = new Histogram({
+    name: 'orbit_bundle_size',
+    help: 'Logical messages per delivery on bundled lanes.',
+    labelNames: ['lane'],
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000],
+    registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({
+    name: 'orbit_rate_limited_seconds_total',
+    help: "Time messages spent waiting for their lane's rate limit.",
+    labelNames: ['lane'],
+    registers: [this.registry],
+  });
+  readonly ready: Gauge;
+
+  /** @param isReady read at every scrape, so `orbit_ready` always agrees with `/readyz`. */
+  constructor(isReady: () => boolean = () => false) {
+    this.ready = new Gauge({
+      name: 'orbit_ready',
+      help: '1 when connected, topology asserted and every lane consuming (as /readyz).',
+      registers: [this.registry],
+      collect() {
+        this.set(isReady() ? 1 : 0);
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: 'orbit_' });
+  }
+
+  /** Connection hooks for `openConnection`, keeping the connection gauges current. */
+  connectionEvents(connection: 'consume' | 'publish'): ConnectionEvents {
+    let connects = 0;
+    this.reconnects.inc({ connection }, 0);
+    this.connected.set({ connection }, 0);
+    this.blocked.set({ connection }, 0);
+    return {
+      onConnect: () => {
+        if (connects++ > 0) this.reconnects.inc({ connection });
+        this.connected.set({ connection }, 1);
+      },
+      onDisconnect: () => {
+        this.connected.set({ connection }, 0);
+        this.blocked.set({ connection }, 0);
+      },
+      onBlocked: () => this.blocked.set({ connection }, 1),
+      onUnblocked: () => this.blocked.set({ connection }, 0),
+    };
+  }
+
+  /** Latest passive-declare sample of every queue. */
+  recordQueueDepths(depths: readonly QueueDepth[]): void {
+    for (const d of depths) this.queueMessages.set({ queue: d.queue, role: d.role }, d.messages);
+  }
+
+  /**
+   * Creates every labelled series at 0 up front. prom-client only creates a series on its
+   * first increment, so without this a burst that ends between two scrapes after a restart
+   * first appears at its final value: `rate()` and `increase()` would never see it.
+   */
+  initLanes(lanes: readonly Pick<LaneConfig, 'name' | 'concurrency' | 'rateLimit'>[]): void {
+    for (const lane of lanes) {
+      for (const outcome of Object.values(OUTCOME)) this.messages.inc({ lane: lane.name, outcome }, 0);
+      this.concurrency.set({ lane: lane.name }, lane.concurrency);
+      this.inFlight.set({ lane: lane.name }, 0);
+      this.workAhead.inc({ lane: lane.name }, 0);
+      if (lane.rateLimit) this.rateLimited.inc({ lane: lane.name }, 0);
+    }
+    for (const kind of PUBLISH_KINDS) this.published.inc({ kind }, 0);
+  }
+
+  /** The worker's hooks, counted here. */
+  workerObserver(): WorkerObserver {
+    // Label children resolved once per lane: prom-client hashes the label object on every
+    // call otherwise, and these run five to seven times per message.
+    const series = new Map<string, LaneSeries>();
+    const of = (lane: string): LaneSeries => {
+      let s = series.get(lane);
+      if (!s) {
+        s = {
+          inFlight: this.inFlight.labels({ lane }),
+          lateness: this.lateness.labels({ lane }),
+          handler: this.handlerDuration.labels({ lane }),
+          settled: {
+            done: this.messages.labels({ lane, outcome: OUTCOME.done }),
+            rescheduled: this.messages.labels({ lane, outcome: OUTCOME.rescheduled }),
+            retried: this.messages.labels({ lane, outcome: OUTCOME.retried }),
+            dead: this.messages.labels({ lane, outcome: OUTCOME.dead }),
+          },
+        };
+        series.set(lane, s);
+      }
+      return s;
+    };
+    return {
+      handlerStarted: (lane, latenessMs, early) => {
+        const s = of(lane);
+        s.inFlight.inc();
+        s.lateness.observe(Math.max(0, latenessMs) / 1000);
+        if (early) this.earliness.observe({ lane }, Math.max(0, -latenessMs) / 1000);
+      },
+      deliveryDecoded: (lane, messages) => this.bundleSize.observe({ lane }, messages),
+      rateLimited: (lane, waitedMs) => this.rateLimited.inc({ lane }, waitedMs / 1000),
+      handlerFinished: (lane, handlerMs) => of(lane).handler.observe(handlerMs / 1000),
+      messageSettled: (lane, kind) => of(lane).settled[kind].inc(),
+      messageReleased: (lane) => of(lane).inFlight.dec(),
+    };
+  }
+
+  publishObserver(): PublishObserver {
+    const byKind = new Map(PUBLISH_KINDS.map((kind) => [kind, this.published.labels({ kind })]));
+    return {
+      published: (kind, seconds) => {
+        (byKind.get(kind) ?? this.published.labels({ kind })).inc();
+        this.confirmSeconds.observe(seconds);
+      },
+    };
+  }
+}

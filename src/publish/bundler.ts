@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import type { BundleConfig } from '../config/types';
+import { BUNDLE_HEADER, BUNDLE_VERSION, encodeBundle, entrySize } from '../message/bundle';
+import { HEADER } from '../message/headers';
+import type { OutgoingMessage } from '../message/types';
+
+/** Sends one AMQP message; resolves when the broker confirmed it. */
+export type SendBundle = (exchange: string, routingKey: string, body: Buffer, options: { messageId: string; priority: number; headers: Record<string, unknown> }) => Promise<void>;
+
+/**
+ * Told once per logical message when its AMQP message is confirmed (`ok`) or failed (`error`).
+ * `token` is whatever the caller passed with the message (the seeder passes its line number),
+ * so one function serves every message: no promise and no closure per message.
+ */
+export type Settle = (token: number, ok: boolean, error?: unknown) => void;
+
+interface Open {
+  readonly key: string;
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly priority: number;
+  readonly lane: string;
+  readonly config: BundleConfig;
+  /** Parallel arrays, one slot per logical message (no object per message). */
+  readonly msgs: OutgoingMessage[];
+  readonly settles: Settle[];
+  readonly tokens: number[];
+  bytes: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Bundle header bytes (version and count) before the first entry. */
+const BUNDLE_OVERHEAD = 5;
+
+/**
+ * Packs logical messages going the same way — same exchange and routing key (so the same
+ * lane, partition and delay in units) and the same priority — into bundles of up to `max`
+ * messages or `maxBytes`, waiting at most `linger` for company. Each logical publish
+ * settles when its bundle is confirmed; a failed bundle fails every message in it, so no
+ * caller acks an original whose replacement was not confirmed.
+ *
+ * A bulk loader that has to wait for room can send bundles before their linger is over
+ * with `flushOldest`, so lingering bundles never stall it.
+ */
+export class Bundler {
+  /** Open bundles in the order they were opened (a Map keeps insertion order). */
+  private readonly open = new Map<string, Open>();
+  /** The open bundle the last message went to (cleared when it is sent): sorted input hits it again without a lookup. */
+  private last: Open | undefined;
+  private waiting = 0;
+  /** Set by `stopLingering`: shutting down, so a bundle waits one timer turn, not `linger`. */
+  private hurry = false;
+  /** Bundles sent and not yet confirmed or failed. */
+  private readonly sending = new Set<Promise<void>>();
+
+  constructor(private readonly send: SendBundle) {}
+
+  /**
+   * Shutdown: sends every open bundle now, and from now on a bundle waits only for the
+   * messages of the current turn, so nothing a closing publisher holds is left unsent.
+   */
+  stopLingering(): void {
+    this.hurry = true;
+    this.flushAll();
+  }
+
+  /** Resolves once every bundle sent so far is confirmed or failed. */
+  async settled(): Promise<void> {
+    while (this.sending.size > 0) await Promise.allSettled([...this.sending]);
+  }
+
+  /** Logical messages in open bundles, not yet sent. */
+  get lingering(): number {
+    return this.waiting;
+  }
+
+  /** Adds a message; resolves when its bundle is confirmed. */
+  add(msg: OutgoingMessage, exchange: string, routingKey: string, config: BundleConfig): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.addWith(msg, exchange, routingKey, config, (_token, ok, err) => (ok ? resolve() : reject(err)), 0));
+  }
+
+  /** Adds a message; `settle(token, …)` is called once its bundle is confirmed or failed. */
+  addWith(msg: OutgoingMessage, exchange: string, routingKey: string, config: BundleConfig, settle: Settle, token: number): void {
+    let group = this.last;
+    if (group === undefined || group.priority !== msg.priority || group.routingKey !== routingKey || group.exchange !== exchange) {
+      const key = `${exchange}\u0000${routingKey}\u0000${msg.priority}`;
+      group = this.open.get(key);
+      if (!group) {
+        group = { key, exchange, routingKey, priority: msg.priority, lane: msg.lane, config, msgs: [], settles: [], tokens: [], bytes: BUNDLE_OVERHEAD, timer: undefined };
+        this.open.set(key, group);
+      }
+      this.last = group;
+    }
+    const size = entrySize(msg);
+    // Never let one message push a non-empty bundle past maxBytes: send what is there first.
+    if (group.msgs.length > 0 && group.bytes + size > config.maxBytes) {
+      this.flush(group);
+      this.addWith(msg, exchange, routingKey, config, settle, token);
+      return;
+    }
+    group.msgs.push(msg);
+    group.settles.push(settle);
+    group.tokens.push(token);
+    group.bytes += size;
+    this.waiting++;
+    if (group.msgs.length >= config.max || group.bytes >= config.maxBytes) this.flush(group);
+    else if (!group.timer) {
+      const g = group;
+      g.timer = setTimeout(() => this.flush(g), this.hurry ? 0 : config.lingerMs);
+    }
+  }
+
+  /** Sends every open bundle now (shutdown, or a caller that cannot wait). */
+  flushAll(): void {
+    this.flushOldest(0);
+  }
+
+  /**
+   * Sends open bundles, oldest first, until at most `keep` logical messages are left
+   * lingering. The oldest bundles have had the longest to fill (with input sorted by due
+   * time, they are complete), so they go first.
+   */
+  flushOldest(keep: number): void {
+    for (const group of this.open.values()) {
+      if (this.waiting <= keep) return;
+      this.flush(group);
+    }
+  }
+
+  private flush(group: Open): void {
+    if (this.open.get(group.key) === group) this.open.delete(group.key);
+    if (this.last === group) this.last = undefined;
+    clearTimeout(group.timer);
+    const { msgs, settles, tokens } = group;
+    if (msgs.length === 0) return;
+    this.waiting -= msgs.length;
+    let dueAt = Infinity;
+    for (let i = 0; i < msgs.length; i++) if (msgs[i]!.dueAt < dueAt) dueAt = msgs[i]!.dueAt;
+    let body: Buffer;
+    let sent: Promise<void>;
+    try {
+      body = encodeBundle(msgs, group.bytes);
+      sent = this.send(group.exchange, group.routingKey, body, {
+        messageId: randomUUID(),
+        priority: group.priority,
+        headers: { [BUNDLE_HEADER]: BUNDLE_VERSION, [HEADER.lane]: group.lane, [HEADER.due]: dueAt },
+      });
+    } catch (err) {
+      sent = Promise.reject(err);
+    }
+    const tracked = sent.then(
+      () => {
+        this.sending.delete(tracked);
+        for (let i = 0; i < settles.length; i++) settles[i]!(tokens[i]!, true);
+      },
+      (err: unknown) => {
+        this.sending.delete(tracked);
+        for (let i = 0; i < settles.length; i++) settles[i]!(tokens[i]!, false, err);
+      },
+    );
+    this.sending.add(tracked);
+  }
+}

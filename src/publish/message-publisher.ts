@@ -1,0 +1,187 @@
+import type { ConfirmedPublisher } from '../amqp/confirmed-publisher';
+import type { DelayConfig, LaneConfig } from '../config/types';
+import { routeDelay } from '../delay/routing';
+import { HEADER, writeState } from '../message/headers';
+import type { DeadLetterInfo, OutgoingMessage, StoredMessage } from '../message/types';
+import type { Names } from '../topology/names';
+import { Bundler, type Settle } from './bundler';
+import { destinationFor } from './partition';
+
+/** What a publish was for; the label of `orbit_published_total`. */
+export type PublishKind = 'publish' | 'reschedule' | 'retry' | 'dead';
+
+/** Told of every confirmed publish; metrics listen here so this module stays metric-free. */
+export interface PublishObserver {
+  published(kind: PublishKind, confirmSeconds: number): void;
+}
+
+/** Longest error text kept in a dead letter's headers: enough to debug, never a huge frame. */
+export const MAX_ERROR_HEADER_BYTES = 1024;
+
+/**
+ * Logical messages in, AMQP messages out (one each, or many per bundle on a bundled lane).
+ * Every method resolves (or settles) only after the broker confirmed.
+ */
+export class MessagePublisher {
+  private readonly lanes: ReadonlyMap<string, LaneConfig>;
+  private readonly bundler: Bundler;
+  private lastRoute: { readonly units: number; readonly destination: string; readonly exchange: string; readonly routingKey: string } | undefined;
+
+  constructor(
+    private readonly publisher: ConfirmedPublisher,
+    private readonly names: Names,
+    private readonly delay: DelayConfig,
+    lanes: readonly LaneConfig[],
+    private readonly observer?: PublishObserver,
+  ) {
+    this.lanes = new Map(lanes.map((l) => [l.name, l]));
+    this.bundler = new Bundler((exchange, routingKey, body, options) => this.publisher.publish(exchange, routingKey, body, options));
+  }
+
+  /** Sends a message through the delay levels (or straight to deliver) to its lane. */
+  schedule(msg: OutgoingMessage, kind: Exclude<PublishKind, 'dead'> = 'publish'): Promise<void> {
+    const lane = this.lanes.get(msg.lane);
+    const route = this.route(msg, lane);
+    const bundle = bundleFor(msg, lane);
+    if (bundle) {
+      // One promise per logical message, settled by the bundle's confirm (a daemon
+      // rescheduling bundles makes tens of thousands of these a second).
+      const observer = this.observer;
+      const started = observer ? performance.now() : 0;
+      return new Promise<void>((resolve, reject) =>
+        this.bundler.addWith(msg, route.exchange, route.routingKey, bundle, (_token, ok, err) => {
+          if (!ok) return reject(err);
+          observer?.published(kind, (performance.now() - started) / 1000);
+          resolve();
+        }, 0),
+      );
+    }
+    return this.observed(kind, this.publishAlone(msg, route.exchange, route.routingKey));
+  }
+
+  /**
+   * `schedule` for bulk loaders: no promise per message. `settle(token, ok, error)` is
+   * called once the message (or its bundle) is confirmed or failed — never synchronously.
+   * Throws what `schedule` would reject with before sending (a delay out of range).
+   */
+  scheduleWith(msg: OutgoingMessage, settle: Settle, token: number, kind: Exclude<PublishKind, 'dead'> = 'publish'): void {
+    const lane = this.lanes.get(msg.lane);
+    const route = this.route(msg, lane);
+    const observer = this.observer;
+    let done = settle;
+    if (observer) {
+      const started = performance.now();
+      done = (t, ok, err) => {
+        if (ok) observer.published(kind, (performance.now() - started) / 1000);
+        settle(t, ok, err);
+      };
+    }
+    const bundle = bundleFor(msg, lane);
+    if (bundle) {
+      this.bundler.addWith(msg, route.exchange, route.routingKey, bundle, done, token);
+      return;
+    }
+    this.publishAlone(msg, route.exchange, route.routingKey).then(
+      () => done(token, true),
+      (err: unknown) => done(token, false, err),
+    );
+  }
+
+  /** Logical messages waiting in open bundles (not yet sent). */
+  get lingering(): number {
+    return this.bundler.lingering;
+  }
+
+  /**
+   * Sends open bundles before their linger is over, oldest first, until at most `keep`
+   * logical messages are left waiting (0: all of them).
+   */
+  flush(keep = 0): void {
+    this.bundler.flushOldest(keep);
+  }
+
+  /**
+   * Closing: sends what waits in open bundles and stops lingering from now on; resolves
+   * once every bundle sent is confirmed or failed (each caller learns which from its own
+   * publish).
+   */
+  async stopLingering(): Promise<void> {
+    this.bundler.stopLingering();
+    await this.bundler.settled();
+  }
+
+  /**
+   * The exchange and routing key for a message. Consecutive messages with the same
+   * destination and delay in units (a bulk load in due-time order, a handler rescheduling
+   * "in an hour") reuse the last route instead of spelling the key again.
+   */
+  private route(msg: OutgoingMessage, lane: LaneConfig | undefined): { readonly exchange: string; readonly routingKey: string } {
+    const destination = lane ? destinationFor(lane, msg.key ?? msg.id) : msg.lane;
+    const units = msg.delayMs >= 0 ? Math.ceil(msg.delayMs / this.delay.unitMs) : NaN;
+    const last = this.lastRoute;
+    if (last && last.units === units && last.destination === destination) return last;
+    // Validates (a delay out of range throws) whenever the route is new.
+    const { exchange, routingKey } = routeDelay(msg.delayMs, destination, this.delay, this.names);
+    this.lastRoute = { units, destination, exchange, routingKey };
+    return this.lastRoute;
+  }
+
+  private publishAlone(msg: OutgoingMessage, exchange: string, routingKey: string): Promise<void> {
+    return this.publisher.publish(exchange, routingKey, msg.body, {
+      messageId: msg.id,
+      priority: msg.priority,
+      headers: writeState(msg.headers, msg),
+    });
+  }
+
+  /** Keeps the message as it was delivered, plus headers that say why it died. */
+  deadLetter(msg: StoredMessage, info: DeadLetterInfo, now: number): Promise<void> {
+    return this.observed('dead', this.publisher.publish('', this.names.dead, msg.body, {
+      messageId: msg.id,
+      priority: msg.priority,
+      contentType: msg.contentType,
+      headers: {
+        ...msg.headers,
+        [HEADER.errorCode]: info.code,
+        [HEADER.errorMessage]: truncateUtf8(info.message, MAX_ERROR_HEADER_BYTES),
+        [HEADER.deadLane]: info.lane,
+        [HEADER.deadAttempts]: info.attempts,
+        [HEADER.deadAt]: now,
+      },
+    }));
+  }
+
+  private observed(kind: PublishKind, confirmed: Promise<void>): Promise<void> {
+    const observer = this.observer;
+    if (!observer) return confirmed;
+    const started = performance.now();
+    return confirmed.then(() => observer.published(kind, (performance.now() - started) / 1000));
+  }
+}
+
+/** Cuts `text` to at most `maxBytes` of UTF-8 without splitting a character. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  const buf = Buffer.from(text, 'utf8');
+  if (buf.length <= maxBytes) return text;
+  // A limit too small for the marker gets a bare cut: never more than `maxBytes`.
+  const suffix = maxBytes >= Buffer.byteLength('…[truncated]') ? '…[truncated]' : '';
+  let end = Math.max(0, maxBytes - Buffer.byteLength(suffix));
+  // Back off continuation bytes (10xxxxxx) so the cut falls on a character boundary.
+  while (end > 0 && (buf[end]! & 0xc0) === 0x80) end--;
+  return buf.subarray(0, end).toString('utf8') + suffix;
+}
+
+/**
+ * The lane's bundle settings when `msg` travels in a bundle: the lane bundles, and the
+ * message has no headers of its own (bundles carry none per message, so such a message
+ * travels alone).
+ */
+function bundleFor(msg: OutgoingMessage, lane: LaneConfig | undefined): LaneConfig['bundle'] | undefined {
+  return lane && lane.bundle.max > 1 && !hasKeys(msg.headers) ? lane.bundle : undefined;
+}
+
+/** Whether an object has any own enumerable key (without building the array of them). */
+function hasKeys(obj: object): boolean {
+  for (const key in obj) if (Object.prototype.hasOwnProperty.call(obj, key)) return true;
+  return false;
+}

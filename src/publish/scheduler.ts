@@ -1,0 +1,153 @@
+import type { ConnectionRole } from '../amqp/connection';
+import { BrokerSession } from '../amqp/session';
+import { BrokerError } from '../errors';
+import { loadConfig } from '../config/load';
+import type { ConfigSources, LaneConfig, ResolvedConfig } from '../config/types';
+import { createLogger, type Logger } from '../logging/logger';
+import { encodeBody } from '../message/body';
+import { NO_HEADERS, type Headers } from '../message/headers';
+import type { OutgoingMessage } from '../message/types';
+import type { TimingOptions } from '../worker/handler-types';
+import type { Settle } from './bundler';
+import { resolveId, resolveSchedule } from './schedule';
+
+export interface SchedulerOptions extends ConfigSources {
+  /** A resolved config; when absent one is loaded from the other fields (files, env). */
+  readonly config?: ResolvedConfig;
+  /** @defaultValue a JSON logger on stderr at the configured level */
+  readonly logger?: Logger;
+  /** Shown in the broker's connection name `orbit:<namespace>:<role>`. @defaultValue 'publish' */
+  readonly role?: ConnectionRole;
+  /** How long the first publish waits for the broker. @defaultValue 30 s */
+  readonly connectTimeoutMs?: number;
+}
+
+/** Timing (`delay` or `at`, and `priority`, @defaultValue 0) plus the message's identity. */
+export interface PublishMessageOptions extends TimingOptions {
+  /** Stable id across reschedules. @defaultValue a new UUID */
+  readonly id?: string;
+  /** Picks the partition of a partitioned lane (kept across reschedules). @defaultValue the id */
+  readonly key?: string;
+  /** Extra AMQP headers carried with the message (`x-orbit-*` are orbit's own and ignored). */
+  readonly headers?: Headers;
+}
+
+export interface PublishedMessage {
+  readonly id: string;
+  readonly lane: string;
+  readonly dueAt: Date;
+  /** The delay as requested, before rounding up to the unit. */
+  readonly delayMs: number;
+}
+
+/**
+ * The library API for putting messages into orbit:
+ * ```ts
+ * const scheduler = new Scheduler({ configFile: 'orbit.json' });
+ * await scheduler.publish('fast', { url: 'https://…' }, { delay: '10m' });
+ * await scheduler.close();
+ * ```
+ * Each `publish` resolves once the broker confirmed the message; it rejects with an
+ * InvalidMessageError before sending anything the lanes or delay levels cannot take.
+ */
+export class Scheduler {
+  readonly config: ResolvedConfig;
+  private readonly lanes: ReadonlyMap<string, LaneConfig>;
+  private readonly log: Logger;
+  private connecting: Promise<BrokerSession> | undefined;
+  /** The session once connected: the synchronous path of `sendWith`. */
+  private session: BrokerSession | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: SchedulerOptions = {}) {
+    this.config = options.config ?? loadConfig(options);
+    this.lanes = new Map(this.config.lanes.map((l) => [l.name, l]));
+    this.log = options.logger ?? createLogger(this.config.log.level, 2);
+  }
+
+  /** Validates without sending: what `publish` would send, or the error it would throw. */
+  prepare(lane: string, body: unknown, options: PublishMessageOptions = {}, now = Date.now()): OutgoingMessage {
+    const schedule = resolveSchedule({ lane, delay: options.delay, at: options.at, priority: options.priority }, {
+      lanes: this.lanes,
+      delay: this.config.delay,
+      now,
+    });
+    return {
+      id: resolveId(options.id),
+      key: options.key === undefined ? undefined : resolveId(options.key, 'key'),
+      lane: schedule.lane.name,
+      body: encodeBody(body),
+      priority: schedule.priority,
+      dueAt: schedule.dueAt,
+      delayMs: schedule.delayMs,
+      runs: 0,
+      attempt: 0,
+      headers: options.headers ?? NO_HEADERS,
+    };
+  }
+
+  async publish(lane: string, body: unknown, options: PublishMessageOptions = {}): Promise<PublishedMessage> {
+    return this.send(this.prepare(lane, body, options));
+  }
+
+  /** Sends a message `prepare` returned; resolves once the broker confirmed it. */
+  async send(message: OutgoingMessage): Promise<PublishedMessage> {
+    const session = await this.connect();
+    await session.publisher.schedule(message);
+    return { id: message.id, lane: message.lane, dueAt: new Date(message.dueAt), delayMs: message.delayMs };
+  }
+
+  /**
+   * `send` for bulk loaders (what `orbit seed` and `orbit publish --file` use): no promise
+   * per message. `settle(token, ok, error)` is called once, never synchronously, when the
+   * broker confirmed the message (or its bundle) or the publish failed. On a bundled lane
+   * the message waits up to the lane's `linger` for company unless `flush` sends it sooner.
+   */
+  sendWith(message: OutgoingMessage, settle: Settle, token: number): void {
+    const session = this.closing ? undefined : this.session;
+    if (session) {
+      try {
+        session.publisher.scheduleWith(message, settle, token);
+      } catch (err) {
+        queueMicrotask(() => settle(token, false, err));
+      }
+      return;
+    }
+    this.send(message).then(
+      () => settle(token, true),
+      (err: unknown) => settle(token, false, err),
+    );
+  }
+
+  /**
+   * Sends open bundles before their linger is over, oldest first, until at most `keep`
+   * logical messages are left waiting in them (0, the default: all). A bulk loader calls
+   * this when it must wait for confirms, so bundles that will get no more company do not
+   * hold it up. Does nothing before the first publish connected.
+   */
+  flush(keep = 0): void {
+    this.session?.publisher.flush(keep);
+  }
+
+  /** Connects and asserts the topology; `publish` does this on first use. */
+  connect(): Promise<BrokerSession> {
+    if (this.closing) return Promise.reject(new BrokerError('scheduler is closed', { code: 'CLOSED' }));
+    this.connecting ??= BrokerSession.open(this.config, this.options.role ?? 'publish', this.log, this.options.connectTimeoutMs).then((session) => {
+      this.session = session;
+      return session;
+    });
+    return this.connecting;
+  }
+
+  /** Idempotent. Publishes already confirmed stay; nothing is buffered to lose. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const session = await this.connecting?.catch(() => undefined);
+      // Messages still lingering in open bundles were accepted by publish/send: send them,
+      // and let their confirms arrive, before the channel goes.
+      await session?.publisher.stopLingering().catch(() => undefined);
+      await session?.close();
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * In-flight counts for `orbit stats`. AMQP reports a queue's ready messages and consumers
+ * but not its unacked ones, so in-flight comes from the daemons' own `/metrics`
+ * (`orbit_in_flight{lane="…"}`), summed over every daemon the operator names.
+ */
+import { InvalidMessageError } from '../errors';
+
+/** What the daemons reported: in-flight per lane, or null when none could be asked. */
+export interface InFlightReport {
+  /** Sum over the reachable daemons, per lane; null when no URL was given or none answered. */
+  readonly byLane: ReadonlyMap<string, number> | null;
+  /** Human-readable remarks (no URL given, a daemon unreachable, …). */
+  readonly notes: readonly string[];
+}
+
+const SAMPLE = /^orbit_in_flight(?:\{([^}]*)\})?\s+(\S+)/;
+const LANE_LABEL = /(?:^|,)\s*lane\s*=\s*"((?:[^"\\]|\\.)*)"/;
+
+/**
+ * Parses `orbit_in_flight{lane="x"} N` samples of a Prometheus text exposition into lane → N.
+ * Other metrics, comments and samples without a lane label are ignored; repeated samples of
+ * one lane (different other labels) are added up.
+ */
+export function parseInFlight(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const raw of text.split('\n')) {
+    const m = SAMPLE.exec(raw.trim());
+    if (!m) continue;
+    const lane = LANE_LABEL.exec(m[1] ?? '')?.[1];
+    const value = Number(m[2]);
+    if (lane === undefined || !Number.isFinite(value)) continue;
+    const name = lane.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    out.set(name, (out.get(name) ?? 0) + value);
+  }
+  return out;
+}
+
+/**
+ * Checks a `--metrics-url`: http(s) only; a URL without a path means the daemon's `/metrics`.
+ * @throws InvalidMessageError when it is not an http(s) URL
+ */
+export function metricsUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InvalidMessageError(`--metrics-url must be an http(s) URL (got "${text}")`, { code: 'BAD_METRICS_URL' });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidMessageError(`--metrics-url must be an http(s) URL (got "${text}")`, { code: 'BAD_METRICS_URL' });
+  }
+  if (url.pathname === '/' || url.pathname === '') url.pathname = '/metrics';
+  return url;
+}
+
+/** The URL as shown in notes: any password replaced. */
+function shown(url: URL): string {
+  if (!url.password) return url.href;
+  const copy = new URL(url.href);
+  copy.password = '***';
+  return copy.href;
+}
+
+/** Fetches every URL (in parallel, each bounded by `timeoutMs`) and sums their in-flight counts. */
+export async function scrapeInFlight(urls: readonly URL[], timeoutMs = 2000): Promise<InFlightReport> {
+  if (urls.length === 0) {
+    return { byLane: null, notes: ['in-flight needs --metrics-url <daemon /metrics URL> (AMQP does not report unacked messages)'] };
+  }
+  const results = await Promise.all(
+    urls.map(async (url) => {
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'text/plain' } });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        return { url, lanes: parseInFlight(await res.text()) };
+      } catch (err) {
+        const reason = err instanceof Error ? (err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : causeOf(err)) : String(err);
+        return { url, error: reason };
+      }
+    }),
+  );
+  const notes: string[] = [];
+  const byLane = new Map<string, number>();
+  let reached = 0;
+  for (const r of results) {
+    if ('error' in r) {
+      notes.push(`in-flight: ${shown(r.url)} unreachable (${r.error})`);
+      continue;
+    }
+    reached++;
+    for (const [lane, n] of r.lanes) byLane.set(lane, (byLane.get(lane) ?? 0) + n);
+  }
+  if (reached === 0) return { byLane: null, notes };
+  if (reached < urls.length) notes.push(`in-flight counts only the ${reached} of ${urls.length} daemon(s) that answered`);
+  return { byLane, notes };
+}
+
+/** fetch wraps network errors as "fetch failed" with the useful part in `cause`. */
+function causeOf(err: Error): string {
+  const cause = (err as Error & { cause?: unknown }).cause;
+  if (cause instanceof Error) return (cause as NodeJS.ErrnoException).code ?? cause.message;
+  return err.message;
+}

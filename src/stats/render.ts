@@ -1,0 +1,110 @@
+/**
+ * The human screen of `orbit stats`: compact aligned tables. Pure: snapshot in, text out.
+ */
+import { formatDuration } from '../delay/durations';
+import type { StatsSnapshot } from './collect';
+
+const STEPS_MS = [86_400_000, 3_600_000, 60_000, 1_000, 1] as const;
+
+/**
+ * A duration in at most its two largest units, the second rounded to the nearest whole:
+ * 3000 → "3s", 4095000 → "1h8m", 8191000 → "2h17m", 127000 → "2m7s", 1500 → "1s500ms".
+ */
+export function shortDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`cannot format duration ${ms}`);
+  const i = STEPS_MS.findIndex((step) => ms >= step);
+  if (i < 0) return formatDuration(ms);
+  const next = STEPS_MS[i + 1];
+  if (next === undefined) return formatDuration(Math.round(ms));
+  return formatDuration(Math.round(ms / next) * next);
+}
+
+export interface RenderOptions {
+  /** Show every delay level, not only the non-empty ones. */
+  readonly allLevels?: boolean;
+}
+
+type Align = 'left' | 'right';
+
+/** Rows under a header, columns two spaces apart; the last column is never padded. */
+function table(header: readonly string[], rows: readonly (readonly string[])[], align: readonly Align[]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => {
+        const last = i === cells.length - 1;
+        if (align[i] === 'right') return c.padStart(widths[i]!);
+        return last ? c : c.padEnd(widths[i]!);
+      })
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+const count = (n: number | null): string => (n === null ? '-' : String(n));
+
+export function renderStats(s: StatsSnapshot, options: RenderOptions = {}): string {
+  const out: string[] = [];
+  out.push(`orbit stats  namespace ${s.namespace}  unit ${formatDuration(s.unitMs)}  sampled ${s.sampledAt}`, '');
+
+  if (s.lanes.length === 0) out.push('no lanes configured');
+  else
+    out.push(
+      ...table(
+        ['LANE', 'READY', 'IN-FLIGHT', 'CONSUMERS'],
+        s.lanes.map((l) => [l.lane, count(l.ready), count(l.inFlight), count(l.consumers)]),
+        ['left', 'right', 'right', 'right'],
+      ),
+    );
+  out.push('');
+
+  const shown = options.allLevels ? s.levels : s.levels.filter((l) => l.messages > 0);
+  const hidden = s.levels.length - shown.length;
+  if (shown.length === 0) {
+    out.push(`DELAY LEVELS  all ${s.levels.length} empty`);
+  } else {
+    out.push(
+      ...table(
+        ['LEVEL', 'MESSAGES', 'DUE WITHIN', 'TTL'],
+        shown.map((l) => [String(l.level), String(l.messages), `≤ ${shortDuration(l.dueWithinMs)}`, shortDuration(l.ttlMs)]),
+        ['right', 'right', 'left', 'left'],
+      ),
+    );
+    if (hidden > 0) out.push(`(${hidden} empty level${hidden === 1 ? '' : 's'} not shown; --all shows every level)`);
+  }
+  out.push('');
+
+  const ready = s.lanes.reduce((n, l) => n + l.ready, 0);
+  const delayed = s.levels.reduce((n, l) => n + l.messages, 0);
+  const inFlight = s.lanes.some((l) => l.inFlight === null) ? null : s.lanes.reduce((n, l) => n + (l.inFlight ?? 0), 0);
+  out.push(
+    ...table(
+      ['TOTAL', 'MESSAGES'],
+      [
+        ['ready', String(ready)],
+        ['in-flight', count(inFlight)],
+        ['delayed', String(delayed)],
+        ['dead', String(s.dead)],
+        ['unroutable', String(s.unroutable)],
+      ],
+      ['left', 'right'],
+    ),
+    '',
+  );
+
+  out.push(
+    ...table(
+      ['DUE WITHIN', 'MESSAGES (estimate)'],
+      [
+        ['1 minute', `~${s.forecast.minute}`],
+        ['1 hour', `~${s.forecast.hour}`],
+        ['1 day', `~${s.forecast.day}`],
+      ],
+      ['left', 'right'],
+    ),
+    'estimate: ready messages are due now; each level\'s messages are assumed spread evenly over its window',
+  );
+
+  if (s.notes.length > 0) out.push('', ...s.notes.map((n) => `note: ${n}`));
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,112 @@
+import type { QueueType, ResolvedConfig } from '../config/types';
+import { levelTtlMs } from '../delay/routing';
+import { laneQueues } from '../publish/partition';
+import { names } from './names';
+
+/**
+ * Topology is data: this pure function turns the config into every exchange, queue and
+ * binding orbit needs. `assert.ts` declares the result on the broker; tests and
+ * `orbit topology` inspect it without one.
+ */
+
+export type QueueArguments = Readonly<Record<string, string | number>>;
+
+export interface ExchangeSpec {
+  readonly name: string;
+  readonly type: 'topic' | 'fanout';
+  readonly arguments: QueueArguments;
+}
+
+export interface QueueSpec {
+  readonly name: string;
+  /** What the queue is for; drives metrics and `orbit stats`. */
+  readonly role: 'delay' | 'lane' | 'dead' | 'unroutable';
+  readonly arguments: QueueArguments;
+  /** For delay queues: the level; for lane queues: the lane name. */
+  readonly level?: number;
+  readonly lane?: string;
+}
+
+export interface BindingSpec {
+  /** `queue`: exchange → queue; `exchange`: exchange → exchange. */
+  readonly kind: 'queue' | 'exchange';
+  readonly source: string;
+  readonly destination: string;
+  readonly pattern: string;
+}
+
+export interface Topology {
+  readonly exchanges: readonly ExchangeSpec[];
+  readonly queues: readonly QueueSpec[];
+  readonly bindings: readonly BindingSpec[];
+}
+
+/** Arguments that keep a queue's backlog on disk: lazy classic (v2 index) or quorum. */
+export function storageArguments(type: QueueType): QueueArguments {
+  return type === 'quorum'
+    ? { 'x-queue-type': 'quorum' }
+    : { 'x-queue-type': 'classic', 'x-queue-mode': 'lazy', 'x-queue-version': 2 };
+}
+
+/**
+ * Quorum delay levels dead-letter at-least-once, which RabbitMQ only allows together with
+ * `reject-publish` overflow: a message is never dropped between two levels.
+ */
+function delayQueueArguments(type: QueueType): QueueArguments {
+  return type === 'quorum'
+    ? { ...storageArguments(type), 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' }
+    : storageArguments(type);
+}
+
+/** Exchange-pattern that matches the bit word of `level` being `bit`. */
+export function levelPattern(level: number, levels: number, bit: 0 | 1): string {
+  return `${'*.'.repeat(levels - 1 - level)}${bit}.#`;
+}
+
+export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>): Topology {
+  const n = names(config.namespace);
+  const { levels, unitMs, queueType } = config.delay;
+  const exchanges: ExchangeSpec[] = [];
+  const queues: QueueSpec[] = [];
+  const bindings: BindingSpec[] = [];
+
+  exchanges.push({ name: n.unroutable, type: 'fanout', arguments: {} });
+  queues.push({ name: n.unroutable, role: 'unroutable', arguments: storageArguments(queueType) });
+  bindings.push({ kind: 'queue', source: n.unroutable, destination: n.unroutable, pattern: '' });
+
+  // Anything the deliver exchange cannot route lands in `unroutable` instead of blocking a level.
+  exchanges.push({ name: n.deliver, type: 'topic', arguments: { 'alternate-exchange': n.unroutable } });
+
+  for (let level = levels - 1; level >= 0; level--) {
+    const name = n.delayLevel(level);
+    const next = level === 0 ? n.deliver : n.delayLevel(level - 1);
+    exchanges.push({ name, type: 'topic', arguments: {} });
+    queues.push({
+      name,
+      role: 'delay',
+      level,
+      arguments: {
+        ...delayQueueArguments(queueType),
+        'x-message-ttl': levelTtlMs(level, unitMs),
+        'x-dead-letter-exchange': next,
+      },
+    });
+    bindings.push({ kind: 'queue', source: name, destination: name, pattern: levelPattern(level, levels, 1) });
+    bindings.push({ kind: 'exchange', source: name, destination: next, pattern: levelPattern(level, levels, 0) });
+  }
+
+  for (const lane of config.lanes) {
+    // Priorities need classic queues: RabbitMQ 3.x quorum queues have none (config refuses the mix).
+    const args: Record<string, string | number> = { ...storageArguments(lane.queueType) };
+    if (lane.maxPriority > 0) args['x-max-priority'] = lane.maxPriority;
+    laneQueues(lane, n).forEach((name, p) => {
+      queues.push({ name, role: 'lane', lane: lane.name, arguments: args });
+      const destination = lane.partitions > 1 ? `${lane.name}~${p}` : lane.name;
+      bindings.push({ kind: 'queue', source: n.deliver, destination: name, pattern: `#.${destination}` });
+    });
+  }
+
+  queues.push({ name: n.dead, role: 'dead', arguments: storageArguments(queueType) });
+
+  return { exchanges, queues, bindings };
+}

@@ -1,0 +1,366 @@
+import type { AmqpConnectionManager } from 'amqp-connection-manager';
+import type { Channel, Message as AmqpMessage } from 'amqplib';
+import type { DelayConfig, LaneConfig } from '../config/types';
+import { ManagedChannel } from '../amqp/managed-channel';
+import { AckBatcher } from './ack-batcher';
+import { errorMessage } from '../errors';
+import type { Logger } from '../logging/logger';
+import type { MessagePublisher } from '../publish/message-publisher';
+import { decideOutcome, type HandlerResult, type Settlement } from './decide-outcome';
+import type { Handler } from './handler-types';
+import { decodeDelivery, type IncomingMessage } from './incoming';
+import type { WorkerObserver } from './observer';
+import { RateLimiter } from './rate-limiter';
+import { Semaphore } from './semaphore';
+import { runHandler } from './run-handler';
+
+export interface LaneWorkerOptions {
+  readonly lane: LaneConfig;
+  /** The lane's queue, or its partitions' queues. */
+  readonly queues: readonly string[];
+  readonly handler: Handler;
+  readonly lanes: ReadonlyMap<string, LaneConfig>;
+  readonly delay: DelayConfig;
+  readonly connection: AmqpConnectionManager;
+  readonly publisher: MessagePublisher;
+  readonly logger: Logger;
+  readonly observer?: WorkerObserver;
+  /** Runs on every new consume channel before consuming (topology). */
+  readonly setup?: (channel: Channel) => Promise<void>;
+}
+
+/** Longest pause between attempts to publish a replacement the broker keeps refusing. */
+const MAX_SETTLE_BACKOFF_MS = 30_000;
+
+/**
+ * Consumes one lane queue: prefetch = concurrency, a handler run per message, and each
+ * message settled by the ack-after-confirm rule — the replacement (reschedule, retry or
+ * dead letter) is confirmed by the broker before the original is acked, and the ack goes
+ * on the very channel that delivered it, or not at all.
+ */
+export class LaneWorker {
+  private readonly channel: ManagedChannel<Channel>;
+  private readonly log: Logger;
+  /** `paused` while the broker blocks publishing: replacements could not be confirmed anyway. */
+  private state: 'consuming' | 'paused' | 'stopped' = 'consuming';
+  private consumerTags: string[] = [];
+  /** Deliveries (AMQP messages) not yet settled: what shutdown drains. */
+  private inFlight = 0;
+  /** Logical messages of those deliveries: what `concurrency` counts. */
+  private logical = 0;
+  /** Logical messages from broker deliveries (early ones excluded): only real work makes a lane busy. */
+  private deliveredLogical = 0;
+  /** Handler slots, for bundled lanes only: one delivery then holds many messages. */
+  private readonly slots: Semaphore | undefined;
+  /** When the broker last delivered (work-ahead waits for a quiet lane). */
+  private lastDeliveryAt = Date.now();
+  /** Since when real work has left capacity free without interruption (Infinity while full). */
+  private freeSince = Date.now();
+  private idleWaiters: Array<() => void> = [];
+  private stopDeadline = Infinity;
+  private readonly limiter: RateLimiter | undefined;
+  /** Acks of the current consume channel, coalesced per event-loop turn. */
+  private acks: { readonly channel: Channel; readonly batcher: AckBatcher } | undefined;
+
+  constructor(private readonly o: LaneWorkerOptions) {
+    this.log = o.logger.child({ lane: o.lane.name });
+    this.slots = o.lane.bundle.max > 1 ? new Semaphore(o.lane.concurrency) : undefined;
+    const limit = o.lane.rateLimit;
+    this.limiter = limit ? new RateLimiter(limit.max, limit.perMs) : undefined;
+    this.channel = new ManagedChannel<Channel>(
+      o.connection,
+      { name: `lane:${o.lane.name}`, confirm: false, setup: (ch) => this.setup(ch) },
+      o.logger,
+    );
+    this.channel.on('lost', () => {
+      this.consumerTags = [];
+      this.acks?.batcher.discard();
+      this.acks = undefined;
+    });
+  }
+
+  get lane(): LaneConfig {
+    return this.o.lane;
+  }
+
+  /** Messages whose handler runs or whose settlement is under way. */
+  get active(): number {
+    return this.inFlight;
+  }
+
+  /** Free handler slots. */
+  get capacity(): number {
+    return Math.max(0, this.o.lane.concurrency - this.logical);
+  }
+
+  /**
+   * How long the lane has been idle: consuming, with free capacity and no delivery from the
+   * broker (so its queue is empty) — 0 when not idle at all.
+   */
+  idleFor(now = Date.now()): number {
+    if (this.state !== 'consuming' || this.consumerTags.length === 0 || this.capacity === 0) return 0;
+    return Math.max(0, now - Math.max(this.lastDeliveryAt, this.freeSince));
+  }
+
+  /** True while a channel is open and consuming (or deliberately paused by flow control). */
+  get ready(): boolean {
+    return this.consumerTags.length > 0 || (this.state === 'paused' && this.channel.current() !== undefined);
+  }
+
+  /**
+   * Runs a message taken ahead of time (work-ahead) like any delivery, acking it on the
+   * channel it was fetched on, and only while `source` still holds that channel.
+   */
+  runEarly(raw: AmqpMessage, ch: Channel, source: ManagedChannel<Channel>): void {
+    this.take(raw, ch, source, true);
+  }
+
+  /** Resolves once the first channel is consuming; rejects on a setup error or after `timeoutMs`. */
+  async waitUntilConsuming(timeoutMs: number): Promise<void> {
+    await this.channel.ready(timeoutMs);
+  }
+
+  /** Stops taking new deliveries for good; in-flight messages keep running and settling. */
+  async stopConsuming(): Promise<void> {
+    this.state = 'stopped';
+    await this.cancel();
+  }
+
+  /**
+   * Flow control: while the broker blocks publishing (memory or disk alarm) the lane takes
+   * no new deliveries, so nothing piles up waiting for a confirm; `resume` picks up again.
+   */
+  async pause(): Promise<void> {
+    if (this.state !== 'consuming') return;
+    this.state = 'paused';
+    await this.cancel();
+  }
+
+  async resume(): Promise<void> {
+    if (this.state !== 'paused') return;
+    this.state = 'consuming';
+    const ch = this.channel.current();
+    if (!ch || this.consumerTags.length > 0) return;
+    try {
+      await this.consume(ch);
+    } catch (err) {
+      // The channel is going (a resume often races a lost connection); its replacement
+      // consumes in setup, as the state is `consuming` again. Never an unhandled rejection:
+      // callers fire and forget, and Node would exit on it.
+      this.log.warn({ err: errorMessage(err) }, 'resume consumer failed; the next channel consumes');
+    }
+  }
+
+  private async cancel(): Promise<void> {
+    const ch = this.channel.current();
+    const tags = this.consumerTags;
+    this.consumerTags = [];
+    if (!ch) return;
+    for (const tag of tags) {
+      try {
+        await ch.cancel(tag);
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, 'cancel consumer failed');
+      }
+    }
+  }
+
+  /** Waits until nothing is in flight, or `timeoutMs` passes; true when drained. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.stopDeadline = Date.now() + timeoutMs;
+    if (this.inFlight === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true))),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    return drained;
+  }
+
+  /** Closes the channel; deliveries still unacked go back to the queue. */
+  close(): Promise<void> {
+    // Settled deliveries whose ack waits for the end of this turn must not be redelivered.
+    this.acks?.batcher.flush();
+    return this.channel.close();
+  }
+
+  /** The ack batcher of a consume channel (a new channel replaces the old one's). */
+  private batcherFor(ch: Channel): AckBatcher {
+    if (this.acks?.channel === ch) return this.acks.batcher;
+    this.acks?.batcher.discard();
+    this.acks = { channel: ch, batcher: new AckBatcher(ch) };
+    return this.acks.batcher;
+  }
+
+  private async setup(ch: Channel): Promise<void> {
+    await this.o.setup?.(ch);
+    // Partitions: one consumer per queue on this channel, sharing the lane's concurrency
+    // (global = per-channel prefetch in RabbitMQ; quorum queues refuse it, so they split it).
+    // A bundled lane prefetches bundles: enough for the concurrency twice over, so the next
+    // bundle is at hand when one finishes, while memory stays bounded by `concurrency`.
+    const { concurrency, bundle } = this.o.lane;
+    const prefetch = bundle.max > 1 ? 2 * Math.ceil(concurrency / bundle.max) : concurrency;
+    const n = this.o.queues.length;
+    if (n > 1 && this.o.lane.queueType === 'quorum') await ch.prefetch(Math.ceil(prefetch / n));
+    else await ch.prefetch(prefetch, n > 1);
+    if (this.state === 'consuming') await this.consume(ch);
+  }
+
+  private async consume(ch: Channel): Promise<void> {
+    const tags: string[] = [];
+    for (const queue of this.o.queues) {
+      const { consumerTag } = await ch.consume(queue, (raw) => {
+        if (raw) {
+          this.lastDeliveryAt = Date.now();
+          this.batcherFor(ch).received(raw);
+          this.take(raw, ch, this.channel, false);
+        }
+        // null: the broker cancelled the consumer (queue deleted); a fresh channel re-declares and resumes.
+        else void ch.close().catch(() => undefined);
+      });
+      tags.push(consumerTag);
+    }
+    this.consumerTags = tags;
+  }
+
+  private take(raw: AmqpMessage, ch: Channel, source: ManagedChannel<Channel>, early: boolean): void {
+    this.inFlight++;
+    this.process(raw, ch, source, early).then(
+      () => this.release(),
+      (err: unknown) => {
+        this.log.error({ err: errorMessage(err) }, 'unexpected error while processing a delivery');
+        this.release();
+      },
+    );
+  }
+
+  private hold(count: number, early: boolean): void {
+    this.logical += count;
+    if (!early && (this.deliveredLogical += count) >= this.o.lane.concurrency) this.freeSince = Infinity;
+  }
+
+  private unhold(early: boolean): void {
+    this.logical--;
+    if (!early) this.deliveredLogical--;
+    if (this.freeSince === Infinity && this.deliveredLogical < this.o.lane.concurrency) this.freeSince = Date.now();
+  }
+
+  private release(): void {
+    this.inFlight--;
+    if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  private async process(raw: AmqpMessage, ch: Channel, source: ManagedChannel<Channel>, early: boolean): Promise<void> {
+    const messages = decodeDelivery(raw, this.o.lane, Date.now(), early);
+    this.hold(messages.length, early);
+    if (this.slots) this.o.observer?.deliveryDecoded?.(this.o.lane.name, messages.length);
+    const run = async (m: IncomingMessage): Promise<boolean> => {
+      const slots = this.slots;
+      if (slots && !slots.tryAcquire()) await slots.acquire();
+      // A slot is a running handler. It is given back when the handler returns, not when
+      // its replacement is confirmed: the replacement may linger in an outgoing bundle
+      // waiting for company, and with concurrency below bundle.max a lane holding slots
+      // until then would run one bundle per linger. What is held meanwhile stays bounded
+      // by the prefetch (deliveries are still acked only once every replacement is confirmed).
+      let slotHeld = slots !== undefined;
+      const freeSlot = (): void => {
+        if (slotHeld) slots!.release();
+        slotHeld = false;
+      };
+      try {
+        // It waited for a slot while its channel closed: the broker hands the bundle out
+        // again, so running it here would run it twice.
+        if (slots && !source.isCurrent(ch)) return false;
+        return await this.runOne(m, ch, source, freeSlot);
+      } finally {
+        freeSlot();
+        this.unhold(early);
+      }
+    };
+    // Every logical message of the delivery must be settled before the delivery is acked.
+    const settled = messages.length === 1 ? await run(messages[0]!) : (await Promise.all(messages.map(run))).every(Boolean);
+    if (!settled || !source.isCurrent(ch)) return;
+    // Early messages come on the work-ahead channel, which also nacks: ack those singly.
+    if (early) ch.ack(raw);
+    else this.batcherFor(ch).ack(raw);
+  }
+
+  /** Runs and settles one logical message; false when its replacement was not confirmed. */
+  private async runOne(incoming: IncomingMessage, ch: Channel, source: ManagedChannel<Channel>, handlerDone?: () => void): Promise<boolean> {
+    const { message } = incoming;
+    const lane = this.o.lane.name;
+    const observer = this.o.observer;
+    if (this.limiter) {
+      const waitedMs = await this.limiter.acquire();
+      if (waitedMs > 0) observer?.rateLimited?.(lane, waitedMs);
+      // The delivering channel closed while it waited (connection lost, or stop ran out of
+      // time): the broker has already handed the message out again; running it would run it twice.
+      if (!source.isCurrent(ch)) return false;
+    }
+    const started = Date.now();
+    observer?.handlerStarted?.(lane, started - message.dueAt.getTime(), message.early);
+    try {
+      const result: HandlerResult = incoming.badBody
+        ? { ok: false, error: incoming.badBody }
+        : await runHandler(this.o.handler, message, () => this.log.child({ id: message.id }), this.o.lane.timeoutMs);
+      const finished = Date.now();
+      handlerDone?.();
+      if (!incoming.badBody) observer?.handlerFinished?.(lane, finished - started);
+      const settlement = decideOutcome(result, incoming.decision, { lanes: this.o.lanes, delay: this.o.delay, now: finished });
+      if (settlement.kind === 'dead' || settlement.kind === 'retried') this.logFailure(message.id, message.attempt, settlement, result);
+      const ok = await this.settle(settlement, incoming, ch, source);
+      if (ok) observer?.messageSettled?.(lane, settlement.kind);
+      return ok;
+    } finally {
+      observer?.messageReleased?.(lane);
+    }
+  }
+
+  /** One line per failure (never per success): what failed, and where the message went. */
+  private logFailure(id: string, attempt: number, settlement: Settlement, result: HandlerResult): void {
+    const dead = settlement.kind === 'dead';
+    this.log.warn(
+      {
+        id,
+        attempt,
+        outcome: settlement.kind,
+        code: dead ? settlement.info.code : undefined,
+        err: dead ? settlement.info.message : result.ok ? undefined : errorMessage(result.error),
+      },
+      dead ? 'message dead-lettered' : 'handler failed; retry scheduled',
+    );
+  }
+
+  /**
+   * Publishes the replacement, retrying with backoff while it still matters: the delivering
+   * channel is alive (else the broker has already requeued the original) and shutdown has
+   * not run out of time. The handler is never run twice for one delivery.
+   */
+  private async settle(settlement: Settlement, incoming: IncomingMessage, ch: Channel, source: ManagedChannel<Channel>): Promise<boolean> {
+    if (settlement.kind === 'done') return true;
+    // The delivering channel closed while the handler ran: the broker has already requeued
+    // the original and will hand it out again. Publishing its replacement now would leave
+    // two live copies of the message, each rescheduling itself for ever.
+    if (!source.isCurrent(ch)) {
+      this.log.warn({ id: incoming.message.id }, 'delivery channel closed during the handler; outcome dropped, the broker redelivers the message');
+      return false;
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (settlement.kind === 'dead') await this.o.publisher.deadLetter(incoming.stored, settlement.info, Date.now());
+        else await this.o.publisher.schedule(settlement.message, settlement.kind === 'retried' ? 'retry' : 'reschedule');
+        return true;
+      } catch (err) {
+        this.o.observer?.settleFailed?.(this.o.lane.name, err);
+        const wait = Math.min(MAX_SETTLE_BACKOFF_MS, 100 * 2 ** attempt);
+        if (!source.isCurrent(ch) || Date.now() + wait > this.stopDeadline) {
+          this.log.warn({ id: incoming.message.id, err: errorMessage(err) }, 'replacement not confirmed; original left unacked for redelivery');
+          return false;
+        }
+        this.log.warn({ id: incoming.message.id, err: errorMessage(err), retryInMs: wait }, 'replacement not confirmed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+}

@@ -1,0 +1,38 @@
+import type { Settlement } from './decide-outcome';
+
+/**
+ * What the worker reports as it goes: metrics (and tests) listen here, so the worker
+ * knows nothing about Prometheus.
+ */
+export interface WorkerObserver {
+  /** A message is taken up; `latenessMs` = start − due (negative when early). */
+  handlerStarted?(lane: string, latenessMs: number, early: boolean): void;
+  /** A delivery was unpacked into `messages` logical messages (1 unless it is a bundle). */
+  deliveryDecoded?(lane: string, messages: number): void;
+  /** A message waited for the lane's rate limit before its handler could start. */
+  rateLimited?(lane: string, waitedMs: number): void;
+  /** The handler returned, threw or timed out. */
+  handlerFinished?(lane: string, handlerMs: number): void;
+  /** The message is settled: its replacement confirmed (the ack follows). */
+  messageSettled?(lane: string, kind: Settlement['kind']): void;
+  /** A replacement could not be published yet; the original stays unacked. */
+  settleFailed?(lane: string, err: unknown): void;
+  /** The message no longer occupies a slot (settled, or given up for redelivery). */
+  messageReleased?(lane: string): void;
+}
+
+/** Calls every observer's hook in turn (metrics plus a caller's own). */
+export function combineObservers(...observers: ReadonlyArray<WorkerObserver | undefined>): WorkerObserver {
+  const list = observers.filter((o): o is WorkerObserver => o !== undefined);
+  // The usual case (metrics only) pays no fan-out on the hot path.
+  if (list.length === 1) return list[0]!;
+  return {
+    handlerStarted: (...a) => list.forEach((o) => o.handlerStarted?.(...a)),
+    deliveryDecoded: (...a) => list.forEach((o) => o.deliveryDecoded?.(...a)),
+    rateLimited: (...a) => list.forEach((o) => o.rateLimited?.(...a)),
+    handlerFinished: (...a) => list.forEach((o) => o.handlerFinished?.(...a)),
+    messageSettled: (...a) => list.forEach((o) => o.messageSettled?.(...a)),
+    settleFailed: (...a) => list.forEach((o) => o.settleFailed?.(...a)),
+    messageReleased: (...a) => list.forEach((o) => o.messageReleased?.(...a)),
+  };
+}

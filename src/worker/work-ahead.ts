@@ -1,0 +1,140 @@
+import type { AmqpConnectionManager } from 'amqp-connection-manager';
+import type { Channel } from 'amqplib';
+import { ManagedChannel } from '../amqp/managed-channel';
+import type { DelayConfig } from '../config/types';
+import { destinationOf } from '../delay/routing';
+import { errorMessage } from '../errors';
+import type { Logger } from '../logging/logger';
+import { readState, type Headers } from '../message/headers';
+import { laneOfDestination } from '../publish/partition';
+import type { Names } from '../topology/names';
+import type { LaneWorker } from './lane-worker';
+import { TokenBucket } from './token-bucket';
+
+export interface WorkAheadOptions {
+  readonly connection: AmqpConnectionManager;
+  readonly workers: readonly LaneWorker[];
+  readonly names: Names;
+  readonly delay: DelayConfig;
+  readonly logger: Logger;
+  /** Told of every message taken early, by the lane that runs it. */
+  readonly onTaken?: (lane: string) => void;
+}
+
+/**
+ * Work-ahead (DESIGN.md): when a lane has had free capacity and no delivery for `idleMs`,
+ * take messages from the lowest non-empty delay levels — their heads fall due soonest —
+ * with `basic.get`, and run them now, marked `early`.
+ *
+ * - A message due further ahead than `maxAdvance` is handed back with `basic.nack
+ *   requeue`, which puts it back at its original position: the level is not reordered.
+ *   That level is then left alone for this round (what follows it is not due sooner).
+ * - A message for another lane runs in that lane if it has a free slot; otherwise it is
+ *   handed back the same way.
+ * - At most `maxRate` messages a second per lane, and never more than the lane's free
+ *   capacity, so several daemons each take only what they can run.
+ * - Any real delivery ends the lane's idleness, and with it the taking.
+ * An early message is acked on this module's channel after its outcome is confirmed,
+ * exactly like a consumed one.
+ */
+export class WorkAhead {
+  private readonly channel: ManagedChannel<Channel>;
+  private readonly buckets = new Map<string, TokenBucket>();
+  private readonly byLane = new Map<string, LaneWorker>();
+  /** A round that found nothing to take rests the lane for `idleMs`: no get/nack churn. */
+  private readonly restUntil = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private stopped = false;
+
+  constructor(private readonly o: WorkAheadOptions) {
+    this.channel = new ManagedChannel<Channel>(o.connection, { name: 'work-ahead', confirm: false, setup: async () => {} }, o.logger);
+    for (const w of o.workers) {
+      this.byLane.set(w.lane.name, w);
+      const rate = w.lane.workAhead.maxRate;
+      // A burst of one second's worth at most, so the rate holds over any window.
+      this.buckets.set(w.lane.name, new TokenBucket(rate, Math.max(1, rate)));
+    }
+  }
+
+  /** True when at least one lane has work-ahead on. */
+  get enabled(): boolean {
+    return this.o.workers.some((w) => w.lane.workAhead.enabled);
+  }
+
+  start(): void {
+    if (!this.enabled || this.timer) return;
+    const shortestIdle = Math.min(...this.o.workers.filter((w) => w.lane.workAhead.enabled).map((w) => w.lane.workAhead.idleMs));
+    const interval = Math.max(50, Math.min(250, Math.floor(shortestIdle / 2)));
+    this.timer = setInterval(() => void this.tick(), interval);
+    this.timer.unref();
+  }
+
+  /** Stops taking; messages already taken run and settle through their lanes. */
+  stopTaking(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Closes the channel: unacked early messages (if any) go back to their levels. */
+  close(): Promise<void> {
+    this.stopTaking();
+    return this.channel.close();
+  }
+
+  /** One round: fill every idle lane. Exposed for tests. */
+  async tick(): Promise<void> {
+    if (this.running || this.stopped) return;
+    const ch = this.channel.current();
+    if (!ch) return;
+    this.running = true;
+    try {
+      for (const worker of this.o.workers) {
+        const lane = worker.lane.name;
+        if ((this.restUntil.get(lane) ?? 0) > Date.now() || !this.isIdle(worker)) continue;
+        const taken = await this.fill(worker, ch);
+        if (taken === 0) this.restUntil.set(lane, Date.now() + worker.lane.workAhead.idleMs);
+      }
+    } catch (err) {
+      this.o.logger.warn({ err: errorMessage(err) }, 'work-ahead round failed');
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private isIdle(worker: LaneWorker): boolean {
+    const wa = worker.lane.workAhead;
+    return wa.enabled && !this.stopped && worker.capacity > 0 && worker.idleFor() >= wa.idleMs;
+  }
+
+  /** Takes what the lane can run now; returns how many messages were taken. */
+  private async fill(worker: LaneWorker, ch: Channel): Promise<number> {
+    let taken = 0;
+    const bucket = this.buckets.get(worker.lane.name)!;
+    const maxAdvance = worker.lane.workAhead.maxAdvanceMs;
+    for (let level = 0; level < this.o.delay.levels; level++) {
+      const queue = this.o.names.delayLevel(level);
+      // Take from this level while the lane stays idle and the rate allows.
+      while (this.isIdle(worker) && bucket.available() > 0 && this.channel.isCurrent(ch)) {
+        const msg = await ch.get(queue, { noAck: false });
+        if (!msg) break;
+        const now = Date.now();
+        const headers = (msg.properties.headers ?? {}) as Headers;
+        const state = readState(headers, now);
+        const lane = state.lane ?? laneOfDestination(destinationOf(msg.fields.routingKey, this.o.delay.levels));
+        const target = this.byLane.get(lane);
+        if (state.dueAt - now > maxAdvance || !target || target.capacity === 0) {
+          ch.nack(msg, false, true);
+          break;
+        }
+        bucket.tryTake();
+        taken++;
+        target.runEarly(msg, ch, this.channel);
+        this.o.onTaken?.(target.lane.name);
+      }
+      if (!this.isIdle(worker) || bucket.available() === 0) break;
+    }
+    return taken;
+  }
+}

@@ -1,0 +1,104 @@
+/** Small helpers shared by the fault scenarios. */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import amqplib from 'amqplib';
+import { Scheduler } from '../../src';
+import type { ResolvedConfig } from '../../src/config/types';
+import { silentLogger } from '../../src/logging/logger';
+import { REPO_ROOT } from '../helpers/cli';
+
+export const AUDIT_HANDLER = join(REPO_ROOT, 'test', 'faults', 'fixtures', 'audit-handler.js');
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Writes `orbit.json` into `dir` and returns its path. */
+export function writeConfig(dir: string, config: Record<string, unknown>): string {
+  const file = join(dir, 'orbit.json');
+  writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
+  return file;
+}
+
+/** Depth of each queue on the broker at `url` (missing queues count 0); one connection. */
+export async function depthsAt(url: string, queues: readonly string[]): Promise<Record<string, number>> {
+  const conn = await amqplib.connect(url);
+  // A broker that dies under this connection must not crash the test process.
+  conn.on('error', () => undefined);
+  try {
+    const out: Record<string, number> = {};
+    for (const q of queues) {
+      const ch = await conn.createChannel();
+      try {
+        out[q] = (await ch.checkQueue(q)).messageCount;
+      } catch {
+        out[q] = 0;
+      } finally {
+        await ch.close().catch(() => undefined);
+      }
+    }
+    return out;
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+}
+
+/** Every queue name a config's topology declares. */
+export function topologyQueues(ns: string, levels: number, lanes: readonly string[]): string[] {
+  return [
+    ...lanes.map((l) => `${ns}.lane.${l}`),
+    ...Array.from({ length: levels }, (_, l) => `${ns}.delay.${l}`),
+    `${ns}.dead`,
+    `${ns}.unroutable`,
+  ];
+}
+
+/**
+ * Publishes `ids` to `lane` (body `{}` unless `body` says otherwise), `window` at a time,
+ * each confirmed by the broker. Returns the ids confirmed.
+ */
+export async function publishAll(
+  config: ResolvedConfig,
+  lane: string,
+  ids: Iterable<string>,
+  options: { window?: number; body?: (id: string) => unknown } = {},
+): Promise<string[]> {
+  const scheduler = new Scheduler({ config, role: 'cli', logger: silentLogger() });
+  const confirmed: string[] = [];
+  try {
+    const window = options.window ?? 500;
+    let batch: Promise<unknown>[] = [];
+    for (const id of ids) {
+      batch.push(scheduler.publish(lane, options.body?.(id) ?? {}, { id }).then(() => confirmed.push(id)));
+      if (batch.length >= window) {
+        await Promise.all(batch);
+        batch = [];
+      }
+    }
+    await Promise.all(batch);
+  } finally {
+    await scheduler.close();
+  }
+  return confirmed;
+}
+
+/** Polls until `check` holds; returns how long it took. Throws with `what` on timeout. */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string, everyMs = 50): Promise<number> {
+  const began = Date.now();
+  while (!(await check())) {
+    if (Date.now() - began > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+  return Date.now() - began;
+}
+
+/** Connection names (`orbit:<ns>:<role>`) and channel counts, from `rabbitmqctl list_connections name client_properties channels` output. */
+export function parseConnections(stdout: string): Array<{ name: string | undefined; channels: number; pid: string }> {
+  const out: Array<{ name: string | undefined; channels: number; pid: string }> = [];
+  for (const line of stdout.split('\n')) {
+    const pid = line.match(/^(<[^>]+>)/)?.[1];
+    if (!pid) continue;
+    const name = line.match(/\{"connection_name","([^"]+)"\}|\{<<"connection_name">>,longstr,<<"([^"]+)">>\}/)?.slice(1).find(Boolean);
+    const channels = Number(line.trim().split(/\s+/).pop());
+    out.push({ name, channels, pid });
+  }
+  return out;
+}

@@ -1,0 +1,167 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import amqplib from 'amqplib';
+import { loadConfig } from '../../src/config/load';
+import type { ResolvedConfig } from '../../src/config/types';
+import { buildTopology } from '../../src/topology/build';
+
+const run = promisify(execFile);
+
+/** The shared broker every machine (and CI) runs. */
+export const AMQP_URL = process.env.ORBIT_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+/** A random namespace, so tests never see each other's queues on the shared broker. */
+export function randomNamespace(prefix = 't'): string {
+  return `${prefix}-${randomBytes(5).toString('hex')}`;
+}
+
+/**
+ * A resolved config for tests: given namespace, the shared broker, quiet logs, and short
+ * delay levels unless the test asks otherwise. `lanes` use the raw (file) shape.
+ *
+ * Work-ahead is off in lanes that do not mention it: it is on by default in orbit, and
+ * would run delayed messages early in tests that check timing. Its own tests turn it on.
+ */
+export function testConfig(namespace: string, settings: Record<string, unknown> = {}): ResolvedConfig {
+  const lanes = Array.isArray(settings.lanes)
+    ? (settings.lanes as Record<string, unknown>[]).map((l) => ('workAhead' in l ? l : { ...l, workAhead: false }))
+    : settings.lanes;
+  const raw = {
+    namespace,
+    amqp: { url: AMQP_URL, reconnect: '500ms' },
+    delay: { unit: '1s', levels: 8 },
+    log: { level: 'silent' },
+    http: { port: 0 },
+    shutdown: { timeout: '10s' },
+    ...settings,
+    ...(lanes === undefined ? {} : { lanes }),
+  };
+  // Every key becomes an override, exactly as CLI flags pass them; an empty env keeps the
+  // developer's own ORBIT_* variables out of the tests.
+  const overrides: Record<string, string> = {};
+  for (const [key, value] of Object.entries(raw)) flatten(key, value, overrides);
+  return loadConfig({ overrides, env: {} });
+}
+
+function flatten(path: string, value: unknown, out: Record<string, string>): void {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) flatten(`${path}.${k}`, v, out);
+  } else {
+    out[path] = typeof value === 'string' ? value : JSON.stringify(value);
+  }
+}
+
+
+/**
+ * Writes `orbit.json` under `dir` for an `orbit` child process and returns its path: the
+ * given namespace, the shared broker, 4 one-second delay levels, info logs and a random
+ * metrics port, unless `settings` (the raw file shape) replaces those keys.
+ */
+export function writeConfigFile(dir: string, namespace: string, settings: Record<string, unknown>): string {
+  const file = join(dir, 'orbit.json');
+  const config = {
+    namespace,
+    amqp: { url: AMQP_URL, reconnect: '500ms' },
+    delay: { unit: '1s', levels: 4 },
+    log: { level: 'info' },
+    http: { port: 0 },
+    ...settings,
+  };
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  return file;
+}
+
+/** A plain amqplib connection for test assertions (counting, peeking, cleaning up). */
+export async function withChannel<T>(fn: (ch: amqplib.Channel) => Promise<T>): Promise<T> {
+  const conn = await amqplib.connect(AMQP_URL);
+  try {
+    const ch = await conn.createChannel();
+    try {
+      return await fn(ch);
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+}
+
+/** Message count of a queue (0 when it does not exist). */
+export async function queueDepth(queue: string): Promise<number> {
+  return withChannel(async (ch) => (await ch.checkQueue(queue)).messageCount).catch(() => 0);
+}
+
+/** Messages left in any queue of the config's topology, by queue name (queues with none are left out). */
+export async function nonEmptyQueues(config: ResolvedConfig): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const q of buildTopology(config).queues) {
+    const depth = await queueDepth(q.name);
+    if (depth > 0) out[q.name] = depth;
+  }
+  return out;
+}
+
+/**
+ * Deletes every queue and exchange of a namespace. Names are listed with rabbitmqctl so
+ * nothing the test declared is missed, and nothing outside the namespace is touched.
+ */
+export async function deleteNamespace(namespace: string): Promise<void> {
+  const prefix = `${namespace}.`;
+  const [queues, exchanges] = await Promise.all([listNames('list_queues'), listNames('list_exchanges')]);
+  const conn = await amqplib.connect(AMQP_URL);
+  try {
+    for (const q of queues.filter((n) => n.startsWith(prefix))) {
+      const ch = await conn.createChannel();
+      await ch.deleteQueue(q).catch(() => undefined);
+      await ch.close().catch(() => undefined);
+    }
+    for (const e of exchanges.filter((n) => n.startsWith(prefix))) {
+      const ch = await conn.createChannel();
+      await ch.deleteExchange(e).catch(() => undefined);
+      await ch.close().catch(() => undefined);
+    }
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+}
+
+async function listNames(command: 'list_queues' | 'list_exchanges'): Promise<string[]> {
+  const { stdout } = await run('rabbitmqctl', ['-q', command, 'name', '--no-table-headers'], { maxBuffer: 64 * 1024 * 1024 });
+  return stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+}
+
+/**
+ * Force-closes this namespace's orbit connections on the broker, found by the name orbit
+ * gives them (`orbit:<namespace>:<role>`). Never touches other clients' connections.
+ * Returns how many were closed.
+ */
+export async function closeOrbitConnections(namespace: string, role?: string): Promise<number> {
+  const { stdout } = await run('rabbitmqctl', ['-q', 'list_connections', 'pid', 'client_properties', '--no-table-headers'], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const wanted = role ? `orbit:${namespace}:${role}` : `orbit:${namespace}:`;
+  let closed = 0;
+  for (const line of stdout.split('\n')) {
+    const pid = line.match(/^(<[^>]+>)/)?.[1];
+    // rabbitmqctl 3.10 prints `{"connection_name","orbit:…"}`; older ones `{<<"connection_name">>,longstr,<<"orbit:…">>}`.
+    const name = line.match(/\{"connection_name","([^"]+)"\}|\{<<"connection_name">>,longstr,<<"([^"]+)">>\}/)?.slice(1).find(Boolean);
+    if (!pid || !name) continue;
+    if (role ? name !== wanted : !name.startsWith(wanted)) continue;
+    await run('rabbitmqctl', ['-q', 'close_connection', pid, 'test: forced close']);
+    closed++;
+  }
+  return closed;
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes. */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

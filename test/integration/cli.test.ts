@@ -1,0 +1,172 @@
+/**
+ * The CLI as users run it (`node dist/src/cli/main.js …`): exit codes, what goes to stdout
+ * and stderr, and what reaches the broker.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AMQP_URL, deleteNamespace, queueDepth, randomNamespace, withChannel } from '../helpers/broker';
+import { ensureBuilt, runCli } from '../helpers/cli';
+
+jest.setTimeout(30_000);
+
+let dir: string;
+let ns: string;
+let configFile: string;
+
+function writeJson(name: string, value: unknown): string {
+  const file = join(dir, name);
+  writeFileSync(file, JSON.stringify(value, null, 2));
+  return file;
+}
+
+/** True when the queue exists (checked on a throwaway channel: a miss closes it). */
+async function queueExists(queue: string): Promise<boolean> {
+  return withChannel(async (ch) => {
+    ch.on('error', () => undefined);
+    await ch.checkQueue(queue);
+    return true;
+  }).catch(() => false);
+}
+
+async function exchangeExists(exchange: string): Promise<boolean> {
+  return withChannel(async (ch) => {
+    ch.on('error', () => undefined);
+    await ch.checkExchange(exchange);
+    return true;
+  }).catch(() => false);
+}
+
+beforeAll(async () => {
+  await ensureBuilt();
+  dir = mkdtempSync(join(tmpdir(), 'orbit-cli-'));
+  ns = randomNamespace('cli');
+  configFile = writeJson('orbit.json', {
+    namespace: ns,
+    amqp: { url: AMQP_URL },
+    delay: { unit: '1s', levels: 5 },
+    log: { level: 'warn' },
+    http: { port: 0 },
+    lanes: [{ name: 'a' }, { name: 'b' }, { name: 'c' }],
+  });
+}, 180_000);
+
+afterAll(async () => {
+  await deleteNamespace(ns);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('orbit config', () => {
+  test('prints the effective configuration with the password redacted, exit 0', async () => {
+    const res = await runCli(['config', '--namespace', ns, '--amqp-url', 'amqp://guest:s3cret-pw@127.0.0.1:5672/']);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout).not.toContain('s3cret-pw');
+    const printed = JSON.parse(res.stdout) as { namespace: string; amqp: { urls: string[] } };
+    expect(printed.namespace).toBe(ns);
+    expect(printed.amqp.urls).toEqual(['amqp://guest:***@127.0.0.1:5672/']);
+  });
+
+  test('a bad duration exits 2 naming the key', async () => {
+    const res = await runCli(['config', '--set', 'delay.unit=5x']);
+    expect(res.code).toBe(2);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toContain('delay.unit');
+    expect(res.stderr).toContain('5x');
+  });
+
+  test('an unknown key in the JSON config file exits 2 naming the key', async () => {
+    const file = writeJson('unknown-key.json', { namespace: ns, bogusKey: 1 });
+    const res = await runCli(['config', '--config', file]);
+    expect(res.code).toBe(2);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toContain('bogusKey');
+  });
+
+  test('a duplicate lane name exits 2 naming lanes[1].name', async () => {
+    const file = writeJson('duplicate-lane.json', { namespace: ns, lanes: [{ name: 'x' }, { name: 'x' }] });
+    const res = await runCli(['config', '--config', file]);
+    expect(res.code).toBe(2);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toContain('lanes[1].name');
+  });
+});
+
+describe('orbit publish', () => {
+  test('--body with --delay prints id and dueAt; the message waits in its delay level', async () => {
+    const before = Date.now();
+    // 8 s = binary 1000: published to level 3 (TTL 8 s), where it stays long enough to count.
+    const res = await runCli(['publish', '--config', configFile, '--lane', 'a', '--delay', '8s', '--body', '{"x":1}']);
+    const after = Date.now();
+    expect(res.code).toBe(0);
+    const printed = JSON.parse(res.stdout) as { id: string; lane: string; dueAt: string };
+    expect(printed.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(printed.lane).toBe('a');
+    const due = Date.parse(printed.dueAt);
+    expect(due).toBeGreaterThanOrEqual(before + 8000);
+    expect(due).toBeLessThanOrEqual(after + 8000);
+    expect(await queueDepth(`${ns}.delay.3`)).toBe(1);
+  });
+
+  test('--body without delay goes straight to the lane queue, with the printed id', async () => {
+    const res = await runCli(['publish', '--config', configFile, '--lane', 'b', '--id', 'my-id-1', '--body', '{"y":2}']);
+    expect(res.code).toBe(0);
+    const printed = JSON.parse(res.stdout) as { id: string; dueAt: string };
+    expect(printed.id).toBe('my-id-1');
+    expect(Math.abs(Date.parse(printed.dueAt) - Date.now())).toBeLessThan(10_000);
+    expect(await queueDepth(`${ns}.lane.b`)).toBe(1);
+    const msg = await withChannel((ch) => ch.get(`${ns}.lane.b`, { noAck: true }));
+    expect(msg && msg.properties.messageId).toBe('my-id-1');
+    expect(msg && JSON.parse(msg.content.toString('utf8'))).toEqual({ y: 2 });
+  });
+
+  test('JSON lines on stdin: a bad line 3 exits 2 naming it, and lines 1–2 are published', async () => {
+    const input = ['{"body":{"n":1},"lane":"c"}', '{"body":{"n":2}}', '{"body": oops', '{"body":{"n":4}}', ''].join('\n');
+    const res = await runCli(['publish', '--config', configFile, '--lane', 'c'], { input });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('line 3');
+    expect(res.stderr).toContain('published 2 message(s)');
+    expect(await queueDepth(`${ns}.lane.c`)).toBe(2);
+  });
+
+  test('an unknown lane exits 2 and publishes nothing', async () => {
+    const res = await runCli(['publish', '--config', configFile, '--lane', 'nope', '--body', '{}']);
+    expect(res.code).toBe(2);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toContain('nope');
+    expect(await queueExists(`${ns}.lane.nope`)).toBe(false);
+  });
+});
+
+describe('orbit topology', () => {
+  test('--dry-run prints the exchanges and queues without declaring anything', async () => {
+    const ns2 = randomNamespace('clitopo');
+    try {
+      const res = await runCli(['topology', '--dry-run', '--namespace', ns2, '--set', 'delay.levels=3', '--set', 'lanes=[{"name":"q"}]']);
+      expect(res.code).toBe(0);
+      for (const name of [`${ns2}.deliver`, `${ns2}.unroutable`, `${ns2}.delay.2`, `${ns2}.delay.1`, `${ns2}.delay.0`]) {
+        expect(res.stdout).toContain(`  ${name}  `);
+      }
+      expect(res.stdout).toContain('exchanges (5):');
+      expect(res.stdout).toContain(`${ns2}.lane.q`);
+      expect(await exchangeExists(`${ns2}.deliver`)).toBe(false);
+      expect(await queueExists(`${ns2}.dead`)).toBe(false);
+    } finally {
+      await deleteNamespace(ns2);
+    }
+  });
+
+  test('declares every exchange and queue it prints', async () => {
+    const ns2 = randomNamespace('clitopo');
+    try {
+      const res = await runCli(['topology', '--json', '--namespace', ns2, '--set', 'delay.levels=3', '--set', 'lanes=[{"name":"q"}]', '--log-level', 'warn']);
+      expect(res.code).toBe(0);
+      const topology = JSON.parse(res.stdout) as { exchanges: Array<{ name: string }>; queues: Array<{ name: string }> };
+      expect(topology.queues.map((q) => q.name)).toEqual(expect.arrayContaining([`${ns2}.lane.q`, `${ns2}.dead`, `${ns2}.delay.0`]));
+      for (const q of topology.queues) expect({ queue: q.name, exists: await queueExists(q.name) }).toEqual({ queue: q.name, exists: true });
+      for (const e of topology.exchanges) expect({ exchange: e.name, exists: await exchangeExists(e.name) }).toEqual({ exchange: e.name, exists: true });
+    } finally {
+      await deleteNamespace(ns2);
+    }
+  });
+});

@@ -1,0 +1,52 @@
+import { BadBodyError } from '../../src/errors';
+import { BUNDLE_VERSION, decodeBundle, encodeBundle, entrySize, type BundleEntry } from '../../src/message/bundle';
+
+const entry = (i: number, body = `{"i":${i}}`): BundleEntry => ({
+  id: `id-${i}-é`,
+  key: i % 2 ? `k${i}` : undefined,
+  runs: i,
+  attempt: i % 3,
+  dueAt: 1_700_000_000_000 + i,
+  body: Buffer.from(body),
+});
+
+describe('bundle format', () => {
+  test('round-trips entries exactly, keys optional, bodies as bytes', () => {
+    const entries = Array.from({ length: 100 }, (_, i) => entry(i));
+    entries.push({ ...entry(100), body: Buffer.from([0, 255, 1, 2]) });
+    const buf = encodeBundle(entries);
+    expect(buf.length).toBe(5 + entries.reduce((n, e) => n + entrySize(e), 0));
+    const back = decodeBundle(buf, BUNDLE_VERSION);
+    expect(back.map((e) => ({ ...e, body: e.body.toString('hex') }))).toEqual(entries.map((e) => ({ ...e, body: e.body.toString('hex') })));
+  });
+
+  test('an empty bundle and a single entry decode', () => {
+    expect(decodeBundle(encodeBundle([]), 1)).toEqual([]);
+    expect(decodeBundle(encodeBundle([entry(1)]), BigInt(1))).toHaveLength(1);
+  });
+
+  test('unknown versions, truncation, trailing bytes and absurd counts are BadBodyError', () => {
+    const buf = encodeBundle([entry(1), entry(2)]);
+    expect(() => decodeBundle(buf, 2)).toThrow(BadBodyError);
+    for (let cut = 0; cut < buf.length; cut++) expect(() => decodeBundle(buf.subarray(0, cut), 1)).toThrow(BadBodyError);
+    expect(() => decodeBundle(Buffer.concat([buf, Buffer.from([0])]), 1)).toThrow(/trailing/);
+    const huge = Buffer.from(buf);
+    huge.writeUInt32BE(0xffffffff, 1);
+    expect(() => decodeBundle(huge, 1)).toThrow(/cannot fit/);
+  });
+
+  test('random bytes never crash the decoder', () => {
+    let seed = 42;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (let i = 0; i < 2000; i++) {
+      const b = Buffer.alloc(Math.floor(rnd() * 200));
+      for (let j = 0; j < b.length; j++) b[j] = Math.floor(rnd() * 256);
+      if (b.length > 0) b[0] = 1;
+      try {
+        decodeBundle(b, 1);
+      } catch (err) {
+        expect(err).toBeInstanceOf(BadBodyError);
+      }
+    }
+  });
+});

@@ -1,0 +1,50 @@
+/**
+ * decodeDelivery without a broker: a bundle fans out into logical messages that look to the
+ * handler (and to a dead letter) exactly as plain messages with the same state would.
+ */
+import type { Message as AmqpMessage } from 'amqplib';
+import { BUNDLE_HEADER, BUNDLE_VERSION, encodeBundle } from '../../src/message/bundle';
+import { HEADER } from '../../src/message/headers';
+import { decodeDelivery } from '../../src/worker/incoming';
+import { testConfig } from '../helpers/broker';
+
+const lane = testConfig('ns', { lanes: [{ name: 'b', bundle: { max: 10 } }] }).lanes[0]!;
+
+function delivery(content: Buffer, headers: Record<string, unknown>, messageId?: string): AmqpMessage {
+  return {
+    content,
+    fields: { deliveryTag: 1, redelivered: false, exchange: '', routingKey: '', consumerTag: 'c' },
+    properties: { headers, priority: 3, messageId, contentType: undefined },
+  } as unknown as AmqpMessage;
+}
+
+describe('decodeDelivery', () => {
+  test('a bundle yields one message per entry, each with the headers a plain message carries and no user headers', () => {
+    const body = encodeBundle([
+      { id: 'a', runs: 2, attempt: 0, dueAt: 1_000, body: Buffer.from('{"n":1}') },
+      { id: 'b', key: 'k', runs: 0, attempt: 1, dueAt: 2_000, body: Buffer.from('{"n":2}') },
+    ]);
+    const out = decodeDelivery(delivery(body, { [BUNDLE_HEADER]: BUNDLE_VERSION, [HEADER.lane]: 'b' }, 'bundle-id'), lane, 5_000);
+    expect(out.map((m) => [m.message.id, m.message.runs, m.message.attempt, m.message.dueAt.getTime(), m.message.priority])).toEqual([
+      ['a', 2, 0, 1_000, 3],
+      ['b', 0, 1, 2_000, 3],
+    ]);
+    expect(out[0]!.message.headers).toEqual({ [HEADER.due]: 1_000, [HEADER.runs]: 2, [HEADER.attempt]: 0, [HEADER.lane]: 'b' });
+    expect(out[1]!.message.headers).toMatchObject({ [HEADER.key]: 'k', [HEADER.attempt]: 1 });
+    expect(out[0]!.message.headers).toBe(out[0]!.message.headers); // made once
+    for (const m of out) expect(m.decision.userHeaders).toEqual({});
+    expect(out[1]!.decision.key).toBe('k');
+    // A dead letter of an entry is stored unbundled, with its own state headers.
+    expect(out[1]!.stored).toMatchObject({ id: 'b', body: Buffer.from('{"n":2}'), headers: { [HEADER.runs]: 0, [HEADER.key]: 'k' } });
+    expect(out[0]!.message.json()).toEqual({ n: 1 });
+  });
+
+  test("a plain message keeps the user's headers for the handler, the decision and a dead letter", () => {
+    const headers = { [HEADER.runs]: 4, [HEADER.due]: 9_000, trace: 'abc' };
+    const [m] = decodeDelivery(delivery(Buffer.from('x'), headers, 'p1'), lane, 10_000);
+    expect(m!.message.headers).toBe(headers);
+    expect(m!.message.runs).toBe(4);
+    expect(m!.decision.userHeaders).toEqual({ trace: 'abc' });
+    expect(m!.stored.headers).toMatchObject({ trace: 'abc', [HEADER.runs]: 4 });
+  });
+});
