@@ -12,6 +12,7 @@ import { ConfigError } from '../errors';
 import {
   checkLanes,
   checkNesting,
+  hasProtoKey,
   configSchema,
   hintUndeclared,
   pathOfProblem,
@@ -64,6 +65,24 @@ function readJsonObject(file: string): Record<string, unknown> {
     throw new ConfigError(`config file ${file} must hold a JSON object (got ${kind})`);
   }
   return parsed as Record<string, unknown>;
+}
+
+/**
+ * JSON text for `lanes` (ORBIT_LANES, `--set lanes=…`) reaches convict through the format's
+ * coerce, and convict's copy drops a `"__proto__"` key without a word, so it is refused here,
+ * as it is in a config file. Text that does not parse is left for the format to report.
+ */
+function rejectProtoKeys(source: string, text: string | undefined, problems: string[]): void {
+  if (text === undefined) return;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return;
+  }
+  if (typeof parsed === 'object' && parsed !== null && hasProtoKey(parsed)) {
+    problems.push(`lanes: a "__proto__" key is not allowed (found in ${source})`);
+  }
 }
 
 function problemsError(problems: readonly string[]): ConfigError {
@@ -119,6 +138,8 @@ function load(sources: ConfigSources): ResolvedConfig {
   if (configFile !== null) config.load(checkNesting(configSchema, readJsonObject(configFile), '', problems));
 
   const overrides = sources.overrides ?? {};
+  rejectProtoKeys('ORBIT_LANES', env['ORBIT_LANES'], problems);
+  rejectProtoKeys('--set lanes', overrides['lanes'], problems);
   const leafPaths = new Set(schemaLeafPaths(configSchema));
   for (const [path, value] of Object.entries(overrides)) {
     // convict's `set` would happily create unknown keys, or throw a bare TypeError when the

@@ -478,7 +478,7 @@ export function checkNesting(schema: object, value: Record<string, unknown>, pre
 }
 
 /** Whether an own `__proto__` key (JSON.parse makes them) occurs anywhere in `value`; iterative, so depth is no problem. */
-function hasProtoKey(value: object): boolean {
+export function hasProtoKey(value: object): boolean {
   const stack: unknown[] = [value];
   for (let visited = 0; stack.length > 0 && visited < 1_000_000; visited++) {
     const v = stack.pop();

@@ -2,11 +2,12 @@
  * Stage 2 of configuration: value ranges, relations between keys, path resolution, and the
  * frozen `ResolvedConfig`. Stage 1 (convict) has already checked shape and types.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../errors';
 import { formatDuration, parseDuration } from '../delay/durations';
 import { redactUrl } from './redact';
+import { readSmallFile } from './read-small-file';
 import type { DurationInput, RawConfig, RawHttpHandler, RawLane, RawRetry, RawTls } from './schema';
 import type {
   BackoffConfig,
@@ -34,7 +35,7 @@ export interface ResolveContext {
   readonly baseDir?: string;
   /**
    * Reads `amqp.urlFile` and `{ "file" }` header values; injectable for tests. Defaults to
-   * reading UTF-8 from disk.
+   * reading UTF-8 from disk, at most 64 KiB (see `readSmallFile`).
    */
   readonly readFile?: (path: string) => string;
   /** Checks that `amqp.tls` files exist; injectable for tests. Defaults to `fs.existsSync`. */
@@ -456,7 +457,7 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
   const problems = new Problems();
   const configFile = context.configFile != null ? resolve(context.configFile) : null;
   const baseDir = context.baseDir ?? (configFile !== null ? dirname(configFile) : process.cwd());
-  const read = context.readFile ?? ((path: string): string => readFileSync(path, 'utf8'));
+  const read = context.readFile ?? readSmallFile;
   const io: Io = { baseDir, read, exists: context.fileExists ?? existsSync, env: context.env ?? process.env };
 
   const urls = resolveUrls(raw.amqp, baseDir, read, problems);

@@ -242,6 +242,24 @@ describe('AMQP URLs', () => {
     expect(err.message).toContain('ENOENT');
   });
 
+  it('refuses an amqp.urlFile longer than 64 KiB instead of reading it to the end', () => {
+    write('big', 'amqp://a@h\n'.repeat(7000));
+    const err = configError(() => load({ env: { ORBIT_AMQP_URL_FILE: 'big' } }));
+    expect(err.path).toBe('amqp.urlFile');
+    expect(err.message).toContain('larger than 64 KiB');
+    // A device never ends; the read stops one byte past the limit.
+    const dev = configError(() => load({ env: { ORBIT_AMQP_URL_FILE: '/dev/zero' } }));
+    expect(dev.message).toContain('amqp.urlFile cannot be read: /dev/zero (larger than 64 KiB)');
+  });
+
+  it('refuses a "__proto__" key in ORBIT_LANES or --set lanes rather than dropping it', () => {
+    const lanes = '[{"name":"a","__proto__":{"concurrency":5}}]';
+    const fromEnv = configError(() => load({ env: { ORBIT_LANES: lanes } }));
+    expect(fromEnv.message).toContain('lanes: a "__proto__" key is not allowed (found in ORBIT_LANES)');
+    const fromSet = configError(() => load({ overrides: { lanes } }));
+    expect(fromSet.message).toContain('(found in --set lanes)');
+  });
+
   it('refuses a non-AMQP URL without printing it', () => {
     const err = configError(() => load({ env: { ORBIT_AMQP_URL: 'amqp://ok@h,http://user:hunter2@host' } }));
     expect(err.message).toContain('amqp.url[1] must start with amqp:// or amqps://');
