@@ -40,70 +40,115 @@ export function decodeDelivery(raw: AmqpMessage, lane: LaneConfig, now: number, 
     } catch (err) {
       const state = readState(headers, now);
       const bad = err instanceof BadBodyError ? err : new BadBodyError(String(err));
-      return [logical({ id, state, body: raw.content, priority, headers: () => headers, lane, early, redelivered, contentType }, bad)];
+      return [new Logical(id, lane, raw.content, priority, state, headers, early, redelivered, contentType, bad)];
     }
-    return entries.map((e) => {
-      const state = { dueAt: e.dueAt, runs: e.runs, attempt: e.attempt, lane: lane.name, key: e.key };
-      // What a plain message would carry: the handler and a dead letter see the same headers.
-      // Made on first read: a bundle carries no user headers, and most handlers never look.
-      let own: Headers | undefined;
-      const headersOf = (): Headers => (own ??= writeState(NO_HEADERS, state));
-      return logical({ id: e.id, state, body: e.body, priority, headers: headersOf, lane, early, redelivered, contentType: undefined, bundled: true });
-    });
+    const out = new Array<IncomingMessage>(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      const state: MessageState = { dueAt: e.dueAt, runs: e.runs, attempt: e.attempt, lane: lane.name, key: e.key };
+      // No headers: a bundle carries none per message (a message with headers of its own is
+      // never bundled); the handler and a dead letter see what a plain message would carry,
+      // made on first read.
+      out[i] = new Logical(e.id, lane, e.body, priority, state, undefined, early, redelivered, undefined, undefined);
+    }
+    return out;
   }
-  const state = readState(headers, now);
-  return [logical({ id, state, body: raw.content, priority, headers: () => headers, lane, early, redelivered, contentType })];
+  return [new Logical(id, lane, raw.content, priority, readState(headers, now), headers, early, redelivered, contentType, undefined)];
 }
 
-interface Logical {
-  readonly id: string;
-  readonly state: MessageState;
-  readonly body: Buffer;
-  readonly priority: number;
-  /** The headers as delivered (or, for a bundle entry, as a plain message would carry them). */
-  readonly headers: () => Headers;
-  readonly lane: LaneConfig;
-  readonly early: boolean;
-  readonly redelivered: boolean;
-  readonly contentType: string | undefined;
-  /** An entry of a bundle (its headers are orbit's state only). */
-  readonly bundled?: boolean;
-}
+/**
+ * One logical message: the handler's `Message` and what settling needs, in one object.
+ * A class, not an object literal with getters and closures: a daemon on a bundled lane makes
+ * tens of thousands of these a second, and per-object accessors and closures showed up in
+ * the profile (docs/BENCHMARKS.md, "Bundles"). What the handler sees is `message` (this
+ * object); its public fields and getters are the `Message` interface, the rest is private.
+ */
+class Logical implements Message, IncomingMessage {
+  readonly lane: string;
+  readonly runs: number;
+  readonly attempt: number;
+  readonly dueAt: Date;
+  readonly #lane: LaneConfig;
+  readonly #state: MessageState;
+  /** As delivered; undefined for a bundle entry until first read (then its state headers). */
+  #headers: Headers | undefined;
+  readonly #bundled: boolean;
+  readonly #contentType: string | undefined;
+  readonly #parsed: { readonly value: unknown } | undefined;
+  readonly #badBody: BadBodyError | undefined;
 
-function logical(m: Logical, bad?: BadBodyError): IncomingMessage {
-  const { id, state, body, priority, headers, lane } = m;
-  let badBody = bad;
-  let parsed: { value: unknown } | undefined;
-  if (!badBody && lane.format === 'json') {
-    try {
-      parsed = { value: JSON.parse(body.toString('utf8')) };
-    } catch (err) {
-      badBody = new BadBodyError(`body is not valid JSON: ${(err as Error).message}`, { cause: err });
+  constructor(
+    readonly id: string,
+    lane: LaneConfig,
+    readonly body: Buffer,
+    readonly priority: number,
+    state: MessageState,
+    headers: Headers | undefined,
+    readonly early: boolean,
+    readonly redelivered: boolean,
+    contentType: string | undefined,
+    bad: BadBodyError | undefined,
+  ) {
+    this.lane = lane.name;
+    this.runs = state.runs;
+    this.attempt = state.attempt;
+    this.dueAt = new Date(state.dueAt);
+    this.#lane = lane;
+    this.#state = state;
+    this.#headers = headers;
+    this.#bundled = headers === undefined;
+    this.#contentType = contentType;
+    let badBody = bad;
+    let parsed: { value: unknown } | undefined;
+    if (!badBody && lane.format === 'json') {
+      try {
+        parsed = { value: JSON.parse(body.toString('utf8')) };
+      } catch (err) {
+        badBody = new BadBodyError(`body is not valid JSON: ${(err as Error).message}`, { cause: err });
+      }
     }
+    this.#parsed = parsed;
+    this.#badBody = badBody;
   }
-  const message: Message = {
-    id,
-    lane: lane.name,
-    body,
-    json: <T>() => (parsed ? parsed.value : JSON.parse(body.toString('utf8'))) as T,
-    priority,
-    runs: state.runs,
-    attempt: state.attempt,
-    dueAt: new Date(state.dueAt),
-    early: m.early,
-    redelivered: m.redelivered,
-    get headers(): Headers {
-      return headers();
-    },
-  };
-  return {
-    message,
-    badBody,
-    // A bundle entry has no user headers of its own (a message with headers is never bundled).
-    decision: { id, lane, body, priority, runs: state.runs, attempt: state.attempt, key: state.key, userHeaders: m.bundled ? NO_HEADERS : userHeaders(headers()) },
-    // Only a dead letter needs the verbatim copy: made on first use.
-    get stored(): StoredMessage {
-      return { id, body, priority, headers: withoutBrokerHeaders(headers()), contentType: m.contentType };
-    },
-  };
+
+  get badBody(): BadBodyError | undefined {
+    return this.#badBody;
+  }
+
+  get message(): Message {
+    return this;
+  }
+
+  json<T = unknown>(): T {
+    return (this.#parsed ? this.#parsed.value : JSON.parse(this.body.toString('utf8'))) as T;
+  }
+
+  get headers(): Headers {
+    const s = this.#state;
+    return (this.#headers ??= writeState(NO_HEADERS, { dueAt: s.dueAt, runs: s.runs, attempt: s.attempt, lane: this.lane, key: s.key }));
+  }
+
+  get decision(): DecisionInput {
+    return {
+      id: this.id,
+      lane: this.#lane,
+      body: this.body,
+      priority: this.priority,
+      runs: this.runs,
+      attempt: this.attempt,
+      key: this.#state.key,
+      userHeaders: this.#bundled ? NO_HEADERS : userHeaders(this.headers),
+    };
+  }
+
+  /** Only a dead letter needs the verbatim copy. */
+  get stored(): StoredMessage {
+    return { id: this.id, body: this.body, priority: this.priority, headers: withoutBrokerHeaders(this.headers), contentType: this.#contentType };
+  }
+
+  /** What `JSON.stringify(message)` (a handler logging it) showed when messages were plain objects. */
+  toJSON(): Record<string, unknown> {
+    const { id, lane, body, priority, runs, attempt, dueAt, early, redelivered, headers } = this;
+    return { id, lane, body, priority, runs, attempt, dueAt, early, redelivered, headers };
+  }
 }

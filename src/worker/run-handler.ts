@@ -14,45 +14,61 @@ import type { Handler, HandlerContext, Message } from './handler-types';
  * @param logger makes the handler's logger (bound to the message) when first asked for.
  */
 export function runHandler(handler: Handler, message: Message, logger: () => Logger, timeoutMs: number): Promise<HandlerResult> {
-  return new Promise<HandlerResult>((resolve) => {
-    let settled = false;
-    let controller: AbortController | undefined;
-    let timeoutError: HandlerTimeoutError | undefined;
-    let child: Logger | undefined;
-    const finish = (result: HandlerResult) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(result);
-    };
-    const timer = setTimeout(() => {
-      timeoutError = new HandlerTimeoutError(timeoutMs);
+  return new Promise<HandlerResult>((resolve) => new HandlerRun(handler, message, logger, timeoutMs, resolve));
+}
+
+/**
+ * One call's state, and the handler's context (`signal`, `logger`) as prototype getters:
+ * an object literal with getters and closures per message was a visible share of a bundled
+ * lane's profile.
+ */
+class HandlerRun implements HandlerContext {
+  #settled = false;
+  #controller: AbortController | undefined;
+  #timeoutError: HandlerTimeoutError | undefined;
+  #child: Logger | undefined;
+  readonly #logger: () => Logger;
+  readonly #resolve: (result: HandlerResult) => void;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(handler: Handler, message: Message, logger: () => Logger, timeoutMs: number, resolve: (result: HandlerResult) => void) {
+    this.#logger = logger;
+    this.#resolve = resolve;
+    this.#timer = setTimeout(() => {
+      const error = (this.#timeoutError = new HandlerTimeoutError(timeoutMs));
       // Settle before aborting: a handler that rejects on abort must not win the race.
-      finish({ ok: false, error: timeoutError });
-      controller?.abort(timeoutError);
+      this.#finish({ ok: false, error });
+      this.#controller?.abort(error);
     }, timeoutMs);
-    const ctx: HandlerContext = {
-      get signal() {
-        if (!controller) {
-          controller = new AbortController();
-          if (timeoutError) controller.abort(timeoutError);
-        }
-        return controller.signal;
-      },
-      get logger() {
-        return (child ??= logger());
-      },
-    };
     let returned: unknown;
     try {
-      returned = handler(message, ctx);
+      returned = handler(message, this);
     } catch (error) {
-      finish({ ok: false, error });
+      this.#finish({ ok: false, error });
       return;
     }
     Promise.resolve(returned).then(
-      (value) => finish({ ok: true, value }),
-      (error: unknown) => finish({ ok: false, error }),
+      (value) => this.#finish({ ok: true, value }),
+      (error: unknown) => this.#finish({ ok: false, error }),
     );
-  });
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#timeoutError) this.#controller.abort(this.#timeoutError);
+    }
+    return this.#controller.signal;
+  }
+
+  get logger(): Logger {
+    return (this.#child ??= this.#logger());
+  }
+
+  #finish(result: HandlerResult): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    clearTimeout(this.#timer);
+    this.#resolve(result);
+  }
 }

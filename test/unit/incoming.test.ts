@@ -47,4 +47,25 @@ describe('decodeDelivery', () => {
     expect(m!.decision.userHeaders).toEqual({ trace: 'abc' });
     expect(m!.stored.headers).toMatchObject({ trace: 'abc', [HEADER.runs]: 4 });
   });
+
+  test('what a handler sees of a message: its fields, and JSON as a plain object would give', () => {
+    const headers = { [HEADER.runs]: 1, [HEADER.due]: 9_000, trace: 'abc' };
+    const [m] = decodeDelivery(delivery(Buffer.from('{"a":1}'), headers, 'p2'), lane, 10_000);
+    const msg = m!.message;
+    const { id, runs, dueAt, headers: h } = msg;
+    expect([id, runs, dueAt.getTime(), h]).toEqual(['p2', 1, 9_000, headers]);
+    expect(JSON.parse(JSON.stringify(msg))).toEqual({
+      id: 'p2',
+      lane: 'b',
+      body: { type: 'Buffer', data: [...Buffer.from('{"a":1}')] },
+      priority: 3,
+      runs: 1,
+      attempt: 0,
+      dueAt: new Date(9_000).toISOString(),
+      early: false,
+      redelivered: false,
+      headers,
+    });
+  });
 });
+
