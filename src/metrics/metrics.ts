@@ -16,12 +16,17 @@ const CONFIRM_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 const PUBLISH_KINDS: readonly PublishKind[] = ['publish', 'reschedule', 'retry', 'dead'];
 
-/** One lane's hot series (prom-client label children). */
+/**
+ * One lane's hot state. Counts and the in-flight level are plain numbers, handed to
+ * prom-client when it collects (at every scrape): a prom-client `inc()` hashes its labels
+ * each time, and these run several times per message — tens of thousands of times a second
+ * on a bundled lane. Histograms are observed directly (there is no cheaper public API).
+ */
 interface LaneSeries {
-  readonly inFlight: { inc(): void; dec(): void };
+  inFlight: number;
+  readonly settled: Record<Settlement['kind'], number>;
   readonly lateness: { observe(value: number): void };
   readonly handler: { observe(value: number): void };
-  readonly settled: Record<Settlement['kind'], { inc(): void }>;
 }
 
 const OUTCOME: Record<Settlement['kind'], string> = { done: 'done', rescheduled: 'rescheduled', retried: 'retried', dead: 'dead' };
@@ -38,6 +43,7 @@ export class Metrics {
     help: 'Messages settled, by lane and outcome (done, rescheduled, retried, dead).',
     labelNames: ['lane', 'outcome'],
     registers: [this.registry],
+    collect: () => this.flushSettled(),
   });
   readonly handlerDuration = new Histogram({
     name: 'orbit_handler_duration_seconds',
@@ -58,6 +64,9 @@ export class Metrics {
     help: 'Messages whose handler runs or whose outcome is being settled.',
     labelNames: ['lane'],
     registers: [this.registry],
+    collect: () => {
+      for (const [lane, s] of this.laneSeries) this.inFlight.set({ lane }, s.inFlight);
+    },
   });
   readonly concurrency = new Gauge({
     name: 'orbit_lane_concurrency',
@@ -76,6 +85,13 @@ export class Metrics {
     help: 'Messages published and confirmed by the broker, by kind.',
     labelNames: ['kind'],
     registers: [this.registry],
+    collect: () => {
+      for (const [kind, n] of this.publishedPending) {
+        if (n === 0) continue;
+        this.published.inc({ kind }, n);
+        this.publishedPending.set(kind, 0);
+      }
+    },
   });
   readonly confirmSeconds = new Histogram({
     name: 'orbit_publish_confirm_seconds',
@@ -128,6 +144,10 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly ready: Gauge;
+  /** Per-lane hot state, shared by every worker observer (see LaneSeries). */
+  private readonly laneSeries = new Map<string, LaneSeries>();
+  /** Confirmed publishes not yet added to `published` (added when it is collected). */
+  private readonly publishedPending = new Map<PublishKind, number>(PUBLISH_KINDS.map((k) => [k, 0]));
 
   /** @param isReady read at every scrape, so `orbit_ready` always agrees with `/readyz`. */
   constructor(isReady: () => boolean = () => false) {
@@ -185,49 +205,56 @@ export class Metrics {
 
   /** The worker's hooks, counted here. */
   workerObserver(): WorkerObserver {
-    // Label children resolved once per lane: prom-client hashes the label object on every
-    // call otherwise, and these run five to seven times per message.
-    const series = new Map<string, LaneSeries>();
     const of = (lane: string): LaneSeries => {
-      let s = series.get(lane);
+      let s = this.laneSeries.get(lane);
       if (!s) {
         s = {
-          inFlight: this.inFlight.labels({ lane }),
+          inFlight: 0,
+          settled: { done: 0, rescheduled: 0, retried: 0, dead: 0 },
+          // Label children resolved once per lane: prom-client hashes the label object on every call otherwise.
           lateness: this.lateness.labels({ lane }),
           handler: this.handlerDuration.labels({ lane }),
-          settled: {
-            done: this.messages.labels({ lane, outcome: OUTCOME.done }),
-            rescheduled: this.messages.labels({ lane, outcome: OUTCOME.rescheduled }),
-            retried: this.messages.labels({ lane, outcome: OUTCOME.retried }),
-            dead: this.messages.labels({ lane, outcome: OUTCOME.dead }),
-          },
         };
-        series.set(lane, s);
+        this.laneSeries.set(lane, s);
       }
       return s;
     };
     return {
       handlerStarted: (lane, latenessMs, early) => {
         const s = of(lane);
-        s.inFlight.inc();
+        s.inFlight++;
         s.lateness.observe(Math.max(0, latenessMs) / 1000);
         if (early) this.earliness.observe({ lane }, Math.max(0, -latenessMs) / 1000);
       },
       deliveryDecoded: (lane, messages) => this.bundleSize.observe({ lane }, messages),
       rateLimited: (lane, waitedMs) => this.rateLimited.inc({ lane }, waitedMs / 1000),
       handlerFinished: (lane, handlerMs) => of(lane).handler.observe(handlerMs / 1000),
-      messageSettled: (lane, kind) => of(lane).settled[kind].inc(),
-      messageReleased: (lane) => of(lane).inFlight.dec(),
+      messageSettled: (lane, kind) => of(lane).settled[kind]++,
+      messageReleased: (lane) => of(lane).inFlight--,
     };
   }
 
   publishObserver(): PublishObserver {
-    const byKind = new Map(PUBLISH_KINDS.map((kind) => [kind, this.published.labels({ kind })]));
+    const pending = this.publishedPending;
     return {
       published: (kind, seconds) => {
-        (byKind.get(kind) ?? this.published.labels({ kind })).inc();
+        pending.set(kind, (pending.get(kind) ?? 0) + 1);
         this.confirmSeconds.observe(seconds);
       },
     };
   }
+
+  /** Adds the settled counts gathered since the last collection to `orbit_messages_total`. */
+  private flushSettled(): void {
+    for (const [lane, s] of this.laneSeries) {
+      for (const kind of SETTLED_KINDS) {
+        const n = s.settled[kind];
+        if (n === 0) continue;
+        this.messages.inc({ lane, outcome: OUTCOME[kind] }, n);
+        s.settled[kind] = 0;
+      }
+    }
+  }
 }
+
+const SETTLED_KINDS = Object.keys(OUTCOME) as Settlement['kind'][];

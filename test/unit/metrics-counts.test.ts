@@ -1,0 +1,39 @@
+/**
+ * The hot counters are plain numbers handed to prom-client at collection: what a scrape
+ * shows must be exactly what happened, however often it is collected.
+ */
+import { Metrics } from '../../src/metrics/metrics';
+
+async function value(metric: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> }, labels: Record<string, string>): Promise<number | undefined> {
+  const { values } = await metric.get();
+  return values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value;
+}
+
+test('settled counts, in-flight level and published counts reach prom-client at every collection, once', async () => {
+  const metrics = new Metrics();
+  metrics.initLanes([{ name: 'a', concurrency: 5, rateLimit: undefined }]);
+  const worker = metrics.workerObserver();
+  const publisher = metrics.publishObserver();
+  for (let i = 0; i < 3; i++) worker.handlerStarted!('a', 10, false);
+  worker.messageSettled!('a', 'rescheduled');
+  worker.messageSettled!('a', 'rescheduled');
+  worker.messageSettled!('a', 'dead');
+  worker.messageReleased!('a');
+  publisher.published('reschedule', 0.002);
+  publisher.published('reschedule', 0.003);
+
+  expect(await value(metrics.messages, { lane: 'a', outcome: 'rescheduled' })).toBe(2);
+  expect(await value(metrics.messages, { lane: 'a', outcome: 'dead' })).toBe(1);
+  expect(await value(metrics.inFlight, { lane: 'a' })).toBe(2);
+  expect(await value(metrics.published, { kind: 'reschedule' })).toBe(2);
+
+  // Collected again: nothing is added twice; new counts add on.
+  worker.messageSettled!('a', 'rescheduled');
+  worker.messageReleased!('a');
+  const text = await metrics.registry.metrics();
+  expect(text).toContain('orbit_messages_total{lane="a",outcome="rescheduled"} 3');
+  expect(text).toContain('orbit_messages_total{lane="a",outcome="done"} 0');
+  expect(text).toContain('orbit_in_flight{lane="a"} 1');
+  expect(text).toContain('orbit_published_total{kind="reschedule"} 2');
+  expect(await value(metrics.messages, { lane: 'a', outcome: 'rescheduled' })).toBe(3);
+});
