@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { ConnectionEvents } from '../amqp/connection';
 import type { LaneConfig } from '../config/types';
 import type { PublishKind, PublishObserver } from '../publish/message-publisher';
+import { FastHistogram, type HistogramSeries } from './fast-histogram';
 import type { QueueDepth } from './queue-sampler';
 import type { Settlement } from '../worker/decide-outcome';
 import type { WorkerObserver } from '../worker/observer';
@@ -20,13 +21,13 @@ const PUBLISH_KINDS: readonly PublishKind[] = ['publish', 'reschedule', 'retry',
  * One lane's hot state. Counts and the in-flight level are plain numbers, handed to
  * prom-client when it collects (at every scrape): a prom-client `inc()` hashes its labels
  * each time, and these run several times per message — tens of thousands of times a second
- * on a bundled lane. Histograms are observed directly (there is no cheaper public API).
+ * on a bundled lane. The per-message histograms are FastHistograms for the same reason.
  */
 interface LaneSeries {
   inFlight: number;
   readonly settled: Record<Settlement['kind'], number>;
-  readonly lateness: { observe(value: number): void };
-  readonly handler: { observe(value: number): void };
+  readonly lateness: HistogramSeries;
+  readonly handler: HistogramSeries;
 }
 
 const OUTCOME: Record<Settlement['kind'], string> = { done: 'done', rescheduled: 'rescheduled', retried: 'retried', dead: 'dead' };
@@ -45,19 +46,19 @@ export class Metrics {
     registers: [this.registry],
     collect: () => this.flushSettled(),
   });
-  readonly handlerDuration = new Histogram({
+  readonly handlerDuration = new FastHistogram({
     name: 'orbit_handler_duration_seconds',
     help: 'Handler run time.',
-    labelNames: ['lane'],
+    labelName: 'lane',
     buckets: HANDLER_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly lateness = new Histogram({
+  readonly lateness = new FastHistogram({
     name: 'orbit_lateness_seconds',
     help: 'Run start minus due time (0 when run early).',
-    labelNames: ['lane'],
+    labelName: 'lane',
     buckets: LATENESS_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
   readonly inFlight = new Gauge({
     name: 'orbit_in_flight',
@@ -93,11 +94,11 @@ export class Metrics {
       }
     },
   });
-  readonly confirmSeconds = new Histogram({
+  readonly confirmSeconds = new FastHistogram({
     name: 'orbit_publish_confirm_seconds',
     help: 'Time from publish to broker confirm.',
     buckets: CONFIRM_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
   readonly connected = new Gauge({
     name: 'orbit_amqp_connected',
@@ -198,6 +199,8 @@ export class Metrics {
       this.concurrency.set({ lane: lane.name }, lane.concurrency);
       this.inFlight.set({ lane: lane.name }, 0);
       this.workAhead.inc({ lane: lane.name }, 0);
+      this.lateness.labels(lane.name);
+      this.handlerDuration.labels(lane.name);
       if (lane.rateLimit) this.rateLimited.inc({ lane: lane.name }, 0);
     }
     for (const kind of PUBLISH_KINDS) this.published.inc({ kind }, 0);
@@ -211,9 +214,8 @@ export class Metrics {
         s = {
           inFlight: 0,
           settled: { done: 0, rescheduled: 0, retried: 0, dead: 0 },
-          // Label children resolved once per lane: prom-client hashes the label object on every call otherwise.
-          lateness: this.lateness.labels({ lane }),
-          handler: this.handlerDuration.labels({ lane }),
+          lateness: this.lateness.labels(lane),
+          handler: this.handlerDuration.labels(lane),
         };
         this.laneSeries.set(lane, s);
       }
