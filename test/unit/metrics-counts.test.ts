@@ -11,7 +11,7 @@ async function value(metric: { get(): Promise<{ values: { labels: Record<string,
 
 test('settled counts, in-flight level and published counts reach prom-client at every collection, once', async () => {
   const metrics = new Metrics();
-  metrics.initLanes([{ name: 'a', concurrency: 5, rateLimit: undefined }]);
+  metrics.initLanes([{ name: 'a', concurrency: 5, rateLimit: null }]);
   const worker = metrics.workerObserver();
   const publisher = metrics.publishObserver();
   for (let i = 0; i < 3; i++) worker.handlerStarted!('a', 10, false);
