@@ -292,7 +292,7 @@ export const bundlesBenchmark: Benchmark = {
         }
         text.push(
           `2. resident memory — N = ${formatInt(n)} logical messages (${BODY_BYTES}-byte bodies) seeded with orbit's seeder into a lane with bundle.max B (linger ${MEMORY_LINGER_MS} ms), due 1 h + [0, N/B s) ahead in descending order (≈ B per due second), read as bench/memory does after the topology is declared, at N/2 and at N`,
-          '   own queues RAM: the namespace\'s queue processes + the binaries they reference ((binaries): the off-heap buffers alone); msg_index: the node\'s message-store index (bundles at or above queue_index_embed_msgs_below — 4 KB by default, 16 KB with docker/rabbitmq/rabbitmq.conf — are kept in the shared message store, not the queue's own store); node RAM: the node total (RSS, moved by every client of the shared broker)',
+          '   own queues RAM: the namespace\'s queue processes + the binaries they reference ((binaries): the off-heap buffers alone); msg_index: the node\'s message-store index (bundles at or above queue_index_embed_msgs_below — 4 KB by default, 16 KB with docker/rabbitmq/rabbitmq.conf — are kept in the shared message store, not the queue\'s own store); node RAM: the node total (RSS, moved by every client of the shared broker)',
           '',
           renderTable(
             [{ header: 'bundle.max' }, { header: 'due window' }, { header: 'seed s', align: 'right' }, { header: 'logical msgs/s', align: 'right' }, { header: 'window', align: 'right' }, { header: 'AMQP messages', align: 'right' }, { header: 'mean bundle', align: 'right' }, { header: 'body MB per M logical', align: 'right' }],
