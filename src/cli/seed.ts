@@ -5,7 +5,8 @@ import { errorMessage, InvalidMessageError } from '../errors';
 import { Scheduler } from '../publish/scheduler';
 import { progressReporter } from '../seed/progress';
 import { seed, type SeedSource } from '../seed/seeder';
-import { generated, jsonLineBatches, openInput } from '../seed/sources';
+import { DescendingSpread } from '../seed/descending-spread';
+import { countLines, generated, jsonLineBatches, openInput } from '../seed/sources';
 import { action, configFromFlags, type ConfigFlags, withConfigOptions } from './common';
 
 interface SeedFlags extends ConfigFlags {
@@ -27,7 +28,7 @@ export function seedCommand(): Command {
       .description('bulk-load JSON lines (--file or stdin) or generated messages, pipelined and resumable')
       .option('--lane <lane>', 'lane for lines that name none')
       .option('--file <file>', 'JSON lines to load ("-" or absent: stdin)')
-      .option('--spread <duration>', 'give lines without delay/at a random delay in [0, D)')
+      .option('--spread <duration>', 'give lines without delay/at a random delay in [0, D) (from a file: handed out in descending order, so bundles fill)')
       .option('--rate <n>', 'publish at most n messages per second')
       .option('--skip <n>', 'skip the first n lines (resume after a failure)', '0')
       .option('--strict', 'stop at the first malformed line instead of skipping it')
@@ -46,6 +47,7 @@ export function seedCommand(): Command {
       const rate = flags.rate === undefined ? undefined : wholeNumber(flags.rate, '--rate');
 
       let items: SeedSource;
+      let spreadFor: ((line: number) => number) | undefined;
       let total: number | undefined;
       let unit: 'bytes' | 'messages';
       if (generate !== undefined) {
@@ -56,8 +58,15 @@ export function seedCommand(): Command {
         const input = openInput(flags.file);
         if (input === process.stdin && process.stdin.isTTY) throw new InvalidMessageError('nothing to seed: give --file, --generate, or pipe JSON lines on stdin');
         items = jsonLineBatches(input, skip);
-        total = flags.file && flags.file !== '-' ? statSync(flags.file).size : undefined;
+        const file = flags.file && flags.file !== '-' ? statSync(flags.file) : undefined;
+        total = file?.size;
         unit = 'bytes';
+        // A regular file can be counted first, so the spread delays go out in descending
+        // order and bundles fill; stdin cannot be read twice, so its lines draw independently.
+        if (spreadMs !== undefined && file?.isFile()) {
+          const spread = new DescendingSpread(await countLines(flags.file!), spreadMs);
+          spreadFor = (line) => spread.delayFor(line);
+        }
       }
 
       // Bundles fill from the window: keep several bundles' worth in flight. When the window
@@ -76,7 +85,7 @@ export function seedCommand(): Command {
         const result = await seed(
           items,
           scheduler,
-          { lane: flags.lane, spreadMs, rate, strict: flags.strict, window, signal: interrupt.signal },
+          { lane: flags.lane, spreadMs, spreadFor, rate, strict: flags.strict, window, signal: interrupt.signal },
           (_line, err) => process.stderr.write(`orbit: ${err.message} — ${flags.strict ? 'stopping (--strict)' : 'skipped'}\n`),
           progress ? (p) => progress.update(p) : undefined,
         );

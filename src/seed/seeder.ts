@@ -20,6 +20,11 @@ export interface SeedOptions {
   readonly defaults?: { readonly delay?: string | number; readonly at?: string | number; readonly priority?: number };
   /** Lines that give neither delay nor at get a random delay in [0, spreadMs). */
   readonly spreadMs?: number;
+  /**
+   * With `spreadMs`: the delay of a given line, instead of an independent draw per line
+   * (`DescendingSpread` over a counted file, so bundles fill).
+   */
+  readonly spreadFor?: (line: number) => number;
   /** Most publishes per second. @defaultValue unlimited */
   readonly rate?: number;
   /** A malformed line stops the run (otherwise it is reported and skipped). */
@@ -48,12 +53,15 @@ export interface SeedResult extends SeedProgress {
 }
 
 /** A line's timing, else the defaults, else a random spread; a line's delay or at wins over both. */
-function timingOf(o: PublishLine['options'], options: SeedOptions, random: () => number): PublishLine['options'] {
+function timingOf(o: PublishLine['options'], line: number, options: SeedOptions, random: () => number): PublishLine['options'] {
   const d = options.defaults;
   const priority = o.priority ?? d?.priority;
   if (o.delay !== undefined || o.at !== undefined) return priority === o.priority ? o : { ...o, priority };
   if (d?.delay !== undefined || d?.at !== undefined) return { ...o, delay: d.delay, at: d.at, priority };
-  if (options.spreadMs) return { ...o, delay: Math.floor(random() * options.spreadMs), priority };
+  if (options.spreadMs) {
+    const delay = options.spreadFor ? options.spreadFor(line) : Math.floor(random() * options.spreadMs);
+    return { ...o, delay, priority };
+  }
   return priority === o.priority ? o : { ...o, priority };
 }
 
@@ -167,7 +175,7 @@ export async function seed(
       const { lane, body, options: o } = item.parsed;
       const laneName = lane ?? options.lane;
       if (!laneName) throw new InvalidMessageError(`line ${item.line}: no lane (give "lane" or --lane)`, { code: 'BAD_LINE' });
-      return target.prepare(laneName, body, timingOf(o, options, random));
+      return target.prepare(laneName, body, timingOf(o, item.line, options, random));
     } catch (err) {
       if (!(err instanceof InvalidMessageError)) throw err;
       const lineErr = err.message.startsWith(`line ${item.line}:`)

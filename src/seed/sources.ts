@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { InvalidMessageError } from '../errors';
 import { parsePublishLine } from '../publish/json-lines';
+import { DescendingSpread } from './descending-spread';
 import type { SeedItem } from './seeder';
 
 /**
@@ -90,18 +91,43 @@ export function openInput(file: string | undefined): Readable {
 export function* generated(count: number, bytes: number, skip = 0, spreadMs?: number, random: () => number = Math.random): Generator<SeedItem> {
   const base = JSON.stringify({ n: 0, pad: '' }).length;
   const pads = new Map<number, string>();
-  let top = 1;
-  for (let line = 1; line <= count; line++) {
-    // The recursion must run from line 1 even when skipping, so a resumed run draws the same
-    // sequence shape (though not the same values: delays are random by design).
-    if (spreadMs !== undefined) top *= random() ** (1 / (count - line + 1));
-    if (line <= skip) continue;
+  const spread = spreadMs === undefined ? undefined : new DescendingSpread(count, spreadMs, random);
+  for (let line = skip + 1; line <= count; line++) {
     const padLength = Math.max(0, bytes - base - String(line).length);
     let pad = pads.get(padLength);
     if (pad === undefined) pads.set(padLength, (pad = 'x'.repeat(padLength)));
     // Exactly JSON.stringify({ n: line, pad }).
     const body = Buffer.from(`{"n":${line},"pad":"${pad}"}`, 'latin1');
-    const options = spreadMs === undefined ? { id: `gen-${line}` } : { id: `gen-${line}`, delay: Math.floor(top * spreadMs) };
+    const options = spread === undefined ? { id: `gen-${line}` } : { id: `gen-${line}`, delay: spread.delayFor(line) };
     yield { line, bytes: 0, parsed: { lane: undefined, body, options } };
   }
+}
+
+/**
+ * The number of the last line of a file, as `jsonLineBatches` numbers lines (ending at `\n`,
+ * `\r\n` or a lone `\r`; an unterminated last line counts). Read once, without parsing, so
+ * `--spread` can hand out its delays in order.
+ */
+export async function countLines(file: string): Promise<number> {
+  let lines = 0;
+  let afterCr = false;
+  let open = false;
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i]!;
+      if (c === 10) {
+        if (!afterCr) lines++;
+        afterCr = false;
+        open = false;
+      } else if (c === 13) {
+        lines++;
+        afterCr = true;
+        open = false;
+      } else {
+        afterCr = false;
+        open = true;
+      }
+    }
+  }
+  return open ? lines + 1 : lines;
 }

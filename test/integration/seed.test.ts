@@ -150,6 +150,30 @@ describe('orbit seed', () => {
     expect(new Set(ids).size).toBe(50_000);
   }, 120_000);
 
+  test('--file --spread into a bundled lane fills bundles too (delays handed out in descending order)', async () => {
+    const ns = randomNamespace('seed');
+    namespaces.push(ns);
+    const file = join(dir, 'spread-bundled.jsonl');
+    // Every 1000th line carries its own delay, which wins over the spread.
+    let text = '';
+    for (let i = 1; i <= 30_000; i++) text += JSON.stringify(i % 1000 === 0 ? { id: `line-${i}`, body: { i }, delay: '1s' } : { id: `line-${i}`, body: { i } }) + '\n';
+    writeFileSync(file, text);
+    const bundle = { max: 100, linger: '1m' };
+    const r = await runCli(['seed', ...flags(ns, bundle), '--lane', 'a', '--file', file, '--spread', '10m', '--window', '5000'], { timeoutMs: 90_000 });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toMatchObject({ confirmed: 30_000, doneThrough: 30_000 });
+    // 600 due seconds for 30,000 lines: about 50 a bundle (independent draws gave about 2 at this window).
+    expect(await total(ns)).toBeLessThan(30_000 / 20);
+    const ids: string[] = [];
+    await withBrokerChannel(async (ch) => {
+      for (const q of [`${ns}.lane.a`, ...Array.from({ length: 12 }, (_, l) => `${ns}.delay.${l}`)]) {
+        for (let m = await ch.get(q, { noAck: true }); m; m = await ch.get(q, { noAck: true })) ids.push(...idsOf(m));
+      }
+    });
+    expect(ids).toHaveLength(30_000);
+    expect(new Set(ids).size).toBe(30_000);
+  }, 120_000);
+
   test('an interrupted run into a bundled lane resumed with --skip leaves no gaps', async () => {
     const ns = randomNamespace('seed');
     namespaces.push(ns);
