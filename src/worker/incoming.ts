@@ -60,7 +60,7 @@ export function decodeDelivery(raw: AmqpMessage, lane: LaneConfig, now: number, 
  * One logical message: the handler's `Message` and what settling needs, in one object.
  * A class, not an object literal with getters and closures: a daemon on a bundled lane makes
  * tens of thousands of these a second, and per-object accessors and closures showed up in
- * the profile (docs/BENCHMARKS.md, "Bundles"). What the handler sees is `message` (this
+ * the profile (docs/BENCHMARKS.md, "Session 3: the bundled hot path"). What the handler sees is `message` (this
  * object); its public fields and getters are the `Message` interface, the rest is private.
  */
 class Logical implements Message, IncomingMessage {
