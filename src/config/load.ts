@@ -12,8 +12,8 @@ import { ConfigError } from '../errors';
 import {
   checkLanes,
   checkNesting,
-  hasProtoKey,
   configSchema,
+  hasProtoKey,
   hintUndeclared,
   pathOfProblem,
   registerFormats,

@@ -31,6 +31,7 @@ interface LaneSeries {
 }
 
 const OUTCOME: Record<Settlement['kind'], string> = { done: 'done', rescheduled: 'rescheduled', retried: 'retried', dead: 'dead' };
+const SETTLED_KINDS = Object.keys(OUTCOME) as Settlement['kind'][];
 
 /**
  * Every orbit metric, on its own registry (so tests and embedders can run several daemons
@@ -258,5 +259,3 @@ export class Metrics {
     }
   }
 }
-
-const SETTLED_KINDS = Object.keys(OUTCOME) as Settlement['kind'][];
