@@ -18,10 +18,25 @@ function idsOf(m: amqplib.Message): string[] {
   return version === undefined ? [String(m.properties.messageId)] : decodeBundle(m.content, version).map((e) => e.id);
 }
 
+/** The namespace's lane queue and its 12 delay levels. */
+function queuesOf(ns: string): string[] {
+  return [`${ns}.lane.a`, ...Array.from({ length: 12 }, (_, l) => `${ns}.delay.${l}`)];
+}
+
 /** Total messages in the namespace's delay levels and lane queue. */
 async function total(ns: string): Promise<number> {
-  const queues = [`${ns}.lane.a`, ...Array.from({ length: 12 }, (_, l) => `${ns}.delay.${l}`)];
-  return (await Promise.all(queues.map(queueDepth))).reduce((a, b) => a + b, 0);
+  return (await Promise.all(queuesOf(ns).map(queueDepth))).reduce((a, b) => a + b, 0);
+}
+
+/** Takes every message out of the namespace's queues and returns the logical ids they carried. */
+async function takeAllIds(ns: string): Promise<string[]> {
+  const ids: string[] = [];
+  await withBrokerChannel(async (ch) => {
+    for (const q of queuesOf(ns)) {
+      for (let m = await ch.get(q, { noAck: true }); m; m = await ch.get(q, { noAck: true })) ids.push(...idsOf(m));
+    }
+  });
+  return ids;
 }
 
 async function withBrokerChannel(fn: (ch: amqplib.Channel) => Promise<void>): Promise<void> {
@@ -140,12 +155,7 @@ describe('orbit seed', () => {
     // 600 due times for 50,000 lines in descending order: about 84 a bundle.
     const amqpMessages = await total(ns);
     expect(amqpMessages).toBeLessThan(50_000 / 20);
-    const ids: string[] = [];
-    await withBrokerChannel(async (ch) => {
-      for (const q of [`${ns}.lane.a`, ...Array.from({ length: 12 }, (_, l) => `${ns}.delay.${l}`)]) {
-        for (let m = await ch.get(q, { noAck: true }); m; m = await ch.get(q, { noAck: true })) ids.push(...idsOf(m));
-      }
-    });
+    const ids = await takeAllIds(ns);
     expect(ids).toHaveLength(50_000);
     expect(new Set(ids).size).toBe(50_000);
   }, 120_000);
@@ -164,12 +174,7 @@ describe('orbit seed', () => {
     expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toMatchObject({ confirmed: 30_000, doneThrough: 30_000 });
     // 600 due seconds for 30,000 lines: about 50 a bundle (independent draws gave about 2 at this window).
     expect(await total(ns)).toBeLessThan(30_000 / 20);
-    const ids: string[] = [];
-    await withBrokerChannel(async (ch) => {
-      for (const q of [`${ns}.lane.a`, ...Array.from({ length: 12 }, (_, l) => `${ns}.delay.${l}`)]) {
-        for (let m = await ch.get(q, { noAck: true }); m; m = await ch.get(q, { noAck: true })) ids.push(...idsOf(m));
-      }
-    });
+    const ids = await takeAllIds(ns);
     expect(ids).toHaveLength(30_000);
     expect(new Set(ids).size).toBe(30_000);
   }, 120_000);
