@@ -88,10 +88,11 @@ export class Metrics {
     labelNames: ['kind'],
     registers: [this.registry],
     collect: () => {
-      for (const [kind, n] of this.publishedPending) {
+      for (const kind of PUBLISH_KINDS) {
+        const n = this.publishedPending[kind];
         if (n === 0) continue;
         this.published.inc({ kind }, n);
-        this.publishedPending.set(kind, 0);
+        this.publishedPending[kind] = 0;
       }
     },
   });
@@ -149,7 +150,7 @@ export class Metrics {
   /** Per-lane hot state, shared by every worker observer (see LaneSeries). */
   private readonly laneSeries = new Map<string, LaneSeries>();
   /** Confirmed publishes not yet added to `published` (added when it is collected). */
-  private readonly publishedPending = new Map<PublishKind, number>(PUBLISH_KINDS.map((k) => [k, 0]));
+  private readonly publishedPending: Record<PublishKind, number> = { publish: 0, reschedule: 0, retry: 0, dead: 0 };
 
   /** @param isReady read at every scrape, so `orbit_ready` always agrees with `/readyz`. */
   constructor(isReady: () => boolean = () => false) {
@@ -239,10 +240,12 @@ export class Metrics {
 
   publishObserver(): PublishObserver {
     const pending = this.publishedPending;
+    // The unlabelled series, held once: `observe` on the histogram would look it up per publish.
+    const confirm = this.confirmSeconds.labels();
     return {
       published: (kind, seconds) => {
-        pending.set(kind, (pending.get(kind) ?? 0) + 1);
-        this.confirmSeconds.observe(seconds);
+        pending[kind]++;
+        confirm.observe(seconds);
       },
     };
   }
