@@ -1,13 +1,13 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import { connectionName, openConnection } from './amqp/connection';
 import { openPublishChannel, type PublishChannel } from './amqp/publish-channel';
+import { TopologyAsserter } from './amqp/topology-asserter';
 import type { LaneConfig, ResolvedConfig } from './config/types';
 import { errorMessage, HandlerLoadError } from './errors';
 import { Lifecycle, runSteps } from './lifecycle';
 import { createLogger, type Logger } from './logging/logger';
 import { MessagePublisher } from './publish/message-publisher';
 import { laneQueues } from './publish/partition';
-import { assertTopology } from './topology/assert';
 import { buildTopology, type Topology } from './topology/build';
 import { laneTopology } from './topology/lane-topology';
 import { names } from './topology/names';
@@ -42,6 +42,8 @@ export interface DaemonOptions {
 export class Daemon {
   readonly config: ResolvedConfig;
   readonly topology: Topology;
+  /** Declares the topology on each connect, for the broker's version; knows queues that differ. */
+  readonly asserter: TopologyAsserter;
   private readonly log: Logger;
   private readonly lifecycle: Lifecycle;
   private publishConnection: AmqpConnectionManager | undefined;
@@ -62,6 +64,7 @@ export class Daemon {
     this.config = options.config;
     this.topology = buildTopology(this.config);
     this.log = options.logger ?? createLogger(this.config.log.level);
+    this.asserter = new TopologyAsserter(this.config, this.log);
     this.metrics = new Metrics(() => this.readiness().ready);
     this.lifecycle = new Lifecycle(
       () => this.doStart(),
@@ -129,7 +132,7 @@ export class Daemon {
         void Promise.all(this.workers.map((w) => w.resume()));
       },
     });
-    this.publish = openPublishChannel(this.publishConnection, config, this.topology, this.log);
+    this.publish = openPublishChannel(this.publishConnection, config, this.asserter, this.log);
     await this.publish.ready(timeout);
     const publisher = new MessagePublisher(this.publish.publisher, n, config.delay, config.lanes, metrics.publishObserver());
     this.publisher = publisher;
@@ -144,7 +147,6 @@ export class Daemon {
     const observer = combineObservers(metrics.workerObserver(), this.options.observer);
     metrics.initLanes(config.lanes);
     for (const lane of config.lanes) {
-      const slice = laneTopology(this.topology, lane.name);
       this.workers.push(
         new LaneWorker({
           lane,
@@ -156,7 +158,7 @@ export class Daemon {
           publisher,
           logger: this.log,
           observer,
-          setup: (ch) => assertTopology(ch, slice),
+          setup: (_ch, model) => this.asserter.assert(model, (t) => laneTopology(t, lane.name)),
         }),
       );
     }
@@ -168,6 +170,7 @@ export class Daemon {
       delay: config.delay,
       logger: this.log,
       onTaken: (lane) => metrics.workAhead.inc({ lane }),
+      unsafeToLook: (queue) => this.asserter.unsafeToLook(queue),
     });
     this.workAhead.start();
     this.sampler = new QueueSampler(

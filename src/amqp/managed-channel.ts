@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
-import type { Channel, ConfirmChannel } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
 import { BrokerError } from '../errors';
 import type { Logger } from '../logging/logger';
 
@@ -9,8 +9,11 @@ export type RawChannel = Channel | ConfirmChannel;
 export interface ManagedChannelOptions<C extends RawChannel> {
   readonly name: string;
   readonly confirm: C extends ConfirmChannel ? true : boolean;
-  /** Runs on every new channel before it is handed out: topology, prefetch, consume. */
-  readonly setup: (channel: C) => Promise<void>;
+  /**
+   * Runs on every new channel before it is handed out: topology, prefetch, consume. `model`
+   * is the connection the channel is on, for channels of the setup's own (topology probes).
+   */
+  readonly setup: (channel: C, model: ChannelModel) => Promise<void>;
   /** Pause before reopening a channel the broker closed while the connection stayed up. */
   readonly reopenDelayMs?: number;
 }
@@ -156,7 +159,7 @@ export class ManagedChannel<C extends RawChannel = ConfirmChannel> extends Event
         this.scheduleReopen();
       });
       this.settingUp = opened;
-      await this.options.setup(opened);
+      await this.options.setup(opened, model);
       this.settingUp = undefined;
       if (this.closed) {
         await opened.close().catch(() => undefined);

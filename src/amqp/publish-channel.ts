@@ -2,10 +2,9 @@ import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { ConfirmChannel } from 'amqplib';
 import type { ResolvedConfig } from '../config/types';
 import type { Logger } from '../logging/logger';
-import { assertTopology } from '../topology/assert';
-import type { Topology } from '../topology/build';
 import { ConfirmedPublisher } from './confirmed-publisher';
 import { ManagedChannel } from './managed-channel';
+import type { TopologyAsserter } from './topology-asserter';
 
 export interface PublishChannel {
   readonly channel: ManagedChannel<ConfirmChannel>;
@@ -21,12 +20,12 @@ export interface PublishChannel {
 export function openPublishChannel(
   connection: AmqpConnectionManager,
   config: Pick<ResolvedConfig, 'amqp'>,
-  topology: Topology,
+  topology: TopologyAsserter,
   logger: Logger,
 ): PublishChannel {
   const channel = new ManagedChannel<ConfirmChannel>(
     connection,
-    { name: 'publish', confirm: true, setup: (ch) => assertTopology(ch, topology) },
+    { name: 'publish', confirm: true, setup: (_ch, model) => topology.assert(model) },
     logger,
   );
   const publisher = new ConfirmedPublisher(channel, config.amqp.publishTimeoutMs);

@@ -3,11 +3,11 @@ import type { Channel } from 'amqplib';
 import type { ResolvedConfig } from '../config/types';
 import type { Logger } from '../logging/logger';
 import { MessagePublisher } from '../publish/message-publisher';
-import { buildTopology } from '../topology/build';
 import { names } from '../topology/names';
 import { connectionName, openConnection, type ConnectionRole } from './connection';
 import { ManagedChannel } from './managed-channel';
 import { openPublishChannel, type PublishChannel } from './publish-channel';
+import { TopologyAsserter } from './topology-asserter';
 
 /**
  * One connection with a topology-asserting confirm channel: what the Scheduler API and the
@@ -18,6 +18,8 @@ export class BrokerSession {
   readonly connection: AmqpConnectionManager;
   readonly publish: PublishChannel;
   readonly publisher: MessagePublisher;
+  /** Declares the topology on connect; knows the broker's version and queues that differ. */
+  readonly topology: TopologyAsserter;
   private readonly extra = new Set<ManagedChannel<Channel>>();
   private closing: Promise<void> | undefined;
 
@@ -27,7 +29,8 @@ export class BrokerSession {
     private readonly logger: Logger,
   ) {
     this.connection = openConnection(config.amqp, connectionName(config.namespace, role), logger);
-    this.publish = openPublishChannel(this.connection, config, buildTopology(config), logger);
+    this.topology = new TopologyAsserter(config, logger);
+    this.publish = openPublishChannel(this.connection, config, this.topology, logger);
     this.publisher = new MessagePublisher(this.publish.publisher, names(config.namespace), config.delay, config.lanes);
   }
 

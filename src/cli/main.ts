@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { configCommand } from './config';
 import { dlqCommand } from './dlq';
+import { migrateCommand } from './migrate';
 import { publishCommand } from './publish';
 import { seedCommand } from './seed';
 import { startCommand } from './start';
@@ -28,6 +29,7 @@ const program = new Command('orbit')
   .addCommand(topologyCommand())
   .addCommand(configCommand())
   .addCommand(dlqCommand())
+  .addCommand(migrateCommand())
   .addCommand(statsCommand());
 
 void program.parseAsync(process.argv);

@@ -371,7 +371,7 @@ export const laneSchema: convict.Schema<RawLane> = {
   },
   partitions: { doc: 'Queues the lane is spread over (1–64).', format: INT, default: 1 },
   queueType: {
-    doc: 'Lane queue kind; quorum needs maxPriority 0 on RabbitMQ 3.x.',
+    doc: 'Lane queue kind; quorum needs maxPriority 0 on RabbitMQ 3.x (4.x quorum queues have two priority levels).',
     format: [...QUEUE_TYPES],
     default: 'classic',
   },

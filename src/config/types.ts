@@ -78,7 +78,7 @@ export interface LaneConfig {
   readonly retry: RetryConfig;
   /** Queues the lane is spread over (`<ns>.lane.<name>.<p>` when > 1). @defaultValue 1 */
   readonly partitions: number;
-  /** Lane queue kind; `quorum` needs `maxPriority: 0` on RabbitMQ 3.x. @defaultValue 'classic' */
+  /** Lane queue kind; `quorum` needs `maxPriority: 0` on RabbitMQ 3.x (4.x quorum queues have two priority levels: 0–4 and 5+). @defaultValue 'classic' */
   readonly queueType: QueueType;
   readonly workAhead: WorkAheadConfig;
   /** null: no limit. */

@@ -387,15 +387,8 @@ function resolveLane(raw: RawLane, i: number, global: RetryParts, io: Io, proble
   // Quorum delay queues with lane priorities are fine: only the lane queue carries x-max-priority.
   problems.between(raw.maxPriority, 0, MAX_PRIORITY, `${at}.maxPriority`);
   problems.between(raw.partitions, 1, MAX_PARTITIONS, `${at}.partitions`);
-  // The lane default maxPriority is 9, so a quorum lane has to say 0 itself: explicit beats a
-  // default that silently changes with queueType.
-  if (raw.queueType === 'quorum' && raw.maxPriority > 0) {
-    problems.add(
-      `${at}.maxPriority`,
-      `${at}.maxPriority must be 0 when ${at}.queueType is quorum: RabbitMQ 3.x quorum queues have no priorities ` +
-        `(got ${raw.maxPriority}; set "maxPriority": 0)`,
-    );
-  }
+  // A quorum lane with priorities needs RabbitMQ 4.0 or later (two levels): that is the
+  // broker's to say, so it is checked at connect (topology/broker-features.ts), not here.
 
   const timeoutMs = problems.duration(raw.timeout, `${at}.timeout`);
   if (timeoutMs !== null && timeoutMs <= 0) problems.add(`${at}.timeout`, `${at}.timeout must be > 0 (got 0ms)`);

@@ -29,7 +29,9 @@ export interface ReplayResult {
  * Inspecting, replaying and purging `<ns>.dead` and `<ns>.unroutable`.
  *
  * Looking never loses or reorders: messages are fetched unacked and handed back by closing
- * the channel, which puts them back at their original positions in a classic queue.
+ * the channel, which puts them back at their original positions (classic and quorum alike;
+ * on a quorum queue a hand-back counts as a delivery, which orbit's delivery limit makes
+ * harmless — a queue without it is refused, see `refuseUnsafe`).
  * Replaying acks a dead copy only after its republish was confirmed.
  */
 export class DeadLetterQueue {
@@ -53,17 +55,22 @@ export class DeadLetterQueue {
 
   /** The first `limit` messages, in queue order, left exactly where they were. */
   async list(which: DeadQueueName, limit: number, now = Date.now()): Promise<DeadMessageView[]> {
-    return this.withChannel(async (ch) => {
-      const out: DeadMessageView[] = [];
-      const queue = this.queueName(which);
+    this.refuseUnsafe(which);
+    const queue = this.queueName(which);
+    let handedBack = 0;
+    const out = await this.withChannel(async (ch) => {
+      const views: DeadMessageView[] = [];
       const total = (await ch.checkQueue(queue)).messageCount;
       for (let i = 0; i < Math.min(limit, total); i++) {
         const msg = await ch.get(queue, { noAck: false });
         if (!msg) break;
-        out.push(describeDeadMessage(msg.content, msg.properties, now));
+        views.push(describeDeadMessage(msg.content, msg.properties, now));
       }
-      return out;
+      handedBack = views.length;
+      return views;
     });
+    await this.untilReturned(queue, handedBack);
+    return out;
   }
 
   /**
@@ -72,8 +79,10 @@ export class DeadLetterQueue {
    * else goes back where it was.
    */
   async replay(which: DeadQueueName, filter: ReplayFilter = {}): Promise<ReplayResult> {
-    return this.withChannel(async (ch) => {
-      const queue = this.queueName(which);
+    this.refuseUnsafe(which);
+    const queue = this.queueName(which);
+    let handedBack = 0;
+    const result = await this.withChannel(async (ch) => {
       const total = (await ch.checkQueue(queue)).messageCount;
       const limit = filter.limit ?? Infinity;
       let replayed = 0;
@@ -98,13 +107,45 @@ export class DeadLetterQueue {
         ch.ack(msg);
         replayed++;
       }
+      handedBack = skipped;
       return { replayed, skipped, unknownLanes: [...unknown] };
+    });
+    await this.untilReturned(queue, handedBack);
+    return result;
+  }
+
+  /**
+   * Waits (up to 5 s) until the queue again holds at least the `count` messages handed back
+   * by closing the channel. A quorum queue takes them back asynchronously (a Raft command):
+   * without this wait, a second look straight after the first could find the queue empty.
+   */
+  private async untilReturned(queue: string, count: number): Promise<void> {
+    if (count === 0) return;
+    await this.withChannel(async (ch) => {
+      const deadline = Date.now() + 5000;
+      while ((await ch.checkQueue(queue)).messageCount < count && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
     });
   }
 
   /** Empties the queue; returns how many messages were removed. */
   async purge(which: DeadQueueName): Promise<number> {
     return this.withChannel(async (ch) => (await ch.purgeQueue(this.queueName(which))).messageCount);
+  }
+
+  /**
+   * Looking hands messages back, which a quorum queue counts as a delivery: without orbit's
+   * delivery limit (declared by an older orbit, on 4.x) the 20th look would drop them.
+   */
+  private refuseUnsafe(which: DeadQueueName): void {
+    const queue = this.queueName(which);
+    if (!this.session.topology.unsafeToLook(queue)) return;
+    throw new BrokerError(
+      `dlq: ${queue} is a quorum queue without orbit's delivery limit (declared by an older orbit or broker), so RabbitMQ ` +
+        `${this.session.topology.broker?.version ?? '4.x'} would drop a dead letter looked at 20 times; run \`orbit migrate\` first (it loses nothing)`,
+      { code: 'QUEUE_NEEDS_MIGRATION' },
+    );
   }
 
   private async republish(msg: GetMessage, lane: string): Promise<void> {

@@ -17,8 +17,21 @@ export const HEADER = {
   deadAttempts: 'x-orbit-dead-attempts',
 } as const;
 
-/** Headers the broker adds while a message passes through dead-lettering. */
-const BROKER_HEADERS: ReadonlySet<string> = new Set(['x-death', 'x-first-death-exchange', 'x-first-death-queue', 'x-first-death-reason', 'x-last-death-exchange', 'x-last-death-queue', 'x-last-death-reason']);
+/**
+ * Headers the broker adds: death records while a message passes through dead-lettering, and
+ * a quorum queue's `x-delivery-count` (the returns so far, in that queue only). Carried into
+ * a republished message they would be stale: a new copy starts with none.
+ */
+const BROKER_HEADERS: ReadonlySet<string> = new Set([
+  'x-death',
+  'x-first-death-exchange',
+  'x-first-death-queue',
+  'x-first-death-reason',
+  'x-last-death-exchange',
+  'x-last-death-queue',
+  'x-last-death-reason',
+  'x-delivery-count',
+]);
 
 export type Headers = Record<string, unknown>;
 

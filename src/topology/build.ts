@@ -1,6 +1,7 @@
 import type { QueueType, ResolvedConfig } from '../config/types';
 import { levelTtlMs } from '../delay/routing';
 import { laneQueues } from '../publish/partition';
+import { CURRENT_BROKER, QUORUM_DELIVERY_LIMIT, type BrokerFeatures } from './broker-features';
 import { names } from './names';
 
 /**
@@ -41,21 +42,27 @@ export interface Topology {
   readonly bindings: readonly BindingSpec[];
 }
 
-/** Arguments that keep a queue's backlog on disk: lazy classic (v2 index) or quorum. */
-export function storageArguments(type: QueueType): QueueArguments {
-  return type === 'quorum'
-    ? { 'x-queue-type': 'quorum' }
-    : { 'x-queue-type': 'classic', 'x-queue-mode': 'lazy', 'x-queue-version': 2 };
+/**
+ * Arguments that keep a queue's backlog on disk and never drop a message by itself:
+ * classic with the v2 index (lazy where the broker still has modes: before 3.12; 4.3
+ * refuses `x-queue-mode` outright), or quorum with orbit's own delivery limit (4.0 would
+ * otherwise drop a message returned 20 times, and looking at a queue returns messages).
+ */
+export function storageArguments(type: QueueType, broker: BrokerFeatures = CURRENT_BROKER): QueueArguments {
+  if (type === 'quorum') return { 'x-queue-type': 'quorum', 'x-delivery-limit': QUORUM_DELIVERY_LIMIT };
+  return broker.queueMode
+    ? { 'x-queue-type': 'classic', 'x-queue-mode': 'lazy', 'x-queue-version': 2 }
+    : { 'x-queue-type': 'classic', 'x-queue-version': 2 };
 }
 
 /**
  * Quorum delay levels dead-letter at-least-once, which RabbitMQ only allows together with
  * `reject-publish` overflow: a message is never dropped between two levels.
  */
-function delayQueueArguments(type: QueueType): QueueArguments {
+function delayQueueArguments(type: QueueType, broker: BrokerFeatures): QueueArguments {
   return type === 'quorum'
-    ? { ...storageArguments(type), 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' }
-    : storageArguments(type);
+    ? { ...storageArguments(type, broker), 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' }
+    : storageArguments(type, broker);
 }
 
 /** Exchange-pattern that matches the bit word of `level` being `bit`. */
@@ -63,7 +70,11 @@ export function levelPattern(level: number, levels: number, bit: 0 | 1): string 
   return `${'*.'.repeat(levels - 1 - level)}${bit}.#`;
 }
 
-export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>): Topology {
+/**
+ * `broker`: the connected broker's features (the arguments differ between versions); a
+ * current 4.x broker when there is none, as for `orbit topology --dry-run`.
+ */
+export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>, broker: BrokerFeatures = CURRENT_BROKER): Topology {
   const n = names(config.namespace);
   const { levels, unitMs, queueType } = config.delay;
   const exchanges: ExchangeSpec[] = [];
@@ -71,7 +82,7 @@ export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay'
   const bindings: BindingSpec[] = [];
 
   exchanges.push({ name: n.unroutable, type: 'fanout', arguments: {} });
-  queues.push({ name: n.unroutable, role: 'unroutable', arguments: storageArguments(queueType) });
+  queues.push({ name: n.unroutable, role: 'unroutable', arguments: storageArguments(queueType, broker) });
   bindings.push({ kind: 'queue', source: n.unroutable, destination: n.unroutable, pattern: '' });
 
   // Anything the deliver exchange cannot route lands in `unroutable` instead of blocking a level.
@@ -86,7 +97,7 @@ export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay'
       role: 'delay',
       level,
       arguments: {
-        ...delayQueueArguments(queueType),
+        ...delayQueueArguments(queueType, broker),
         'x-message-ttl': levelTtlMs(level, unitMs),
         'x-dead-letter-exchange': next,
       },
@@ -96,9 +107,10 @@ export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay'
   }
 
   for (const lane of config.lanes) {
-    // Priorities need classic queues: RabbitMQ 3.x quorum queues have none (config refuses the mix).
-    const args: Record<string, string | number> = { ...storageArguments(lane.queueType) };
-    if (lane.maxPriority > 0) args['x-max-priority'] = lane.maxPriority;
+    // Classic queues take their priority levels from `x-max-priority`; 4.x quorum queues
+    // have two levels built in and refuse the argument (3.x quorum: none, see brokerProblems).
+    const args: Record<string, string | number> = { ...storageArguments(lane.queueType, broker) };
+    if (lane.maxPriority > 0 && lane.queueType === 'classic') args['x-max-priority'] = lane.maxPriority;
     laneQueues(lane, n).forEach((name, p) => {
       queues.push({ name, role: 'lane', lane: lane.name, arguments: args });
       const destination = lane.partitions > 1 ? `${lane.name}~${p}` : lane.name;
@@ -106,7 +118,7 @@ export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay'
     });
   }
 
-  queues.push({ name: n.dead, role: 'dead', arguments: storageArguments(queueType) });
+  queues.push({ name: n.dead, role: 'dead', arguments: storageArguments(queueType, broker) });
 
   return { exchanges, queues, bindings };
 }

@@ -1,5 +1,5 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
-import type { Channel, Message as AmqpMessage } from 'amqplib';
+import type { Channel, ChannelModel, Message as AmqpMessage } from 'amqplib';
 import type { DelayConfig, LaneConfig } from '../config/types';
 import { ManagedChannel } from '../amqp/managed-channel';
 import { AckBatcher } from './ack-batcher';
@@ -25,8 +25,8 @@ export interface LaneWorkerOptions {
   readonly publisher: MessagePublisher;
   readonly logger: Logger;
   readonly observer?: WorkerObserver;
-  /** Runs on every new consume channel before consuming (topology). */
-  readonly setup?: (channel: Channel) => Promise<void>;
+  /** Runs on every new consume channel before consuming (topology, on `model`'s channels). */
+  readonly setup?: (channel: Channel, model: ChannelModel) => Promise<void>;
 }
 
 /** Longest pause between attempts to publish a replacement the broker keeps refusing. */
@@ -50,7 +50,11 @@ export class LaneWorker {
   private logical = 0;
   /** Logical messages from broker deliveries (early ones excluded): only real work makes a lane busy. */
   private deliveredLogical = 0;
-  /** Handler slots, for bundled lanes only: one delivery then holds many messages. */
+  /**
+   * Handler slots, for bundled or partitioned lanes: there the prefetch cannot bound the
+   * running handlers (one delivery holds many messages; each partition's consumer has a
+   * prefetch of its own, as RabbitMQ 4.x deprecates channel-wide prefetch and 4.3 refuses it).
+   */
   private readonly slots: Semaphore | undefined;
   /** When the broker last delivered (work-ahead waits for a quiet lane). */
   private lastDeliveryAt = Date.now();
@@ -64,12 +68,12 @@ export class LaneWorker {
 
   constructor(private readonly o: LaneWorkerOptions) {
     this.log = o.logger.child({ lane: o.lane.name });
-    this.slots = o.lane.bundle.max > 1 ? new Semaphore(o.lane.concurrency) : undefined;
+    this.slots = o.lane.bundle.max > 1 || o.queues.length > 1 ? new Semaphore(o.lane.concurrency) : undefined;
     const limit = o.lane.rateLimit;
     this.limiter = limit ? new RateLimiter(limit.max, limit.perMs) : undefined;
     this.channel = new ManagedChannel<Channel>(
       o.connection,
-      { name: `lane:${o.lane.name}`, confirm: false, setup: (ch) => this.setup(ch) },
+      { name: `lane:${o.lane.name}`, confirm: false, setup: (ch, model) => this.setup(ch, model) },
       o.logger,
     );
     this.channel.on('lost', () => {
@@ -193,17 +197,15 @@ export class LaneWorker {
     return this.acks.batcher;
   }
 
-  private async setup(ch: Channel): Promise<void> {
-    await this.o.setup?.(ch);
-    // Partitions: one consumer per queue on this channel, sharing the lane's concurrency
-    // (global = per-channel prefetch in RabbitMQ; quorum queues refuse it, so they split it).
+  private async setup(ch: Channel, model: ChannelModel): Promise<void> {
+    await this.o.setup?.(ch, model);
+    // Per-consumer prefetch on every broker (no global QoS: deprecated in 4.0, refused by 4.3).
     // A bundled lane prefetches bundles: enough for the concurrency twice over, so the next
     // bundle is at hand when one finishes, while memory stays bounded by `concurrency`.
+    // Partitions: each consumer may take the whole concurrency (one busy partition can use
+    // every slot); the slots bound what runs, so at most `partitions` × prefetch are held.
     const { concurrency, bundle } = this.o.lane;
-    const prefetch = bundle.max > 1 ? 2 * Math.ceil(concurrency / bundle.max) : concurrency;
-    const n = this.o.queues.length;
-    if (n > 1 && this.o.lane.queueType === 'quorum') await ch.prefetch(Math.ceil(prefetch / n));
-    else await ch.prefetch(prefetch, n > 1);
+    await ch.prefetch(bundle.max > 1 ? 2 * Math.ceil(concurrency / bundle.max) : concurrency, false);
     if (this.state === 'consuming') await this.consume(ch);
   }
 
@@ -254,7 +256,7 @@ export class LaneWorker {
   private async process(raw: AmqpMessage, ch: Channel, source: ManagedChannel<Channel>, early: boolean): Promise<void> {
     const messages = decodeDelivery(raw, this.o.lane, Date.now(), early);
     this.hold(messages.length, early);
-    if (this.slots) this.o.observer?.deliveryDecoded?.(this.o.lane.name, messages.length);
+    if (this.o.lane.bundle.max > 1) this.o.observer?.deliveryDecoded?.(this.o.lane.name, messages.length);
     const run = async (m: IncomingMessage): Promise<boolean> => {
       const slots = this.slots;
       if (slots && !slots.tryAcquire()) await slots.acquire();

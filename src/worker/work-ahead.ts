@@ -19,6 +19,12 @@ export interface WorkAheadOptions {
   readonly logger: Logger;
   /** Told of every message taken early, by the lane that runs it. */
   readonly onTaken?: (lane: string) => void;
+  /**
+   * Delay queues not to look into: a fetch handed back is a delivery, and a queue without
+   * orbit's delivery limit (a 4.x quorum queue declared by an older orbit) would drop or move
+   * a message returned 20 times.
+   */
+  readonly unsafeToLook?: (queue: string) => boolean;
 }
 
 /**
@@ -115,6 +121,7 @@ export class WorkAhead {
     const maxAdvance = worker.lane.workAhead.maxAdvanceMs;
     for (let level = 0; level < this.o.delay.levels; level++) {
       const queue = this.o.names.delayLevel(level);
+      if (this.o.unsafeToLook?.(queue)) continue;
       // Take from this level while the lane stays idle and the rate allows.
       while (this.isIdle(worker) && bucket.available() > 0 && this.channel.isCurrent(ch)) {
         const msg = await ch.get(queue, { noAck: false });

@@ -721,13 +721,8 @@ describe('lanes[].partitions and lanes[].queueType', () => {
     expect(err.message).toContain('lanes[0].queueType: must be one of the possible values: ["classic","quorum"]');
   });
 
-  it('refuses a quorum lane that keeps the default maxPriority, saying how to fix it', () => {
-    const err = laneError({ queueType: 'quorum' });
-    expect(err.path).toBe('lanes[0].maxPriority');
-    expect(err.message).toContain(
-      'lanes[0].maxPriority must be 0 when lanes[0].queueType is quorum: RabbitMQ 3.x quorum queues have no priorities',
-    );
-    expect(err.message).toContain('(got 9; set "maxPriority": 0)');
+  it('accepts a quorum lane with priorities (the broker version decides at connect)', () => {
+    expect(loadLane({ queueType: 'quorum' })).toMatchObject({ queueType: 'quorum', maxPriority: 9 });
   });
 });
 

@@ -97,6 +97,8 @@ describe('userHeaders and withoutBrokerHeaders', () => {
     'x-last-death-exchange': 'ns.delay.0',
     'x-last-death-queue': 'ns.delay.0',
     'x-last-death-reason': 'expired',
+    // A quorum queue's count of returns: stale in any new copy.
+    'x-delivery-count': 4,
     'trace-id': 'abc',
     'x-custom': 5,
     'x-orbitish': 'kept: not the x-orbit- prefix',

@@ -1,5 +1,8 @@
 import type { LaneConfig } from '../../src/config/types';
+import { brokerFeatures, QUORUM_DELIVERY_LIMIT } from '../../src/topology/broker-features';
 import { buildTopology, levelPattern, storageArguments, type QueueSpec, type Topology } from '../../src/topology/build';
+
+const RABBITMQ_3_10 = brokerFeatures('3.10.8');
 import { laneTopology } from '../../src/topology/lane-topology';
 import { topologyConfig } from '../helpers/topology-config';
 
@@ -12,8 +15,9 @@ function queue(t: Topology, name: string): QueueSpec {
 }
 
 describe('buildTopology', () => {
-  const classic = buildTopology(topologyConfig(4, '1s', 'classic', LANES));
-  const quorum = buildTopology(topologyConfig(4, '1s', 'quorum', LANES));
+  // RabbitMQ 3.10, the machines' shared node: the one series where `x-queue-mode` still acts.
+  const classic = buildTopology(topologyConfig(4, '1s', 'classic', LANES), RABBITMQ_3_10);
+  const quorum = buildTopology(topologyConfig(4, '1s', 'quorum', LANES), RABBITMQ_3_10);
 
   it.each([
     [1, 0],
@@ -54,7 +58,7 @@ describe('buildTopology', () => {
     for (const e of classic.exchanges.filter((x) => x.name !== 'ns.deliver')) expect(e.arguments).toEqual({});
   });
 
-  it('keeps every classic queue lazy (v2 index)', () => {
+  it('keeps every classic queue lazy (v2 index) on 3.10', () => {
     for (const q of classic.queues) {
       expect(q.arguments).toMatchObject({ 'x-queue-type': 'classic', 'x-queue-mode': 'lazy', 'x-queue-version': 2 });
       expect(q.arguments['x-dead-letter-strategy']).toBeUndefined();
@@ -75,13 +79,36 @@ describe('buildTopology', () => {
       expect(q.arguments['x-dead-letter-strategy']).toBe('at-least-once');
       expect(q.arguments['x-overflow']).toBe('reject-publish');
     }
-    expect(queue(quorum, 'ns.dead').arguments).toEqual({ 'x-queue-type': 'quorum' });
-    expect(queue(quorum, 'ns.unroutable').arguments).toEqual({ 'x-queue-type': 'quorum' });
+    expect(queue(quorum, 'ns.dead').arguments).toEqual({ 'x-queue-type': 'quorum', 'x-delivery-limit': QUORUM_DELIVERY_LIMIT });
+    expect(queue(quorum, 'ns.unroutable').arguments).toEqual({ 'x-queue-type': 'quorum', 'x-delivery-limit': QUORUM_DELIVERY_LIMIT });
   });
 
   it('storageArguments', () => {
-    expect(storageArguments('quorum')).toEqual({ 'x-queue-type': 'quorum' });
-    expect(storageArguments('classic')).toEqual({ 'x-queue-type': 'classic', 'x-queue-mode': 'lazy', 'x-queue-version': 2 });
+    expect(storageArguments('quorum', RABBITMQ_3_10)).toEqual({ 'x-queue-type': 'quorum', 'x-delivery-limit': 2147483647 });
+    expect(storageArguments('classic', RABBITMQ_3_10)).toEqual({ 'x-queue-type': 'classic', 'x-queue-mode': 'lazy', 'x-queue-version': 2 });
+    expect(storageArguments('classic', brokerFeatures('4.0.5'))).toEqual({ 'x-queue-type': 'classic', 'x-queue-version': 2 });
+  });
+
+  it.each(['3.12.0', '3.13.7', '4.0.5', '4.3.0', 'garbage'])('declares no x-queue-mode anywhere for RabbitMQ %s (4.3 refuses it)', (version) => {
+    for (const type of ['classic', 'quorum'] as const) {
+      const t = buildTopology(topologyConfig(4, '1s', type, LANES), brokerFeatures(version));
+      for (const q of t.queues) expect(Object.keys(q.arguments)).not.toContain('x-queue-mode');
+    }
+  });
+
+  it('gives every quorum queue orbit\'s delivery limit, so no return ever drops a message (4.0 defaults to 20)', () => {
+    const lanes = [{ name: 'fast', queueType: 'quorum', maxPriority: 0 }];
+    for (const version of ['3.10.8', '4.0.5']) {
+      const t = buildTopology(topologyConfig(4, '1s', 'quorum', lanes), brokerFeatures(version));
+      for (const q of t.queues) expect(q.arguments['x-delivery-limit']).toBe(QUORUM_DELIVERY_LIMIT);
+    }
+  });
+
+  it('gives a 4.x quorum lane its priorities without x-max-priority (two built-in levels); classic lanes keep it', () => {
+    const lanes = [{ name: 'q', queueType: 'quorum', maxPriority: 9 }, { name: 'c', maxPriority: 9 }];
+    const t = buildTopology(topologyConfig(4, '1s', 'classic', lanes), brokerFeatures('4.0.5'));
+    expect(queue(t, 'ns.lane.q').arguments).toEqual({ 'x-queue-type': 'quorum', 'x-delivery-limit': QUORUM_DELIVERY_LIMIT });
+    expect(queue(t, 'ns.lane.c').arguments).toEqual({ 'x-queue-type': 'classic', 'x-queue-version': 2, 'x-max-priority': 9 });
   });
 
   it.each<[string, number]>([

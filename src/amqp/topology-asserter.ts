@@ -1,0 +1,175 @@
+import type { Channel, ChannelModel, Connection } from 'amqplib';
+import type { ResolvedConfig } from '../config/types';
+import { BrokerError, errorMessage } from '../errors';
+import type { Logger } from '../logging/logger';
+import { brokerFeatures, brokerProblems, type BrokerFeatures } from '../topology/broker-features';
+import { buildTopology, type QueueSpec, type Topology } from '../topology/build';
+import { classifyDrift, unsafeToLook, type QueueDrift } from '../topology/drift';
+
+/** The version a connection's broker reported in `connection.start`. */
+export function brokerVersionOf(connection: Connection): string | undefined {
+  const version = (connection.serverProperties as { version?: unknown } | undefined)?.version;
+  return typeof version === 'string' ? version : Buffer.isBuffer(version) ? version.toString('utf8') : undefined;
+}
+
+/**
+ * The argument a PRECONDITION_FAILED redeclare names ("inequivalent arg 'x-queue-mode' for
+ * queue …"). The one place orbit reads the broker's error text; undefined for any other error.
+ */
+export function inequivalentArgument(err: unknown): string | undefined {
+  if ((err as { code?: unknown } | null)?.code !== 406) return undefined;
+  return /inequivalent arg '([^']+)'/.exec(errorMessage(err))?.[1];
+}
+
+const CONFLICT_HINT =
+  'was delay.unit, delay.levels, delay.queueType, a lane queueType or maxPriority changed? use a new namespace, ' +
+  'or delete the old one once it is empty';
+
+/**
+ * Declares orbit's topology for the broker it is connected to, in small ordered steps
+ * (exchanges, then queues, then bindings: a binding needs both ends). Idempotent, so it
+ * runs again on every (re)connect, on each connection that needs it.
+ *
+ * The topology is built per connect from the version the broker reports, so a broker
+ * upgraded under a running fleet gets the arguments it accepts. A queue that exists with
+ * other arguments (declared by an older orbit or on an older broker) is found on a channel
+ * of its own — a refused declare closes its channel — classified (`topology/drift.ts`),
+ * logged once, and from then on only checked passively; a real conflict (a changed TTL,
+ * queue type or priority) stops with the queue named and the way out.
+ */
+export class TopologyAsserter {
+  private readonly drift = new Map<string, QueueDrift>();
+  private features: BrokerFeatures | undefined;
+
+  constructor(
+    private readonly config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The features of the broker last asserted on; undefined before the first connect. */
+  get broker(): BrokerFeatures | undefined {
+    return this.features;
+  }
+
+  /** Queues found with other arguments than orbit wants, in the order found. */
+  drifts(): QueueDrift[] {
+    return [...this.drift.values()];
+  }
+
+  /** True when looking into `queue` by fetch-and-hand-back could drop or move a message. */
+  unsafeToLook(queue: string): boolean {
+    return unsafeToLook(this.drift.get(queue));
+  }
+
+  /** The topology for a connection's broker; refuses settings the broker cannot carry out. */
+  topologyFor(connection: Connection): Topology {
+    const features = brokerFeatures(brokerVersionOf(connection));
+    const problems = brokerProblems(this.config.lanes, features);
+    if (problems.length > 0) {
+      throw new BrokerError(problems.map((p) => p.message).join('; '), { code: 'BROKER_UNSUPPORTED' });
+    }
+    this.features = features;
+    return buildTopology(this.config, features);
+  }
+
+  /**
+   * Declares `select(topology)` through `model` (channels of its own, closed afterwards, so
+   * a refused declare never takes the caller's channel down).
+   */
+  async assert(model: ChannelModel, select: (t: Topology) => Topology = (t) => t): Promise<void> {
+    const topology = select(this.topologyFor(model.connection));
+    const open = async (): Promise<Channel> => {
+      const ch = await model.createChannel();
+      // A refused declare closes the channel with an error event; the rejected call reports it.
+      ch.on('error', () => undefined);
+      return ch;
+    };
+    let ch = await open();
+    try {
+      await Promise.all(
+        topology.exchanges.map((ex) =>
+          step(`exchange ${ex.name}`, () => ch.assertExchange(ex.name, ex.type, { durable: true, autoDelete: false, arguments: ex.arguments })),
+        ),
+      );
+      ch = await this.assertQueues(ch, open, topology.queues);
+      await Promise.all(
+        topology.bindings.map((b) =>
+          step(`binding ${b.source} → ${b.destination} (${b.pattern || 'all'})`, () =>
+            b.kind === 'queue' ? ch.bindQueue(b.destination, b.source, b.pattern) : ch.bindExchange(b.destination, b.source, b.pattern),
+          ),
+        ),
+      );
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Declares the queues, pipelined; queues known to differ are checked passively. A refusal
+   * closes the channel: the refused queue is classified, and whatever was still pending is
+   * declared again on a new channel. Each round settles at least one queue, so it ends.
+   * Returns the channel still open.
+   */
+  private async assertQueues(first: Channel, open: () => Promise<Channel>, queues: readonly QueueSpec[]): Promise<Channel> {
+    let ch = first;
+    let pending = queues;
+    while (pending.length > 0) {
+      const current = ch;
+      const results = await Promise.allSettled(
+        pending.map((q) =>
+          this.drift.has(q.name) ? current.checkQueue(q.name) : current.assertQueue(q.name, { durable: true, arguments: q.arguments }),
+        ),
+      );
+      const retry: QueueSpec[] = [];
+      let found = false;
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') return;
+        const queue = pending[i]!;
+        const argument = this.drift.has(queue.name) ? undefined : inequivalentArgument(r.reason);
+        if (argument === undefined) {
+          if ((r.reason as { code?: unknown } | null)?.code === 406 || (r.reason as { code?: unknown } | null)?.code === 404) {
+            throw failure(`queue ${queue.name}`, r.reason, '');
+          }
+          retry.push(queue); // failed only because an earlier refusal closed the channel
+          return;
+        }
+        const drift = classifyDrift(queue, argument, this.features!);
+        if (drift.severity === 'conflict') throw failure(`queue ${queue.name}`, r.reason, ` — ${drift.why}: ${CONFLICT_HINT}`);
+        this.record(drift);
+        found = true;
+        retry.push(queue);
+      });
+      // Nothing refused but some failed: the channel died under us (connection lost).
+      if (!found && retry.length > 0) throw failure(`queue ${retry[0]!.name}`, new Error('channel closed during the declare'), '');
+      pending = retry;
+      if (pending.length > 0) {
+        await ch.close().catch(() => undefined);
+        ch = await open();
+      }
+    }
+    return ch;
+  }
+
+  private record(drift: QueueDrift): void {
+    this.drift.set(drift.queue, drift);
+    const log = { queue: drift.queue, argument: drift.argument, severity: drift.severity, why: drift.why };
+    if (drift.severity === 'ignored') {
+      this.logger.info(log, 'queue declared with other arguments; used as it is (`orbit migrate` redeclares it, losing nothing)');
+    } else {
+      this.logger.warn(log, 'queue declared with other arguments; used as it is, and not looked into — run `orbit migrate` (losing nothing)');
+    }
+  }
+}
+
+async function step(what: string, run: () => Promise<unknown>): Promise<void> {
+  try {
+    await run();
+  } catch (err) {
+    // 406 PRECONDITION_FAILED: the object exists with other arguments, or a value is out of range.
+    throw failure(what, err, (err as { code?: unknown }).code === 406 ? ` — the broker refused its arguments: ${CONFLICT_HINT}` : '');
+  }
+}
+
+function failure(what: string, err: unknown, hint: string): BrokerError {
+  return new BrokerError(`cannot declare ${what}${hint}: ${errorMessage(err)}`, { cause: err, code: 'TOPOLOGY_FAILED' });
+}

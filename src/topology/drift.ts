@@ -1,0 +1,58 @@
+import type { BrokerFeatures } from './broker-features';
+import type { QueueSpec } from './build';
+
+/**
+ * A queue that exists on the broker with other arguments than orbit would declare for it
+ * now: declared by an older orbit, or on an older broker (a 3.10 namespace on 4.x). Such a
+ * redeclare is PRECONDITION_FAILED; orbit then uses the queue as it is (a passive declare),
+ * says so, and `orbit migrate` redeclares it without losing a message.
+ *
+ * - `ignored`: this broker does not act on the difference (`x-queue-mode` from 3.12 on).
+ * - `risky`: the queue works, but not as orbit needs (a 4.x quorum queue without orbit's
+ *   delivery limit drops or moves a message returned 20 times); orbit stops looking into
+ *   it (work-ahead, `dlq list`) until it is migrated.
+ * - `conflict`: a different queue (TTL, type, priorities, dead-letter target): a changed
+ *   config, not an upgrade; starting would route messages wrongly, so it stops with a hint.
+ */
+export type DriftSeverity = 'ignored' | 'risky' | 'conflict';
+
+export interface QueueDrift {
+  readonly queue: string;
+  readonly role: QueueSpec['role'];
+  /** The argument the broker named as inequivalent. */
+  readonly argument: string;
+  readonly severity: DriftSeverity;
+  /** One sentence for the log and `orbit migrate`: what differs and what it does here. */
+  readonly why: string;
+}
+
+/** Pure: how much the difference in `argument` matters for `queue` on this broker. */
+export function classifyDrift(queue: QueueSpec, argument: string, broker: BrokerFeatures): QueueDrift {
+  const at = { queue: queue.name, role: queue.role, argument };
+  const wants = queue.arguments[argument];
+  switch (argument) {
+    case 'x-queue-mode':
+      return broker.queueMode
+        ? { ...at, severity: 'risky', why: `RabbitMQ ${broker.version} keeps a classic queue's backlog in memory unless it is lazy; the queue was declared without "x-queue-mode": "lazy"` }
+        : { ...at, severity: 'ignored', why: `the queue was declared with "x-queue-mode", which RabbitMQ ${broker.version} ignores (and 4.3 refuses on a new declare)` };
+    case 'x-queue-version':
+      return { ...at, severity: 'ignored', why: 'the queue was declared with another "x-queue-version"; it keeps working' };
+    case 'x-delivery-limit':
+      return broker.quorumDefaultDeliveryLimit
+        ? {
+            ...at,
+            severity: 'risky',
+            why:
+              `the quorum queue has no delivery limit of orbit's (wants ${String(wants)}), so RabbitMQ ${broker.version} applies its default of 20: ` +
+              'a message returned 20 times (a crash loop, a reconnect, a look by work-ahead or `dlq list`) is dropped or moved on',
+          }
+        : { ...at, severity: 'ignored', why: `the quorum queue has another delivery limit; RabbitMQ ${broker.version} sets none by default` };
+    default:
+      return { ...at, severity: 'conflict', why: `the queue exists with another "${argument}" (orbit wants ${wants === undefined ? 'none' : JSON.stringify(wants)})` };
+  }
+}
+
+/** True when orbit must not look into the queue with fetch-and-hand-back (work-ahead, `dlq list`). */
+export function unsafeToLook(drift: QueueDrift | undefined): boolean {
+  return drift?.severity === 'risky' && drift.argument === 'x-delivery-limit';
+}

@@ -1,0 +1,93 @@
+import { brokerFeatures, brokerProblems, parseVersion } from '../../src/topology/broker-features';
+import { classifyDrift, unsafeToLook } from '../../src/topology/drift';
+import { buildTopology, type QueueSpec } from '../../src/topology/build';
+import { inequivalentArgument } from '../../src/amqp/topology-asserter';
+import { topologyConfig } from '../helpers/topology-config';
+
+describe('brokerFeatures', () => {
+  it.each<[string, boolean, boolean, boolean]>([
+    // version, x-queue-mode acts, quorum default limit (and priorities), global QoS
+    ['3.10.8', true, false, true],
+    ['3.11.28', true, false, true],
+    ['3.12.0', false, false, true],
+    ['3.13.7', false, false, true],
+    ['4.0.5', false, true, false],
+    ['4.3.0', false, true, false],
+    ['10.0.0', false, true, false],
+  ])('RabbitMQ %s', (version, queueMode, limit, globalQos) => {
+    const f = brokerFeatures(version);
+    expect(f).toEqual({ version, queueMode, quorumDefaultDeliveryLimit: limit, quorumPriorities: limit, globalQos });
+  });
+
+  it('takes a version it cannot read for a current broker (the safe guess)', () => {
+    for (const v of [undefined, '', 'rabbit', 'v4']) {
+      expect(brokerFeatures(v)).toEqual({ version: 'unknown', queueMode: false, quorumDefaultDeliveryLimit: true, quorumPriorities: true, globalQos: false });
+    }
+    expect(parseVersion('4.0.5+1.g123')).toEqual([4, 0]);
+  });
+});
+
+describe('brokerProblems', () => {
+  const lanes = topologyConfig(4, '1s', 'classic', [{ name: 'q', queueType: 'quorum', maxPriority: 9 }, { name: 'z', queueType: 'quorum', maxPriority: 0 }, { name: 'c' }]).lanes;
+
+  it('refuses a quorum lane with priorities on 3.x, naming the key and the fix', () => {
+    expect(brokerProblems(lanes, brokerFeatures('3.10.8'))).toEqual([
+      {
+        path: 'lanes[0].maxPriority',
+        message:
+          'lanes[0].maxPriority is 9 but RabbitMQ 3.10.8 quorum queues have no priorities (4.0 and later have two levels): ' +
+          'set "maxPriority": 0, or "queueType": "classic" for lane "q"',
+      },
+    ]);
+  });
+
+  it('accepts it on 4.x', () => {
+    expect(brokerProblems(lanes, brokerFeatures('4.0.5'))).toEqual([]);
+  });
+});
+
+describe('classifyDrift', () => {
+  const t = buildTopology(topologyConfig(4, '1s', 'quorum', [{ name: 'a' }]), brokerFeatures('4.0.5'));
+  const q = (role: QueueSpec['role']): QueueSpec => t.queues.find((x) => x.role === role)!;
+
+  it('ignores an old x-queue-mode on a broker that ignores it', () => {
+    const d = classifyDrift(q('lane'), 'x-queue-mode', brokerFeatures('4.0.5'));
+    expect(d).toMatchObject({ queue: 'ns.lane.a', severity: 'ignored', argument: 'x-queue-mode' });
+    expect(unsafeToLook(d)).toBe(false);
+  });
+
+  it('calls a 4.x quorum queue without orbit\'s delivery limit risky, and unsafe to look into', () => {
+    const d = classifyDrift(q('dead'), 'x-delivery-limit', brokerFeatures('4.0.5'));
+    expect(d.severity).toBe('risky');
+    expect(d.why).toContain('default of 20');
+    expect(unsafeToLook(d)).toBe(true);
+  });
+
+  it('ignores a missing delivery limit on 3.x, which has no default one', () => {
+    expect(classifyDrift(q('dead'), 'x-delivery-limit', brokerFeatures('3.10.8')).severity).toBe('ignored');
+  });
+
+  it('calls a changed TTL, type or priority a conflict', () => {
+    for (const arg of ['x-message-ttl', 'x-queue-type', 'x-max-priority', 'x-dead-letter-exchange']) {
+      expect(classifyDrift(q('delay'), arg, brokerFeatures('4.0.5')).severity).toBe('conflict');
+    }
+  });
+});
+
+describe('inequivalentArgument', () => {
+  it('reads the argument out of the broker\'s PRECONDITION_FAILED text', () => {
+    const err = Object.assign(
+      new Error(
+        `Operation failed: QueueDeclare; 406 (PRECONDITION-FAILED) with message "PRECONDITION_FAILED - inequivalent arg 'x-queue-mode' for queue 'q' in vhost '/': received none but current is the value 'lazy' of type 'longstr'"`,
+      ),
+      { code: 406 },
+    );
+    expect(inequivalentArgument(err)).toBe('x-queue-mode');
+  });
+
+  it('is undefined for any other error', () => {
+    expect(inequivalentArgument(Object.assign(new Error("inequivalent arg 'x'"), { code: 404 }))).toBeUndefined();
+    expect(inequivalentArgument(Object.assign(new Error('PRECONDITION_FAILED - invalid arg'), { code: 406 }))).toBeUndefined();
+    expect(inequivalentArgument(undefined)).toBeUndefined();
+  });
+});
