@@ -16,14 +16,16 @@ export function topologyCommand(): Command {
     new Command('topology')
       .description('declare every exchange, queue and binding on the broker, then print them')
       .option('--json', 'print as JSON')
-      .option('--dry-run', 'print without connecting to the broker'),
+      .option('--dry-run', 'print without connecting to the broker (as declared on a current 4.x broker)'),
   ).action(
     action(async (flags: TopologyFlags) => {
       const config = configFromFlags(flags);
-      const topology = buildTopology(config);
+      // Without a broker: what a current 4.x broker gets (the arguments differ by version).
+      let topology = buildTopology(config);
       if (!flags.dryRun) {
-        // Opening a session asserts the whole topology.
+        // Opening a session asserts the whole topology, for the broker's own version.
         const session = await BrokerSession.open(config, 'cli', createLogger(config.log.level, 2));
+        if (session.topology.broker) topology = buildTopology(config, session.topology.broker);
         await session.close();
       }
       process.stdout.write(flags.json ? `${JSON.stringify(topology, null, 2)}\n` : describe(topology, maxDelayMs(config.delay)));

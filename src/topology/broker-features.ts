@@ -11,6 +11,8 @@ export interface BrokerFeatures {
   readonly version: string;
   /** Classic queues still honour `x-queue-mode` (before 3.12); 4.3 refuses to declare it at all. */
   readonly queueMode: boolean;
+  /** Classic queues have two storage versions, chosen by `x-queue-version` (before 4.0; 4.x has only v2). */
+  readonly queueVersion: boolean;
   /** Quorum queues get a delivery limit of 20 unless declared with one (4.0 on). */
   readonly quorumDefaultDeliveryLimit: boolean;
   /** Quorum queues have priorities: two levels, 0–4 normal, 5 and above high (4.0 on). */
@@ -43,6 +45,7 @@ export function brokerFeatures(version: string | undefined): BrokerFeatures {
   return {
     version: parseVersion(version) ? String(version) : 'unknown',
     queueMode: !atLeast(v, 3, 12),
+    queueVersion: !atLeast(v, 4, 0),
     quorumDefaultDeliveryLimit: atLeast(v, 4, 0),
     quorumPriorities: atLeast(v, 4, 0),
     globalQos: !atLeast(v, 4, 0),

@@ -45,14 +45,13 @@ export interface Topology {
 /**
  * Arguments that keep a queue's backlog on disk and never drop a message by itself:
  * classic with the v2 index (lazy where the broker still has modes: before 3.12; 4.3
- * refuses `x-queue-mode` outright), or quorum with orbit's own delivery limit (4.0 would
+ * refuses `x-queue-mode` outright; 4.x has only v2 and no longer takes the version), or quorum with orbit's own delivery limit (4.0 would
  * otherwise drop a message returned 20 times, and looking at a queue returns messages).
  */
 export function storageArguments(type: QueueType, broker: BrokerFeatures = CURRENT_BROKER): QueueArguments {
   if (type === 'quorum') return { 'x-queue-type': 'quorum', 'x-delivery-limit': QUORUM_DELIVERY_LIMIT };
-  return broker.queueMode
-    ? { 'x-queue-type': 'classic', 'x-queue-mode': 'lazy', 'x-queue-version': 2 }
-    : { 'x-queue-type': 'classic', 'x-queue-version': 2 };
+  if (broker.queueMode) return { 'x-queue-type': 'classic', 'x-queue-mode': 'lazy', 'x-queue-version': 2 };
+  return broker.queueVersion ? { 'x-queue-type': 'classic', 'x-queue-version': 2 } : { 'x-queue-type': 'classic' };
 }
 
 /**

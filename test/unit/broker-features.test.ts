@@ -6,7 +6,7 @@ import { topologyConfig } from '../helpers/topology-config';
 
 describe('brokerFeatures', () => {
   it.each<[string, boolean, boolean, boolean]>([
-    // version, x-queue-mode acts, quorum default limit (and priorities), global QoS
+    // version, x-queue-mode acts, 4.x (quorum default limit and priorities, one classic version, no global QoS)
     ['3.10.8', true, false, true],
     ['3.11.28', true, false, true],
     ['3.12.0', false, false, true],
@@ -14,14 +14,14 @@ describe('brokerFeatures', () => {
     ['4.0.5', false, true, false],
     ['4.3.0', false, true, false],
     ['10.0.0', false, true, false],
-  ])('RabbitMQ %s', (version, queueMode, limit, globalQos) => {
+  ])('RabbitMQ %s', (version, queueMode, four, globalQos) => {
     const f = brokerFeatures(version);
-    expect(f).toEqual({ version, queueMode, quorumDefaultDeliveryLimit: limit, quorumPriorities: limit, globalQos });
+    expect(f).toEqual({ version, queueMode, queueVersion: !four, quorumDefaultDeliveryLimit: four, quorumPriorities: four, globalQos });
   });
 
   it('takes a version it cannot read for a current broker (the safe guess)', () => {
     for (const v of [undefined, '', 'rabbit', 'v4']) {
-      expect(brokerFeatures(v)).toEqual({ version: 'unknown', queueMode: false, quorumDefaultDeliveryLimit: true, quorumPriorities: true, globalQos: false });
+      expect(brokerFeatures(v)).toEqual({ version: 'unknown', queueMode: false, queueVersion: false, quorumDefaultDeliveryLimit: true, quorumPriorities: true, globalQos: false });
     }
     expect(parseVersion('4.0.5+1.g123')).toEqual([4, 0]);
   });

@@ -86,7 +86,8 @@ describe('buildTopology', () => {
   it('storageArguments', () => {
     expect(storageArguments('quorum', RABBITMQ_3_10)).toEqual({ 'x-queue-type': 'quorum', 'x-delivery-limit': 2147483647 });
     expect(storageArguments('classic', RABBITMQ_3_10)).toEqual({ 'x-queue-type': 'classic', 'x-queue-mode': 'lazy', 'x-queue-version': 2 });
-    expect(storageArguments('classic', brokerFeatures('4.0.5'))).toEqual({ 'x-queue-type': 'classic', 'x-queue-version': 2 });
+    expect(storageArguments('classic', brokerFeatures('3.13.7'))).toEqual({ 'x-queue-type': 'classic', 'x-queue-version': 2 });
+    expect(storageArguments('classic', brokerFeatures('4.0.5'))).toEqual({ 'x-queue-type': 'classic' });
   });
 
   it.each(['3.12.0', '3.13.7', '4.0.5', '4.3.0', 'garbage'])('declares no x-queue-mode anywhere for RabbitMQ %s (4.3 refuses it)', (version) => {
@@ -108,7 +109,7 @@ describe('buildTopology', () => {
     const lanes = [{ name: 'q', queueType: 'quorum', maxPriority: 9 }, { name: 'c', maxPriority: 9 }];
     const t = buildTopology(topologyConfig(4, '1s', 'classic', lanes), brokerFeatures('4.0.5'));
     expect(queue(t, 'ns.lane.q').arguments).toEqual({ 'x-queue-type': 'quorum', 'x-delivery-limit': QUORUM_DELIVERY_LIMIT });
-    expect(queue(t, 'ns.lane.c').arguments).toEqual({ 'x-queue-type': 'classic', 'x-queue-version': 2, 'x-max-priority': 9 });
+    expect(queue(t, 'ns.lane.c').arguments).toEqual({ 'x-queue-type': 'classic', 'x-max-priority': 9 });
   });
 
   it.each<[string, number]>([
