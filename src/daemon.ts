@@ -64,8 +64,10 @@ export class Daemon {
     this.config = options.config;
     this.topology = buildTopology(this.config);
     this.log = options.logger ?? createLogger(this.config.log.level);
-    this.asserter = new TopologyAsserter(this.config, this.log);
     this.metrics = new Metrics(() => this.readiness().ready);
+    this.asserter = new TopologyAsserter(this.config, this.log, (d) =>
+      this.metrics.queueDrift.set({ queue: d.queue, argument: d.argument, severity: d.severity }, 1),
+    );
     this.lifecycle = new Lifecycle(
       () => this.doStart(),
       () => this.doStop(),

@@ -44,6 +44,8 @@ export class TopologyAsserter {
   constructor(
     private readonly config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>,
     private readonly logger: Logger,
+    /** Told once of each queue found to differ (metrics). */
+    private readonly onDrift?: (drift: QueueDrift) => void,
   ) {}
 
   /** The features of the broker last asserted on; undefined before the first connect. */
@@ -152,6 +154,7 @@ export class TopologyAsserter {
 
   private record(drift: QueueDrift): void {
     this.drift.set(drift.queue, drift);
+    this.onDrift?.(drift);
     const log = { queue: drift.queue, argument: drift.argument, severity: drift.severity, why: drift.why };
     if (drift.severity === 'ignored') {
       this.logger.info(log, 'queue declared with other arguments; used as it is (`orbit migrate` redeclares it, losing nothing)');

@@ -82,6 +82,12 @@ export class Metrics {
     labelNames: ['queue', 'role'],
     registers: [this.registry],
   });
+  readonly queueDrift = new Gauge({
+    name: 'orbit_queue_drift',
+    help: 'Queues found with other arguments than orbit declares for this broker (1 each; severity ignored or risky): run `orbit migrate`.',
+    labelNames: ['queue', 'argument', 'severity'],
+    registers: [this.registry],
+  });
   readonly published = new Counter({
     name: 'orbit_published_total',
     help: 'Messages published and confirmed by the broker, by kind.',

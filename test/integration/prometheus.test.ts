@@ -26,7 +26,7 @@ const PROMETHEUS_DIR = join(DOCKER_DIR, 'prometheus');
 const DASHBOARD_FILE = join(DOCKER_DIR, 'grafana', 'dashboards', 'orbit.json');
 const DATASOURCE_FILE = join(DOCKER_DIR, 'grafana', 'provisioning', 'datasources', 'prometheus.yml');
 
-const ALERTS = ['OrbitDown', 'OrbitNotReady', 'OrbitDeadLettersGrowing', 'OrbitLatenessHigh', 'OrbitBrokerBlocked', 'OrbitUnroutable'];
+const ALERTS = ['OrbitDown', 'OrbitNotReady', 'OrbitDeadLettersGrowing', 'OrbitLatenessHigh', 'OrbitBrokerBlocked', 'OrbitUnroutable', 'OrbitQueueNeedsMigration'];
 
 /** Panels that must show data once the workload ran (the others may be legitimately empty). */
 const CORE_PANELS = [
