@@ -19,16 +19,37 @@
 #   ORBIT_CLUSTER_PORTS       3 AMQP ports          ["5681 5682 5683"]
 #   ORBIT_CLUSTER_DIST_PORTS  3 distribution ports  ["25681 25682 25683"]
 #   ORBIT_CLUSTER_TIMEOUT     seconds to wait for a node to boot  [90]
+#   ORBIT_CLUSTER_RABBITMQ    3: the machine's RabbitMQ; 4: RabbitMQ 4.0 from the root that
+#                             scripts/rabbitmq4-root.sh builds  [3]
+#   ORBIT_RABBITMQ4_ROOT      that root  [/var/cache/orbit/rabbitmq4-root]
 #
 # How it runs (Debian's rabbitmq-server as root): /usr/sbin/rabbitmq-server and rabbitmqctl
 # re-run themselves as user `rabbitmq` with su, keeping the environment, so every node and
 # every CLI call share /var/lib/rabbitmq/.erlang.cookie — which is what lets the nodes join.
 # RABBITMQ_CONF_ENV_FILE points at an empty file so /etc/rabbitmq/rabbitmq-env.conf (which
 # names the shared node) is not read. Run as root, or as user rabbitmq.
+#
+# With ORBIT_CLUSTER_RABBITMQ=4 the nodes run from the RabbitMQ 4 root as
+# scripts/rabbitmq4-node.sh runs one: `chroot <root> env … rabbitmq-server`, the state dir
+# inside the root (default <root>/var/lib/orbit-nodes/<name>; ORBIT_CLUSTER_DIR must be under
+# <root>/ too), owned by the root's rabbitmq user, and every CLI call is the root's
+# rabbitmqctl (the root's cookie, shared by the 3 nodes). Run as root.
 set -euo pipefail
 
-DIR=${ORBIT_CLUSTER_DIR:-/tmp/orbit-cluster}
 NAME=${ORBIT_CLUSTER_NAME:-orbit-cluster}
+RABBITMQ=${ORBIT_CLUSTER_RABBITMQ:-3}
+ROOT=
+case $RABBITMQ in
+  3) DIR=${ORBIT_CLUSTER_DIR:-/tmp/orbit-cluster} ;;
+  4)
+    ROOT=${ORBIT_RABBITMQ4_ROOT:-/var/cache/orbit/rabbitmq4-root}
+    [[ -f $ROOT/.orbit-ready && -x $ROOT/usr/sbin/rabbitmq-server ]] ||
+      { echo "cluster.sh: no RabbitMQ 4 root at $ROOT (run scripts/rabbitmq4-root.sh)" >&2; exit 1; }
+    DIR=${ORBIT_CLUSTER_DIR:-$ROOT/var/lib/orbit-nodes/$NAME}
+    [[ $DIR == "$ROOT"/?* ]] || { echo "cluster.sh: ORBIT_CLUSTER_DIR must be inside $ROOT for RabbitMQ 4 nodes" >&2; exit 1; }
+    ;;
+  *) echo "cluster.sh: ORBIT_CLUSTER_RABBITMQ must be 3 or 4" >&2; exit 1 ;;
+esac
 read -r -a PORTS <<<"${ORBIT_CLUSTER_PORTS:-5681 5682 5683}"
 read -r -a DIST_PORTS <<<"${ORBIT_CLUSTER_DIST_PORTS:-25681 25682 25683}"
 TIMEOUT=${ORBIT_CLUSTER_TIMEOUT:-90}
@@ -47,6 +68,8 @@ done
 
 node() { echo "${NAME}-$1@localhost"; }
 node_dir() { echo "$DIR/n$1"; }
+# A path as the node sees it (inside the root for RabbitMQ 4).
+node_path() { if [[ -n $ROOT ]]; then echo "${1#"$ROOT"}"; else echo "$1"; fi; }
 pid_file() { echo "$(node_dir "$1")/mnesia/$(node "$1").pid"; }
 
 # rabbitmqctl against one of our nodes only, with no RABBITMQ_* in its environment (a CLI
@@ -54,7 +77,11 @@ pid_file() { echo "$(node_dir "$1")/mnesia/$(node "$1").pid"; }
 # CTL_TIMEOUT (seconds) bounds the call.
 ctl() {
   local n=$1; shift
-  timeout "${CTL_TIMEOUT:-120}" env $(env | awk -F= '/^RABBITMQ_/ {print "-u " $1}') rabbitmqctl -q -n "$(node "$n")" "$@"
+  if [[ -n $ROOT ]]; then
+    timeout "${CTL_TIMEOUT:-120}" env $(env | awk -F= '/^RABBITMQ_/ {print "-u " $1}') chroot "$ROOT" /usr/sbin/rabbitmqctl -q -n "$(node "$n")" "$@"
+  else
+    timeout "${CTL_TIMEOUT:-120}" env $(env | awk -F= '/^RABBITMQ_/ {print "-u " $1}') rabbitmqctl -q -n "$(node "$n")" "$@"
+  fi
 }
 
 # The pid of node N when it is alive and really is node N (checked in its environment).
@@ -76,16 +103,24 @@ write_node_files() {
   d=$(node_dir "$i")
   mkdir -p "$d/mnesia" "$d/log"
   printf 'listeners.tcp.1 = 127.0.0.1:%s\nloopback_users = none\n' "${PORTS[$((i - 1))]}" >"$d/rabbitmq.conf"
+  [[ -z $ROOT ]] || echo 'management_agent.disable_metrics_collector = true' >>"$d/rabbitmq.conf"
   echo '[].' >"$d/enabled_plugins"
   : >"$d/env.conf"
-  chown -R rabbitmq:rabbitmq "$d" 2>/dev/null || true
+  if [[ -n $ROOT ]]; then
+    # The root's rabbitmq user (its uid is not the host's).
+    chroot "$ROOT" chown -R rabbitmq:rabbitmq "$(node_path "$d")"
+  else
+    chown -R rabbitmq:rabbitmq "$d" 2>/dev/null || true
+  fi
 }
 
 # Boots node N detached (its data dir may already hold a cluster member: it rejoins).
 boot() {
   local i=$1 d
-  d=$(node_dir "$i")
   rm -f "$(pid_file "$i")"
+  d=$(node_path "$(node_dir "$i")")
+  local run=(rabbitmq-server)
+  [[ -z $ROOT ]] || run=(chroot "$ROOT" env ERL_EPMD_ADDRESS=127.0.0.1 /usr/sbin/rabbitmq-server)
   env RABBITMQ_NODENAME="$(node "$i")" \
     RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
     RABBITMQ_NODE_PORT="${PORTS[$((i - 1))]}" \
@@ -96,7 +131,7 @@ boot() {
     RABBITMQ_ENABLED_PLUGINS_FILE="$d/enabled_plugins" \
     RABBITMQ_CONF_ENV_FILE="$d/env.conf" \
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS='-kernel inet_dist_use_interface {127,0,0,1}' \
-    rabbitmq-server -detached
+    "${run[@]}" -detached
 }
 
 # Waits until node N has a pid and accepts AMQP connections, then until the app is up.
@@ -119,10 +154,16 @@ cmd_start() {
   rm -rf "$DIR"
   mkdir -p "$DIR"
   chmod 755 "$DIR"
+  if [[ -n $ROOT ]]; then
+    [[ $(id -u) == 0 ]] || die "RabbitMQ 4 nodes need root (chroot)"
+    mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
+  fi
   local began=$SECONDS
   for i in 1 2 3; do write_node_files "$i"; done
   # The nodes run as user rabbitmq (the Debian wrappers su to it): every dir up to theirs must let it in.
-  if [[ $(id -u) == 0 ]] && ! su rabbitmq -s /bin/sh -c "test -w '$(node_dir 1)/mnesia'"; then
+  local su_rabbitmq=(su rabbitmq -s /bin/sh -c)
+  [[ -z $ROOT ]] || su_rabbitmq=(chroot "$ROOT" su rabbitmq -s /bin/sh -c)
+  if [[ $(id -u) == 0 ]] && ! "${su_rabbitmq[@]}" "test -w '$(node_path "$(node_dir 1)")/mnesia'"; then
     die "user rabbitmq cannot write to $(node_dir 1)/mnesia: make $DIR and its parent dirs reachable (chmod o+x)"
   fi
   for i in 1 2 3; do boot "$i"; done

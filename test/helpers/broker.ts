@@ -1,17 +1,18 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import amqplib from 'amqplib';
 import { loadConfig } from '../../src/config/load';
 import type { ResolvedConfig } from '../../src/config/types';
 import { buildTopology } from '../../src/topology/build';
+import { AMQP_URL, rabbitmqctl } from './rabbitmq';
 
-const run = promisify(execFile);
-
-/** The shared broker every machine (and CI) runs. */
-export const AMQP_URL = process.env.ORBIT_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+/**
+ * The broker under test: the shared broker every machine (and CI) runs, unless
+ * ORBIT_TEST_AMQP_URL names another (then ORBIT_TEST_RABBITMQ_NODE, and for a 4.0 node
+ * ORBIT_TEST_RABBITMQ4_ROOT, say where its rabbitmqctl calls go: see ./rabbitmq.ts).
+ */
+export { AMQP_URL, rabbitmqctl };
 
 /** A random namespace, so tests never see each other's queues on the shared broker. */
 export function randomNamespace(prefix = 't'): string {
@@ -129,7 +130,7 @@ export async function deleteNamespace(namespace: string): Promise<void> {
 }
 
 async function listNames(command: 'list_queues' | 'list_exchanges'): Promise<string[]> {
-  const { stdout } = await run('rabbitmqctl', ['-q', command, 'name', '--no-table-headers'], { maxBuffer: 64 * 1024 * 1024 });
+  const stdout = await rabbitmqctl('-q', command, 'name', '--no-table-headers');
   return stdout.split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
@@ -139,9 +140,7 @@ async function listNames(command: 'list_queues' | 'list_exchanges'): Promise<str
  * Returns how many were closed.
  */
 export async function closeOrbitConnections(namespace: string, role?: string): Promise<number> {
-  const { stdout } = await run('rabbitmqctl', ['-q', 'list_connections', 'pid', 'client_properties', '--no-table-headers'], {
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  const stdout = await rabbitmqctl('-q', 'list_connections', 'pid', 'client_properties', '--no-table-headers');
   const wanted = role ? `orbit:${namespace}:${role}` : `orbit:${namespace}:`;
   let closed = 0;
   for (const line of stdout.split('\n')) {
@@ -150,7 +149,7 @@ export async function closeOrbitConnections(namespace: string, role?: string): P
     const name = line.match(/\{"connection_name","([^"]+)"\}|\{<<"connection_name">>,longstr,<<"([^"]+)">>\}/)?.slice(1).find(Boolean);
     if (!pid || !name) continue;
     if (role ? name !== wanted : !name.startsWith(wanted)) continue;
-    await run('rabbitmqctl', ['-q', 'close_connection', pid, 'test: forced close']);
+    await rabbitmqctl('-q', 'close_connection', pid, 'test: forced close');
     closed++;
   }
   return closed;

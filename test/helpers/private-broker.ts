@@ -1,16 +1,19 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promises as fs, readFileSync } from 'node:fs';
+import { closeSync, existsSync, promises as fs, openSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ctlAt, ctlEnv, defaultPrivateRabbitmq, requireRabbitmq4Root, SHARED_NODE, watchNodes } from './rabbitmq';
+
+export { rabbitmq4Root, describeRabbitmq4, requireRabbitmq4Root } from './rabbitmq';
 
 const run = promisify(execFile);
 
-/** The machine's shared node: a private broker must never address it. */
-const SHARED_NODE = 'rabbit@localhost';
 const NODE_PREFIX = 'orbit-test-';
+/** Where a 4.0 node's dirs live inside the RabbitMQ 4 root (as scripts/rabbitmq4-node.sh puts them). */
+const ROOT_NODES_DIR = '/var/lib/orbit-nodes';
 
 /** A free TCP port on 127.0.0.1 (bound to port 0, then released). */
 export function freePort(): Promise<number> {
@@ -50,28 +53,60 @@ function isAlive(pid: number): boolean {
  * `rabbitmqctl status` reaches the shared node. No cookie handling is needed; the node's
  * dirs only have to belong to `rabbitmq`. `RABBITMQ_CONF_ENV_FILE` points to an empty file
  * so `/etc/rabbitmq/rabbitmq-env.conf` (which names the shared node) is not read.
+ *
+ * A RabbitMQ 4.0 node (`{ rabbitmq: 4 }`, or every node when ORBIT_TEST_RABBITMQ=4) runs
+ * from the root scripts/rabbitmq4-root.sh builds, as scripts/rabbitmq4-node.sh runs one:
+ * `chroot <root> env RABBITMQ_…=… /usr/sbin/rabbitmq-server`, its dirs in
+ * `<root>/var/lib/orbit-nodes/<name>` owned by the root's own `rabbitmq` user (another uid
+ * than the host's), its CLI `chroot <root> /usr/sbin/rabbitmqctl -n <node>` (the root's
+ * cookie). Its beam process is an ordinary host process: pid, kill and /proc work the same.
  */
 export interface PrivateBrokerOptions {
   /**
    * Extra `rabbitmq.conf` lines (e.g. a TLS listener). A function gets the node's base dir
-   * and AMQP port first, for settings that name them.
+   * (a host path: write files there) and AMQP port first, for settings that name them. For
+   * a 4.0 node, host paths under the root in these lines are rewritten to the paths the
+   * node sees (`<root>/var/lib/…` → `/var/lib/…`); `nodeDir` is the base dir as the node sees it.
    */
-  readonly extraConfig?: readonly string[] | ((node: { baseDir: string; port: number }) => readonly string[] | Promise<readonly string[]>);
+  readonly extraConfig?:
+    | readonly string[]
+    | ((node: { baseDir: string; nodeDir: string; port: number }) => readonly string[] | Promise<readonly string[]>);
+  /**
+   * 3: the machine's own RabbitMQ (3.10); 4: RabbitMQ 4.0 from the root (start() fails
+   * with how to build it when it is missing). @defaultValue ORBIT_TEST_RABBITMQ, else 3
+   */
+  readonly rabbitmq?: 3 | 4;
+  /** Plugins to enable (`enabled_plugins`), e.g. to boot a config that sets their keys. @defaultValue none */
+  readonly plugins?: readonly string[];
+  /** An `advanced.config` (Erlang terms) to copy into the node's dir and boot with. @defaultValue none */
+  readonly advancedConfigFile?: string;
 }
 
 export class PrivateBroker {
-  constructor(private readonly options: PrivateBrokerOptions = {}) {}
+  constructor(private readonly options: PrivateBrokerOptions = {}) {
+    this.rabbitmq = options.rabbitmq ?? defaultPrivateRabbitmq();
+  }
 
-  readonly nodename = `${NODE_PREFIX}${randomBytes(4).toString('hex')}@localhost`;
+  /** The RabbitMQ major version this node runs: 3 (the machine's) or 4 (the root's). */
+  readonly rabbitmq: 3 | 4;
+  /** The RabbitMQ 4 root a 4.0 node runs in (set by start()); undefined for a 3.10 node. */
+  root: string | undefined;
+  readonly shortName = `${NODE_PREFIX}${randomBytes(4).toString('hex')}`;
+  readonly nodename = `${this.shortName}@localhost`;
   port = 0;
   distPort = 0;
-  /** Temp dir holding mnesia/, log/, rabbitmq.conf, enabled_plugins and env.conf. */
+  /**
+   * Dir holding mnesia/, log/, rabbitmq.conf, enabled_plugins and env.conf, as a host path:
+   * a temp dir for a 3.10 node, `<root>/var/lib/orbit-nodes/<name>` for a 4.0 node.
+   */
   baseDir: string | undefined;
   /** OS pid of the node's beam process (from its pid file). */
   pid: number | undefined;
   /** How long `start()` took, ms. */
   startMs = 0;
   private stopped = false;
+  /** Kills the node and removes its dir should this process die without stop(). */
+  private watchdog: ChildProcess | undefined;
   private readonly onExit = () => {
     // Last resort when afterAll never ran: do not leave a node behind.
     if (this.pid && this.ownsPid(this.pid)) {
@@ -88,9 +123,15 @@ export class PrivateBroker {
     return `amqp://guest:guest@127.0.0.1:${this.port}`;
   }
 
-  /** The exact environment given to `rabbitmq-server` (for the record and for debugging). */
+  /** The base dir as the node sees it: baseDir, or for a 4.0 node its path inside the root. */
+  get nodeDir(): string {
+    this.requireBase();
+    return this.root === undefined ? this.baseDir! : join(ROOT_NODES_DIR, this.shortName);
+  }
+
+  /** The exact environment given to `rabbitmq-server` (for the record and for debugging); paths as the node sees them. */
   get env(): Record<string, string> {
-    const base = this.requireBase();
+    const base = this.nodeDir;
     return {
       RABBITMQ_NODENAME: this.nodename,
       RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
@@ -101,8 +142,17 @@ export class PrivateBroker {
       RABBITMQ_CONFIG_FILE: join(base, 'rabbitmq.conf'),
       RABBITMQ_ENABLED_PLUGINS_FILE: join(base, 'enabled_plugins'),
       RABBITMQ_CONF_ENV_FILE: join(base, 'env.conf'),
+      // An absent file is not read (RabbitMQ only loads advanced.config when it exists).
+      RABBITMQ_ADVANCED_CONFIG_FILE: join(base, 'advanced.config'),
       // Keep Erlang distribution on loopback, as the shared node's env file does.
       RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+      ...(this.root === undefined
+        ? {}
+        : {
+            // 4.0 writes the pid file where 3.10 does by default (the mnesia base), but say so.
+            RABBITMQ_PID_FILE: join(base, 'mnesia', `${this.nodename}.pid`),
+            ERL_EPMD_ADDRESS: '127.0.0.1',
+          }),
     };
   }
 
@@ -110,31 +160,51 @@ export class PrivateBroker {
   async start(timeoutMs = 60_000): Promise<this> {
     const began = Date.now();
     this.assertPrivate();
+    if (this.rabbitmq === 4) {
+      this.root = requireRabbitmq4Root();
+      await ensureProcMounted(this.root);
+    }
     this.port = await freePort();
     do this.distPort = await freePort();
     while (this.distPort === this.port);
-    this.baseDir = await fs.mkdtemp(join(tmpdir(), 'orbit-rmq-'));
+    if (this.root === undefined) {
+      this.baseDir = await fs.mkdtemp(join(tmpdir(), 'orbit-rmq-'));
+    } else {
+      this.baseDir = join(this.root, ROOT_NODES_DIR, this.shortName);
+      await fs.mkdir(this.baseDir, { recursive: true });
+    }
     const base = this.baseDir;
     await fs.mkdir(join(base, 'mnesia'));
     await fs.mkdir(join(base, 'log'));
-    const extra = typeof this.options.extraConfig === 'function'
-      ? await this.options.extraConfig({ baseDir: base, port: this.port })
+    let extra = typeof this.options.extraConfig === 'function'
+      ? await this.options.extraConfig({ baseDir: base, nodeDir: this.nodeDir, port: this.port })
       : this.options.extraConfig ?? [];
+    if (this.root !== undefined) {
+      // Host paths inside the root, as the chrooted node sees them.
+      const prefix = `${this.root}/`;
+      extra = extra.map((line) => line.split(prefix).join('/'));
+    }
     await fs.writeFile(
       join(base, 'rabbitmq.conf'),
       [
         `listeners.tcp.1 = 127.0.0.1:${this.port}`,
         'loopback_users = none',
+        // As scripts/rabbitmq4-node.sh: 4.x deprecates the management metrics collector.
+        ...(this.root === undefined ? [] : ['management_agent.disable_metrics_collector = true']),
         ...extra,
         '',
       ].join('\n'),
     );
-    await fs.writeFile(join(base, 'enabled_plugins'), '[].\n');
+    await fs.writeFile(join(base, 'enabled_plugins'), `[${(this.options.plugins ?? []).join(',')}].\n`);
+    if (this.options.advancedConfigFile) await fs.copyFile(this.options.advancedConfigFile, join(base, 'advanced.config'));
     await fs.writeFile(join(base, 'env.conf'), '');
-    // The node runs as `rabbitmq` (the Debian wrapper su's to it): it must own its dirs.
-    await run('chown', ['-R', 'rabbitmq:rabbitmq', base]);
+    // The node runs as `rabbitmq` (the Debian wrapper su's to it): it must own its dirs. In
+    // the root that is the root's rabbitmq user, whose uid only the root's passwd knows.
+    if (this.root === undefined) await run('chown', ['-R', 'rabbitmq:rabbitmq', base]);
+    else await run('chroot', [this.root, 'chown', '-R', 'rabbitmq:rabbitmq', this.nodeDir], { env: ctlEnv() });
     await fs.chmod(base, 0o755);
     process.once('exit', this.onExit);
+    this.watchdog = watchNodes([{ pidFile: this.pidFile, nodename: this.nodename }], base);
     await this.boot(began, timeoutMs);
     this.startMs = Date.now() - began;
     return this;
@@ -151,15 +221,35 @@ export class PrivateBroker {
     if (this.stopped || !this.baseDir) throw new Error(`node ${this.nodename} was never started or is stopped for good`);
     if (this.pid !== undefined && this.ownsPid(this.pid)) throw new Error(`node ${this.nodename} is still running (pid ${this.pid})`);
     this.pid = undefined;
-    await fs.rm(join(this.baseDir, 'mnesia', `${this.nodename}.pid`), { force: true });
+    await fs.rm(this.pidFile, { force: true });
     await this.boot(began, timeoutMs);
     return Date.now() - began;
   }
 
-  /** `rabbitmq-server -detached`, then waits for the pid file, the AMQP port and the app. */
+  /**
+   * `rabbitmq-server -detached` (3.10), or `chroot <root> env … rabbitmq-server` in the
+   * background (4.0, console output in log/console.out), then waits for the pid file, the
+   * AMQP port and the app.
+   */
   private async boot(began: number, timeoutMs: number): Promise<void> {
     const base = this.requireBase();
-    await run('rabbitmq-server', ['-detached'], { env: { ...process.env, ...this.env }, timeout: timeoutMs });
+    if (this.root === undefined) {
+      await run('rabbitmq-server', ['-detached'], { env: { ...process.env, ...this.env }, timeout: timeoutMs });
+    } else {
+      const out = openSync(join(base, 'log', 'console.out'), 'a');
+      try {
+        const vars = Object.entries(this.env).map(([k, v]) => `${k}=${v}`);
+        const child = spawn('chroot', [this.root, 'env', ...vars, '/usr/sbin/rabbitmq-server'], {
+          env: ctlEnv(),
+          detached: true,
+          stdio: ['ignore', out, out],
+        });
+        child.on('error', () => undefined);
+        child.unref();
+      } finally {
+        closeSync(out);
+      }
+    }
     // Polling the pid file and the AMQP port is much quicker than `rabbitmqctl wait` (which
     // polls slowly and costs a CLI VM start): the listener opens at the very end of boot.
     const deadline = began + timeoutMs;
@@ -175,15 +265,10 @@ export class PrivateBroker {
     await this.ctl('await_startup', '--timeout', String(Math.max(1, Math.ceil((deadline - Date.now()) / 1000))));
   }
 
-  /** Runs `rabbitmqctl -n <this node> …args`; resolves with stdout. */
+  /** Runs `rabbitmqctl -n <this node> …args` (the root's rabbitmqctl for a 4.0 node); resolves with stdout. */
   async ctl(...args: string[]): Promise<string> {
     this.assertPrivate();
-    const { stdout } = await run('rabbitmqctl', ['-n', this.nodename, ...args], {
-      env: cliEnv(),
-      timeout: 90_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return stdout;
+    return ctlAt({ node: this.nodename, root: this.root }, args, { timeoutMs: 90_000, maxBuffer: 16 * 1024 * 1024 });
   }
 
   /** `rabbitmqctl stop_app`: the VM stays up, AMQP goes away, clients are disconnected. */
@@ -224,6 +309,7 @@ export class PrivateBroker {
       }
       await fs.rm(this.baseDir, { recursive: true, force: true }).catch(() => undefined);
     }
+    this.watchdog?.kill();
   }
 
   /** True when `pid` is a live process started as this node (checked in its environment). */
@@ -236,10 +322,15 @@ export class PrivateBroker {
     }
   }
 
+  /** The node's pid file, as a host path. */
+  private get pidFile(): string {
+    return join(this.requireBase(), 'mnesia', `${this.nodename}.pid`);
+  }
+
   private readPid(): number | undefined {
     if (!this.baseDir) return undefined;
     try {
-      const pid = Number(readFileSync(join(this.baseDir, 'mnesia', `${this.nodename}.pid`), 'utf8').trim());
+      const pid = Number(readFileSync(this.pidFile, 'utf8').trim());
       return Number.isInteger(pid) && pid > 0 ? pid : undefined;
     } catch {
       return undefined;
@@ -287,11 +378,13 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-/** The CLI's environment: none of the node's RABBITMQ_* (a CLI given the dist port would derive its own ports from it). */
-function cliEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('RABBITMQ_')) env[k] = v;
-  return env;
+/** The root's /proc must be mounted for its RabbitMQ (as scripts/rabbitmq4-node.sh does). */
+async function ensureProcMounted(root: string): Promise<void> {
+  if (existsSync(join(root, 'proc', 'self'))) return;
+  await run('mount', ['-t', 'proc', 'proc', join(root, 'proc')]).catch((err: Error) => {
+    // Another worker may have mounted it meanwhile.
+    if (!existsSync(join(root, 'proc', 'self'))) throw new Error(`could not mount ${join(root, 'proc')}: ${err.message}`);
+  });
 }
 
 /** Starts a private node; on failure stops whatever was started and rethrows. */

@@ -20,7 +20,7 @@ export function requirePrometheus(): void {
   if (missing.length > 0) {
     throw new Error(
       `${missing.join(' and ')} not found: apt-get install -y --no-install-recommends prometheus ` +
-        '(`npm test` does this first when it can: scripts/test-prerequisites.sh), or point ORBIT_PROMETHEUS_BIN / ORBIT_PROMTOOL_BIN at the binaries',
+        '(`ORBIT_INSTALL_PREREQUISITES=1 npm test` does this first, as CI does: scripts/test-prerequisites.sh), or point ORBIT_PROMETHEUS_BIN / ORBIT_PROMTOOL_BIN at the binaries',
     );
   }
 }

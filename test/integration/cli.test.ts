@@ -142,7 +142,8 @@ describe('orbit topology', () => {
   test('--dry-run prints the exchanges and queues without declaring anything', async () => {
     const ns2 = randomNamespace('clitopo');
     try {
-      const res = await runCli(['topology', '--dry-run', '--namespace', ns2, '--set', 'delay.levels=3', '--set', 'lanes=[{"name":"q"}]']);
+      // The broker under test, not the default (the shared node): a dry run that declared anyway must show.
+      const res = await runCli(['topology', '--dry-run', '--namespace', ns2, '--amqp-url', AMQP_URL, '--set', 'delay.levels=3', '--set', 'lanes=[{"name":"q"}]']);
       expect(res.code).toBe(0);
       for (const name of [`${ns2}.deliver`, `${ns2}.unroutable`, `${ns2}.delay.2`, `${ns2}.delay.1`, `${ns2}.delay.0`]) {
         expect(res.stdout).toContain(`  ${name}  `);
@@ -159,7 +160,7 @@ describe('orbit topology', () => {
   test('declares every exchange and queue it prints', async () => {
     const ns2 = randomNamespace('clitopo');
     try {
-      const res = await runCli(['topology', '--json', '--namespace', ns2, '--set', 'delay.levels=3', '--set', 'lanes=[{"name":"q"}]', '--log-level', 'warn']);
+      const res = await runCli(['topology', '--json', '--namespace', ns2, '--amqp-url', AMQP_URL, '--set', 'delay.levels=3', '--set', 'lanes=[{"name":"q"}]', '--log-level', 'warn']);
       expect(res.code).toBe(0);
       const topology = JSON.parse(res.stdout) as { exchanges: Array<{ name: string }>; queues: Array<{ name: string }> };
       expect(topology.queues.map((q) => q.name)).toEqual(expect.arrayContaining([`${ns2}.lane.q`, `${ns2}.dead`, `${ns2}.delay.0`]));

@@ -6,11 +6,9 @@
  *
  * Every test runs in its own random namespace and deletes it (and any policy it set).
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import amqplib from 'amqplib';
 import {
   Daemon,
@@ -28,13 +26,11 @@ import { maxDelayMs } from '../../src/delay/routing';
 import { DeadLetterQueue } from '../../src/dlq/dead-letter-queue';
 import { createLogger } from '../../src/logging/logger';
 import { buildTopology } from '../../src/topology/build';
-import { AMQP_URL, deleteNamespace, nonEmptyQueues, queueDepth, randomNamespace, testConfig, waitFor } from '../helpers/broker';
+import { AMQP_URL, deleteNamespace, nonEmptyQueues, queueDepth, rabbitmqctl, randomNamespace, testConfig, waitFor } from '../helpers/broker';
 import { connectTestScheduler, namespaceFor, startTestDaemon, type TestNamespace } from '../helpers/harness';
 import { ensureBuilt, runCli } from '../helpers/cli';
 import { readDeadLetters, takeDeadLetters } from '../helpers/dead-letters';
 import { Cleanup, Recorder, sleep } from '../helpers/recorder';
-
-const run = promisify(execFile);
 
 /** 100 ms resolution, so retry delays are not rounded up to whole seconds. */
 const FINE_DELAY = { unit: '100ms', levels: 12 };
@@ -80,7 +76,7 @@ async function settledMetric(daemon: Daemon, lane: string, outcome: string): Pro
 
 /** Ready and unacknowledged counts of one queue, as the broker reports them. */
 async function queueCounts(queue: string): Promise<{ ready: number; unacked: number }> {
-  const { stdout } = await run('rabbitmqctl', ['-q', 'list_queues', 'name', 'messages_ready', 'messages_unacknowledged', '--no-table-headers']);
+  const stdout = await rabbitmqctl('-q', 'list_queues', 'name', 'messages_ready', 'messages_unacknowledged', '--no-table-headers');
   for (const line of stdout.split('\n')) {
     const [name, ready, unacked] = line.trim().split(/\s+/);
     if (name === queue) return { ready: Number(ready), unacked: Number(unacked) };
@@ -538,12 +534,12 @@ test('a broker refusing the reschedule keeps the original unacked and un-rerun u
   let policySet = true;
   const clearPolicy = async () => {
     if (!policySet) return;
-    await run('rabbitmqctl', ['-q', 'clear_policy', policy]);
+    await rabbitmqctl('-q', 'clear_policy', policy);
     policySet = false;
   };
   cleanup.add(clearPolicy);
   const pattern = `^${ns.replace(/[.\\^$|?*+()[\]{}-]/g, '\\$&')}\\.delay\\.`;
-  await run('rabbitmqctl', [
+  await rabbitmqctl(
     '-q',
     'set_policy',
     '--apply-to',
@@ -553,11 +549,11 @@ test('a broker refusing the reschedule keeps the original unacked and un-rerun u
     policy,
     pattern,
     '{"max-length":0,"overflow":"reject-publish"}',
-  ]);
+  );
   const delayQueues = buildTopology(config).queues.map((q) => q.name).filter((n) => n.startsWith(`${ns}.delay.`));
   await waitFor(
     async () => {
-      const { stdout } = await run('rabbitmqctl', ['-q', 'list_queues', 'name', 'policy', '--no-table-headers']);
+      const stdout = await rabbitmqctl('-q', 'list_queues', 'name', 'policy', '--no-table-headers');
       const applied = stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter(([name, p]) => delayQueues.includes(name!) && p === policy);
       return applied.length === delayQueues.length;
     },

@@ -4,20 +4,15 @@
  * daemon must reconnect, keep consuming, and never lose a message (duplicates are allowed:
  * delivery is at-least-once).
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { Daemon, Scheduler } from '../../src';
 import { silentLogger } from '../../src/logging/logger';
-import { closeOrbitConnections, deleteNamespace, randomNamespace, testConfig, waitFor, withChannel } from '../helpers/broker';
+import { closeOrbitConnections, deleteNamespace, rabbitmqctl, randomNamespace, testConfig, waitFor, withChannel } from '../helpers/broker';
 
-const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Names of this namespace's orbit connections the broker still lists. */
 async function orbitConnections(ns: string): Promise<string[]> {
-  const { stdout } = await run('rabbitmqctl', ['-q', 'list_connections', 'client_properties', '--no-table-headers'], {
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  const stdout = await rabbitmqctl('-q', 'list_connections', 'client_properties', '--no-table-headers');
   const names: string[] = [];
   // 3.10 prints `{"connection_name","orbit:…"}`; older versions `{<<"connection_name">>,longstr,<<"orbit:…">>}`.
   for (const m of stdout.matchAll(/\{"connection_name","([^"]+)"\}|\{<<"connection_name">>,longstr,<<"([^"]+)">>\}/g)) {

@@ -1,0 +1,293 @@
+/**
+ * RabbitMQ 4.0, quorum everywhere, on a private 4.0.5 node that denies global QoS (as 4.3
+ * does): what 4.x changes must cost no message.
+ *
+ * - 4.0 gives a quorum queue a delivery limit of 20 unless the declarer sets one, and every
+ *   return counts (a nack, a `basic.get` handed back, a channel closed with it unacked).
+ *   orbit declares its own limit, so returns and looks are free: 25+ of each here.
+ * - Global QoS denied: a partitioned lane still runs at most `concurrency` handlers.
+ * - A namespace declared by an older orbit (3.10 arguments: `x-queue-mode`, quorum queues
+ *   without a delivery limit) keeps working, and `migrate` redeclares it losing nothing.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import amqplib from 'amqplib';
+import { Daemon, Scheduler, UnrecoverableError, type ResolvedConfig } from '../../src';
+import { BrokerSession } from '../../src/amqp/session';
+import { DeadLetterQueue } from '../../src/dlq/dead-letter-queue';
+import { silentLogger, type Logger } from '../../src/logging/logger';
+import { migrateQueues } from '../../src/migrate/migrate-queues';
+import { brokerFeatures, QUORUM_DELIVERY_LIMIT } from '../../src/topology/broker-features';
+import { buildTopology } from '../../src/topology/build';
+import { randomNamespace, testConfig } from '../helpers/broker';
+import { freePort, PrivateBroker } from '../helpers/private-broker';
+import { describeRabbitmq4 } from '../helpers/rabbitmq';
+import { Cleanup, Recorder, sleep } from '../helpers/recorder';
+
+jest.setTimeout(120_000);
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** A logger that keeps the warnings, to see what the daemon said about old queues. */
+function capturingLogger(lines: Array<Record<string, unknown>>): Logger {
+  const base = silentLogger();
+  const wrap = (bindings: Record<string, unknown>): Logger =>
+    new Proxy(base, {
+      get(target, prop, receiver) {
+        if (prop === 'warn' || prop === 'info' || prop === 'error') {
+          return (obj: unknown, msg?: string) => lines.push({ level: prop, ...bindings, ...(typeof obj === 'object' ? obj : {}), msg: msg ?? obj });
+        }
+        if (prop === 'child') return (b: Record<string, unknown>) => wrap({ ...bindings, ...b });
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+  return wrap({});
+}
+
+describeRabbitmq4('RabbitMQ 4.0 (quorum everywhere, global QoS denied)', () => {
+  const broker = new PrivateBroker({ rabbitmq: 4, extraConfig: ['deprecated_features.permit.global_qos = false'] });
+  let conn: amqplib.ChannelModel;
+  const cleanup = new Cleanup();
+
+  beforeAll(async () => {
+    await broker.start();
+    conn = await amqplib.connect(broker.url);
+  }, 90_000);
+  afterAll(async () => {
+    await conn?.close().catch(() => undefined);
+    await broker.stop();
+  }, 60_000);
+  afterEach(() => cleanup.run());
+
+  function quorumConfig(ns: string, settings: Record<string, unknown> = {}): ResolvedConfig {
+    return testConfig(ns, { amqp: { url: broker.url, reconnect: '500ms' }, delay: { unit: '1s', levels: 6, queueType: 'quorum' }, ...settings });
+  }
+
+  async function scheduler(config: ResolvedConfig): Promise<Scheduler> {
+    const s = new Scheduler({ config, role: 'cli', logger: silentLogger() });
+    cleanup.add(() => s.close());
+    await s.connect();
+    return s;
+  }
+
+  async function daemon(config: ResolvedConfig, handlers: ConstructorParameters<typeof Daemon>[0]['handlers'], logger?: Logger): Promise<Daemon> {
+    const d = new Daemon({ config, handlers, ...(logger ? { logger } : {}) });
+    cleanup.add(() => d.stop());
+    await d.start();
+    return d;
+  }
+
+  test('the broker is 4.x and refuses global QoS: this file tests what it says', async () => {
+    expect(brokerFeatures(conn.connection.serverProperties.version).quorumDefaultDeliveryLimit).toBe(true);
+    const ch = await conn.createChannel();
+    ch.on('error', () => undefined);
+    // Denied global QoS is not refused on 4.0 but made per-consumer; either way it cannot bound a lane.
+    await ch.prefetch(1, true).catch(() => undefined);
+    await ch.close().catch(() => undefined);
+  });
+
+  test('a message returned 25 times by nacks and closed channels is still there, and runs once', async () => {
+    const ns = randomNamespace('r4ret');
+    const config = quorumConfig(ns, { lanes: [{ name: 'q', queueType: 'quorum', maxPriority: 0 }] });
+    const s = await scheduler(config);
+    await s.publish('q', 'survivor', { id: 'survivor' });
+    const lane = `${ns}.lane.q`;
+    for (let i = 0; i < 25; i++) {
+      const ch = await conn.createChannel();
+      const m = await ch.get(lane, { noAck: false });
+      expect(m).not.toBe(false);
+      if (i % 2 === 0) ch.nack(m as amqplib.GetMessage, false, true);
+      await ch.close(); // odd rounds: handed back by the close
+    }
+    const ch = await conn.createChannel();
+    expect((await ch.checkQueue(lane)).messageCount).toBe(1);
+    await ch.close();
+
+    const recorder = new Recorder();
+    await daemon(config, { q: recorder.wrap((m) => (m.runs === 0 ? { reschedule: { delay: 0 } } : undefined)) });
+    await until('the survivor to run twice', () => recorder.count === 2, 10_000);
+    // Handlers see the headers as delivered: the broker's count of returns included.
+    expect(recorder.runs[0]).toMatchObject({ id: 'survivor', body: 'survivor', redelivered: true, runs: 0 });
+    expect(recorder.runs[0]!.headers['x-delivery-count']).toBe(25);
+    // Its replacement is a new copy: no stale count carried over.
+    expect(recorder.runs[1]).toMatchObject({ id: 'survivor', redelivered: false, runs: 1 });
+    expect(recorder.runs[1]!.headers['x-delivery-count']).toBeUndefined();
+  });
+
+  test('25 rounds of dlq list and filtered replay lose, move and reorder nothing', async () => {
+    const ns = randomNamespace('r4dlq');
+    const config = quorumConfig(ns, { lanes: [{ name: 'q', queueType: 'quorum', maxPriority: 0 }] });
+    const s = await scheduler(config);
+    const recorder = new Recorder();
+    const d = await daemon(config, { q: recorder.wrap(() => { throw new UnrecoverableError('poison'); }) });
+    const ids = ['d1', 'd2', 'd3', 'd4'];
+    for (const id of ids) await s.publish('q', id, { id });
+    const session = await BrokerSession.open(config, 'cli', silentLogger());
+    cleanup.add(() => session.close());
+    const dlq = new DeadLetterQueue(session, config.lanes);
+    await until('four dead letters', async () => (await dlq.count('dead')) === 4, 10_000);
+    await d.stop();
+    for (let round = 0; round < 25; round++) {
+      const listed = await dlq.list("dead", 10);
+      expect(listed.map((v) => v.id)).toEqual(ids);
+      const replay = await dlq.replay('dead', { id: 'no-such-id' });
+      expect(replay).toMatchObject({ replayed: 0, skipped: 4 });
+    }
+    expect(await dlq.count('dead')).toBe(4);
+    // And a replay after all that still finds each one, in order.
+    expect((await dlq.list('dead', 10)).map((v) => v.id)).toEqual(ids);
+  });
+
+  test('work-ahead over quorum levels for many rounds moves nothing early that is not flagged early', async () => {
+    const ns = randomNamespace('r4wa');
+    const config = quorumConfig(ns, {
+      lanes: [{ name: 'q', queueType: 'quorum', maxPriority: 9, concurrency: 4, workAhead: { idle: '100ms', maxAdvance: '2s', maxRate: 100 } }],
+    });
+    const s = await scheduler(config);
+    const recorder = new Recorder();
+    const started = Date.now();
+    await daemon(config, { q: recorder.wrap() });
+    // Delays of 8–20 s put heads in levels 2–4; every idle round (every ~0.1–0.25 s) fetches
+    // and hands back each level's head — well past 4.0's default limit of 20 returns.
+    const delays = Array.from({ length: 13 }, (_, i) => 8000 + i * 1000);
+    await Promise.all(delays.map((delay, i) => s.publish('q', `m${i}`, { id: `m${i}`, delay, priority: i % 10 })));
+    await until('every message to run', () => recorder.count >= delays.length, 40_000);
+    expect(Date.now() - started).toBeGreaterThan(8000);
+    expect(new Set(recorder.runs.map((r) => r.id)).size).toBe(delays.length);
+    for (const run of recorder.runs) {
+      // A run before its due time must say so, and never by more than maxAdvance (+ a round).
+      if (run.startedAt < run.dueAt) expect(run).toMatchObject({ early: true });
+      expect(run.startedAt).toBeGreaterThanOrEqual(run.dueAt - 2000 - 500);
+    }
+  });
+
+  test('a partitioned lane runs at most its concurrency with global QoS denied', async () => {
+    const ns = randomNamespace('r4part');
+    const config = quorumConfig(ns, { lanes: [{ name: 'p', concurrency: 2, partitions: 4, maxPriority: 0 }] });
+    const s = await scheduler(config);
+    let running = 0;
+    let peak = 0;
+    let done = 0;
+    // Published before the daemon starts, so every partition has work waiting at once.
+    for (let i = 0; i < 40; i++) await s.publish('p', `m${i}`, { id: `m${i}`, key: `k${i}` });
+    await daemon(config, {
+      p: async () => {
+        peak = Math.max(peak, ++running);
+        await sleep(50);
+        running--;
+        done++;
+      },
+    });
+    await until('all 40 to run', () => done === 40, 20_000);
+    expect(peak).toBe(2);
+  });
+
+  test('a namespace an older orbit declared (3.10 arguments) keeps working, and migrate redeclares it losing nothing', async () => {
+    const ns = randomNamespace('r4mig');
+    const config = quorumConfig(ns, { lanes: [{ name: 'c', maxPriority: 5 }] });
+    // What orbit before this version declared: lazy classic queues, quorum ones without a delivery limit.
+    const old = buildTopology(config, brokerFeatures('3.10.8'));
+    const ch = await conn.createConfirmChannel();
+    for (const e of old.exchanges) await ch.assertExchange(e.name, e.type, { durable: true, arguments: e.arguments });
+    for (const q of old.queues) {
+      const args: Record<string, unknown> = { ...q.arguments };
+      delete args['x-delivery-limit'];
+      await ch.assertQueue(q.name, { durable: true, arguments: args });
+    }
+    for (const b of old.bindings) {
+      if (b.kind === 'queue') await ch.bindQueue(b.destination, b.source, b.pattern);
+      else await ch.bindExchange(b.destination, b.source, b.pattern);
+    }
+    await ch.close();
+
+    // Publishing works on the old queues: 30 messages due over 3–12 s, 10 due now.
+    const s = await scheduler(config);
+    const ids = Array.from({ length: 40 }, (_, i) => `m${i}`);
+    await Promise.all(ids.map((id, i) => s.publish('c', id, { id, delay: i < 10 ? 0 : 3000 + (i % 10) * 1000 })));
+
+    // The daemon starts on them, says what differs, and runs what is due.
+    const lines: Array<Record<string, unknown>> = [];
+    const recorder = new Recorder();
+    const d = await daemon(config, { c: recorder.wrap() }, capturingLogger(lines));
+    expect(d.asserter.drifts().map((x) => x.queue)).toContain(`${ns}.delay.0`);
+    expect(d.asserter.unsafeToLook(`${ns}.delay.0`)).toBe(true);
+    expect(d.asserter.drifts().find((x) => x.queue === `${ns}.lane.c`)).toMatchObject({ argument: 'x-queue-mode', severity: 'ignored' });
+    expect(lines.some((l) => l.level === 'warn' && l.queue === `${ns}.dead` && String(l.msg).includes('orbit migrate'))).toBe(true);
+    const exposition = await d.metrics.registry.metrics();
+    expect(exposition).toContain(`orbit_queue_drift{queue="${ns}.dead",argument="x-delivery-limit",severity="risky"} 1`);
+    await until('the ten due now to run', () => recorder.count >= 10, 10_000);
+    await d.stop();
+
+    // Migrate with 30 messages still in the delay levels.
+    const session = await BrokerSession.open(config, 'cli', silentLogger());
+    cleanup.add(() => session.close());
+    const migrated = await migrateQueues(session, config);
+    expect(migrated.length).toBeGreaterThan(0);
+    await session.close();
+
+    // Every queue now has this orbit's arguments: a plain redeclare succeeds.
+    const check = await conn.createChannel();
+    check.on('error', () => undefined); // the 404 below closes it
+    for (const q of buildTopology(config, brokerFeatures('4.0.5')).queues) {
+      const r = await check.assertQueue(q.name, { durable: true, arguments: q.arguments });
+      expect(r.queue).toBe(q.name);
+      if (q.arguments['x-queue-type'] === 'quorum') expect(q.arguments['x-delivery-limit']).toBe(QUORUM_DELIVERY_LIMIT);
+    }
+    await expect(check.checkQueue(`${ns}.delay.0.migrating`)).rejects.toThrow();
+    await check.close().catch(() => undefined);
+
+    const after = new Daemon({ config, handlers: { c: recorder.wrap() }, logger: silentLogger() });
+    cleanup.add(() => after.stop());
+    await after.start();
+    expect(after.asserter.drifts()).toEqual([]);
+    await until('all 40 to have run', () => new Set(recorder.runs.map((r) => r.id)).size === 40, 30_000);
+    // Nothing early: a migrated message is routed again by its own due time.
+    for (const run of recorder.runs) expect(run.startedAt).toBeGreaterThanOrEqual(run.dueAt - 50);
+  });
+});
+
+describeRabbitmq4('the compose broker config on RabbitMQ 4.0', () => {
+  test('docker/rabbitmq (rabbitmq.conf, advanced.config, plugins) boots a 4.0 node that orbit runs on', async () => {
+    const dir = join(__dirname, '..', '..', 'docker', 'rabbitmq');
+    const [management, prometheus] = [await freePort(), await freePort()];
+    // The shipped lines as they are, but for the two HTTP ports (free ones here).
+    const lines = readFileSync(join(dir, 'rabbitmq.conf'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.trimStart().startsWith('#'))
+      .map((l) => (l.startsWith('management.tcp.port') ? `management.tcp.port = ${management}` : l.startsWith('prometheus.tcp.port') ? `prometheus.tcp.port = ${prometheus}` : l));
+    const plugins = /\[([^\]]*)\]/.exec(readFileSync(join(dir, 'enabled_plugins'), 'utf8').replace(/%%.*$/gm, ''))![1]!.split(',').map((p) => p.trim());
+    expect(plugins).toEqual(['rabbitmq_management', 'rabbitmq_prometheus']);
+    const node = new PrivateBroker({ rabbitmq: 4, extraConfig: lines, plugins, advancedConfigFile: join(dir, 'advanced.config') });
+    try {
+      await node.start();
+      // advanced.config took effect, and so did rabbitmq.conf's embed threshold.
+      const env = await node.ctl('environment');
+      expect(env).toMatch(/\{classic_queue_store_v2_max_cache_size,\s*65536\}/);
+      expect(env).toMatch(/\{queue_index_embed_msgs_below,\s*16384\}/);
+      // The compose credentials (default_user), and a message rescheduled once on it.
+      const ns = randomNamespace('r4conf');
+      const config = testConfig(ns, { amqp: { url: `amqp://orbit:orbit@127.0.0.1:${node.port}` }, lanes: [{ name: 'fast' }] });
+      const recorder = new Recorder();
+      const d = new Daemon({ config, handlers: { fast: recorder.wrap((m) => (m.runs === 0 ? { reschedule: { delay: 1000 } } : undefined)) }, logger: silentLogger() });
+      const s = new Scheduler({ config, role: 'cli', logger: silentLogger() });
+      try {
+        await d.start();
+        expect(d.asserter.broker?.version).toMatch(/^4\./);
+        await s.publish('fast', 'hello', { id: 'hello' });
+        await until('two runs', () => recorder.count === 2, 10_000);
+        expect(recorder.runs.map((r) => r.runs)).toEqual([0, 1]);
+      } finally {
+        await s.close();
+        await d.stop();
+      }
+    } finally {
+      await node.stop();
+    }
+  });
+});
