@@ -1,6 +1,6 @@
 import type { Channel, ChannelModel, Connection } from 'amqplib';
 import type { ResolvedConfig } from '../config/types';
-import { BrokerError, errorMessage } from '../errors';
+import { BrokerError, ConfigError, errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
 import { brokerFeatures, brokerProblems, type BrokerFeatures } from '../topology/broker-features';
 import { buildTopology, type QueueSpec, type Topology } from '../topology/build';
@@ -67,9 +67,9 @@ export class TopologyAsserter {
   topologyFor(connection: Connection): Topology {
     const features = brokerFeatures(brokerVersionOf(connection));
     const problems = brokerProblems(this.config.lanes, features);
-    if (problems.length > 0) {
-      throw new BrokerError(problems.map((p) => p.message).join('; '), { code: 'BROKER_UNSUPPORTED' });
-    }
+    // A setting this broker cannot carry out is the config's to change: a config error,
+    // naming the key (exit 2 from the CLI), not a broker failure.
+    if (problems.length > 0) throw new ConfigError(problems.map((p) => p.message).join('; '), { path: problems[0]!.path });
     this.features = features;
     return buildTopology(this.config, features);
   }

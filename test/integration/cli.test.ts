@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AMQP_URL, deleteNamespace, queueDepth, randomNamespace, withChannel } from '../helpers/broker';
 import { ensureBuilt, runCli } from '../helpers/cli';
+import { brokerFeatures } from '../../src/topology/broker-features';
 
 jest.setTimeout(30_000);
 
@@ -166,6 +167,27 @@ describe('orbit topology', () => {
       expect(topology.queues.map((q) => q.name)).toEqual(expect.arrayContaining([`${ns2}.lane.q`, `${ns2}.dead`, `${ns2}.delay.0`]));
       for (const q of topology.queues) expect({ queue: q.name, exists: await queueExists(q.name) }).toEqual({ queue: q.name, exists: true });
       for (const e of topology.exchanges) expect({ exchange: e.name, exists: await exchangeExists(e.name) }).toEqual({ exchange: e.name, exists: true });
+    } finally {
+      await deleteNamespace(ns2);
+    }
+  });
+
+  test('a quorum lane with priorities: declared on 4.x (two levels), refused on 3.x naming the key (exit 2)', async () => {
+    const ns2 = randomNamespace('clitopo');
+    const version = await withChannel(async (ch) => String(ch.connection.serverProperties.version));
+    try {
+      const res = await runCli(['topology', '--json', '--namespace', ns2, '--amqp-url', AMQP_URL, '--set', 'delay.levels=2', '--set', 'lanes=[{"name":"q","queueType":"quorum"}]', '--log-level', 'silent']);
+      if (brokerFeatures(version).quorumPriorities) {
+        expect(res.code).toBe(0);
+        const topology = JSON.parse(res.stdout) as { queues: Array<{ name: string; arguments: Record<string, unknown> }> };
+        expect(topology.queues.find((q) => q.name === `${ns2}.lane.q`)?.arguments).toEqual({ 'x-queue-type': 'quorum', 'x-delivery-limit': 2147483647 });
+        expect(await queueExists(`${ns2}.lane.q`)).toBe(true);
+      } else {
+        expect(res.code).toBe(2);
+        expect(res.stderr).toContain(`lanes[0].maxPriority is 9 but RabbitMQ ${version} quorum queues have no priorities (4.0 and later have two levels)`);
+        expect(res.stderr).toContain('[CONFIG_INVALID]');
+        expect(await queueExists(`${ns2}.lane.q`)).toBe(false);
+      }
     } finally {
       await deleteNamespace(ns2);
     }
