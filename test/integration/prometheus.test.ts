@@ -303,6 +303,7 @@ describe('a real Prometheus scraping a running daemon', () => {
       OrbitLatenessHigh: 'inactive',
       OrbitBrokerBlocked: 'inactive',
       OrbitUnroutable: 'inactive',
+      OrbitQueueNeedsMigration: 'inactive',
     });
     // The closed rabbitmq target is down, and is no orbit outage.
     const targets = await prometheus!.targets();
