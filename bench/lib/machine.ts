@@ -1,10 +1,6 @@
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { promisify } from 'node:util';
 import amqplib from 'amqplib';
-
-const run = promisify(execFile);
 
 /** What a reader needs to judge a figure: where it was measured. */
 export interface MachineFacts {
@@ -44,20 +40,16 @@ function cpuModel(): string {
   return os.cpus()[0]?.model ?? 'unknown';
 }
 
-/** `rabbitmqctl version`, else the version the broker announces on connect. */
+/**
+ * The version the broker under test announces on connect (`rabbitmqctl version` would name
+ * the machine's default node, which need not be the broker the bench talks to).
+ */
 async function rabbitmqVersion(amqpUrl: string): Promise<string> {
   try {
-    const { stdout } = await run('rabbitmqctl', ['version'], { timeout: 30_000 });
-    const version = stdout.trim().split('\n').pop()?.trim();
-    if (version) return version;
-  } catch {
-    // No local rabbitmqctl (remote broker): ask the broker itself.
-  }
-  try {
     const conn = await amqplib.connect(amqpUrl);
-    const props = (conn as unknown as { connection: { serverProperties?: { version?: unknown } } }).connection.serverProperties;
+    const version = conn.connection.serverProperties.version;
     await conn.close();
-    return `${String(props?.version ?? 'unknown')} (from server properties)`;
+    return String(version ?? 'unknown');
   } catch {
     return 'unknown';
   }
