@@ -41,6 +41,10 @@ export interface DaemonOptions {
  */
 export class Daemon {
   readonly config: ResolvedConfig;
+  /**
+   * The namespace's exchanges, queues and bindings by name and role. Their arguments are
+   * those of a current broker; what was declared on the connected one is `asserter`'s.
+   */
   readonly topology: Topology;
   /** Declares the topology on each connect, for the broker's version; knows queues that differ. */
   readonly asserter: TopologyAsserter;
