@@ -17,8 +17,13 @@ export function brokerVersionOf(connection: Connection): string | undefined {
  * queue …"). The one place orbit reads the broker's error text; undefined for any other error.
  */
 export function inequivalentArgument(err: unknown): string | undefined {
-  if ((err as { code?: unknown } | null)?.code !== 406) return undefined;
+  if (replyCode(err) !== 406) return undefined;
   return /inequivalent arg '([^']+)'/.exec(errorMessage(err))?.[1];
+}
+
+/** The AMQP reply code amqplib puts on a channel error (404, 406, …), if any. */
+function replyCode(err: unknown): unknown {
+  return (err as { code?: unknown } | null)?.code;
 }
 
 const CONFLICT_HINT =
@@ -129,7 +134,8 @@ export class TopologyAsserter {
         const queue = pending[i]!;
         const argument = this.drift.has(queue.name) ? undefined : inequivalentArgument(r.reason);
         if (argument === undefined) {
-          if ((r.reason as { code?: unknown } | null)?.code === 406 || (r.reason as { code?: unknown } | null)?.code === 404) {
+          const code = replyCode(r.reason);
+          if (code === 406 || code === 404) {
             throw failure(`queue ${queue.name}`, r.reason, '');
           }
           retry.push(queue); // failed only because an earlier refusal closed the channel
@@ -169,7 +175,7 @@ async function step(what: string, run: () => Promise<unknown>): Promise<void> {
     await run();
   } catch (err) {
     // 406 PRECONDITION_FAILED: the object exists with other arguments, or a value is out of range.
-    throw failure(what, err, (err as { code?: unknown }).code === 406 ? ` — the broker refused its arguments: ${CONFLICT_HINT}` : '');
+    throw failure(what, err, replyCode(err) === 406 ? ` — the broker refused its arguments: ${CONFLICT_HINT}` : '');
   }
 }
 

@@ -1,9 +1,8 @@
 import type { Channel, GetMessage } from 'amqplib';
 import type { BrokerSession } from '../amqp/session';
 import type { LaneConfig } from '../config/types';
-import { randomUUID } from 'node:crypto';
 import { BrokerError, errorMessage, OrbitError } from '../errors';
-import { readState, userHeaders, type Headers } from '../message/headers';
+import { messageIdOf, readState, userHeaders, type Headers } from '../message/headers';
 import { names } from '../topology/names';
 import { describeDeadMessage, laneOf, type DeadMessageView } from './describe';
 
@@ -152,8 +151,7 @@ export class DeadLetterQueue {
     const headers = (msg.properties.headers ?? {}) as Headers;
     const laneConfig = this.lanes.get(lane)!;
     const now = Date.now();
-    // A foreign message may have come without an id; it gets one now and keeps it.
-    const id = typeof msg.properties.messageId === 'string' && msg.properties.messageId !== '' ? msg.properties.messageId : randomUUID();
+    const id = messageIdOf(msg.properties.messageId);
     await this.session.publisher.schedule(
       {
         id,

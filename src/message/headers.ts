@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 /**
  * orbit's own message state lives in headers it owns (DESIGN.md, "The message and its
  * headers"). Never in `x-death`: RabbitMQ 4 ignores client-set `x-death`, and it grows
@@ -37,6 +39,14 @@ export type Headers = Record<string, unknown>;
 
 /** Headers of a message that has none of its own; shared, so frozen (writeState and userHeaders copy). */
 export const NO_HEADERS: Headers = Object.freeze({}) as Headers;
+
+/**
+ * A delivery's message id: its `message-id` property, or a new one for a message a foreign
+ * publisher sent without (it keeps that id from its first republish on).
+ */
+export function messageIdOf(messageId: unknown): string {
+  return typeof messageId === 'string' && messageId !== '' ? messageId : randomUUID();
+}
 
 /** orbit state read from a delivery's headers. */
 export interface MessageState {

@@ -1,12 +1,12 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { BrokerSession } from '../amqp/session';
 import type { ResolvedConfig } from '../config/types';
 import { delayUntil, destinationOf, routeDelay } from '../delay/routing';
 import { BrokerError, errorMessage } from '../errors';
-import { readState, withoutBrokerHeaders, type Headers } from '../message/headers';
-import { CURRENT_BROKER } from '../topology/broker-features';
-import { buildTopology, type BindingSpec, type QueueSpec } from '../topology/build';
+import { messageIdOf, readState, withoutBrokerHeaders, type Headers } from '../message/headers';
+import { CURRENT_BROKER, type BrokerFeatures } from '../topology/broker-features';
+import { buildTopology, storageArguments, type BindingSpec, type QueueSpec } from '../topology/build';
 import type { QueueDrift } from '../topology/drift';
 import { names } from '../topology/names';
 
@@ -55,7 +55,8 @@ export async function migrateQueues(
   config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>,
   options: MigrateOptions = {},
 ): Promise<MigratedQueue[]> {
-  const topology = buildTopology(config, session.topology.broker ?? CURRENT_BROKER);
+  const broker = session.topology.broker ?? CURRENT_BROKER;
+  const topology = buildTopology(config, broker);
   const out: MigratedQueue[] = [];
   const drifts = new Map(session.topology.drifts().map((d) => [d.queue, d]));
   for (const spec of topology.queues) {
@@ -63,7 +64,7 @@ export async function migrateQueues(
     const bindings = topology.bindings.filter((b) => b.kind === 'queue' && b.destination === spec.name);
     if (drift) {
       options.onQueue?.(drift);
-      out.push({ drift, ...(await migrateQueue(session, config, spec, bindings)) });
+      out.push({ drift, ...(await migrateQueue(session, config, broker, spec, bindings)) });
     } else if (await exists(session, holdingQueue(spec.name))) {
       // An earlier run stopped after redeclaring the queue: put back what it still holds.
       const restored = await restore(session, config, spec);
@@ -89,6 +90,7 @@ async function exists(session: BrokerSession, queue: string): Promise<boolean> {
 async function migrateQueue(
   session: BrokerSession,
   config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>,
+  broker: BrokerFeatures,
   spec: QueueSpec,
   bindings: readonly BindingSpec[],
 ): Promise<{ moved: number; duplicatesDropped: number }> {
@@ -102,7 +104,7 @@ async function migrateQueue(
         code: 'QUEUE_IN_USE',
       });
     }
-    await ch.assertQueue(hold, { durable: true, arguments: { 'x-queue-type': 'classic', 'x-queue-version': 2 } });
+    await ch.assertQueue(hold, { durable: true, arguments: storageArguments('classic', broker) });
     for (const b of bindings) await ch.bindQueue(hold, b.source, b.pattern);
     for (const b of bindings) await ch.unbindQueue(q, b.source, b.pattern);
   });
@@ -258,9 +260,8 @@ function drain(ch: Channel, queue: string, forward: (msg: ConsumeMessage) => Pro
 /** The same message with a new copy's properties: persistent, the broker's death records dropped. */
 function republishOptions(msg: ConsumeMessage): { messageId: string } & Record<string, unknown> {
   const p = msg.properties;
-  const id = typeof p.messageId === 'string' && p.messageId !== '' ? p.messageId : randomUUID();
   const out: { messageId: string } & Record<string, unknown> = {
-    messageId: id,
+    messageId: messageIdOf(p.messageId),
     headers: withoutBrokerHeaders(p.headers as Headers | undefined),
   };
   delete (out.headers as Headers)[ROUTE_HEADER];

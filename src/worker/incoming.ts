@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import type { Message as AmqpMessage } from 'amqplib';
 import type { LaneConfig } from '../config/types';
 import { BadBodyError } from '../errors';
 import { BUNDLE_HEADER, decodeBundle, type BundleEntry } from '../message/bundle';
-import { type Headers, type MessageState, NO_HEADERS, readState, userHeaders, withoutBrokerHeaders, writeState } from '../message/headers';
+import { type Headers, type MessageState, messageIdOf, NO_HEADERS, readState, userHeaders, withoutBrokerHeaders, writeState } from '../message/headers';
 import type { StoredMessage } from '../message/types';
 import type { DecisionInput } from './decide-outcome';
 import type { Message } from './handler-types';
@@ -27,10 +26,7 @@ export function decodeDelivery(raw: AmqpMessage, lane: LaneConfig, now: number, 
   const priority = typeof raw.properties.priority === 'number' ? Math.min(raw.properties.priority, lane.maxPriority) : 0;
   const contentType = typeof raw.properties.contentType === 'string' ? raw.properties.contentType : undefined;
   const redelivered = raw.fields.redelivered;
-  const rawId: unknown = raw.properties.messageId;
-  // A message from a foreign publisher may have no id; it gets one here and keeps it from
-  // its first republish on.
-  const id = typeof rawId === 'string' && rawId !== '' ? rawId : randomUUID();
+  const id = messageIdOf(raw.properties.messageId);
 
   const version = headers[BUNDLE_HEADER];
   if (version !== undefined) {
