@@ -1,6 +1,7 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import { connectionName, openConnection } from './amqp/connection';
 import { openPublishChannel, type PublishChannel } from './amqp/publish-channel';
+import { RungDeclarer } from './amqp/rung-declarer';
 import { TopologyAsserter } from './amqp/topology-asserter';
 import type { LaneConfig, ResolvedConfig } from './config/types';
 import { errorMessage, HandlerLoadError } from './errors';
@@ -57,6 +58,7 @@ export class Daemon {
   private workers: LaneWorker[] = [];
   private sampler: QueueSampler | undefined;
   private workAhead: WorkAhead | undefined;
+  private rungs: RungDeclarer | undefined;
   private readonly httpHandlers: HttpHandler[] = [];
   private http: HttpServer | undefined;
   /** Every metric of this daemon, on its own registry. */
@@ -140,7 +142,10 @@ export class Daemon {
     });
     this.publish = openPublishChannel(this.publishConnection, config, this.asserter, this.log);
     await this.publish.ready(timeout);
-    const publisher = new MessagePublisher(this.publish.publisher, n, config.delay, config.lanes, metrics.publishObserver());
+    // The ladder's rungs are declared when first used (and seen on deliveries, for work-ahead).
+    const rungs = config.delay.tolerance > 0 ? new RungDeclarer(this.publishConnection, config, this.log) : undefined;
+    this.rungs = rungs;
+    const publisher = new MessagePublisher(this.publish.publisher, n, config.delay, config.lanes, rungs, metrics.publishObserver());
     this.publisher = publisher;
 
     this.consumeConnection = openConnection(
@@ -162,6 +167,7 @@ export class Daemon {
           delay: config.delay,
           connection: this.consumeConnection,
           publisher,
+          rungs,
           logger: this.log,
           observer,
           setup: (_ch, model) => this.asserter.assert(model, (t) => laneTopology(t, lane.name)),
@@ -177,6 +183,7 @@ export class Daemon {
       logger: this.log,
       onTaken: (lane) => metrics.workAhead.inc({ lane }),
       unsafeToLook: (queue) => this.asserter.unsafeToLook(queue),
+      rungs,
     });
     this.workAhead.start();
     this.sampler = new QueueSampler(
@@ -234,6 +241,7 @@ export class Daemon {
         ['close lane channels', () => Promise.all(this.workers.map((w) => w.close()))],
         ['close consume connection', async () => this.consumeConnection?.close()],
         ['close publish channel', async () => this.publish?.channel.close()],
+        ['close rung channel', async () => this.rungs?.close()],
         ['close publish connection', async () => this.publishConnection?.close()],
         ['close http', async () => this.http?.close()],
         ['close handler connections', async () => this.httpHandlers.forEach((h) => h.close())],

@@ -7,6 +7,7 @@ import { names } from '../topology/names';
 import { connectionName, openConnection, type ConnectionRole } from './connection';
 import { ManagedChannel } from './managed-channel';
 import { openPublishChannel, type PublishChannel } from './publish-channel';
+import { RungDeclarer } from './rung-declarer';
 import { TopologyAsserter } from './topology-asserter';
 
 /**
@@ -20,6 +21,8 @@ export class BrokerSession {
   readonly publisher: MessagePublisher;
   /** Declares the topology on connect; knows the broker's version and queues that differ. */
   readonly topology: TopologyAsserter;
+  /** Declares ladder rungs on first use (`delay.tolerance` > 0). */
+  readonly rungs: RungDeclarer | undefined;
   private readonly extra = new Set<ManagedChannel<Channel>>();
   private closing: Promise<void> | undefined;
 
@@ -31,7 +34,8 @@ export class BrokerSession {
     this.connection = openConnection(config.amqp, connectionName(config.namespace, role), logger);
     this.topology = new TopologyAsserter(config, logger);
     this.publish = openPublishChannel(this.connection, config, this.topology, logger);
-    this.publisher = new MessagePublisher(this.publish.publisher, names(config.namespace), config.delay, config.lanes);
+    this.rungs = config.delay.tolerance > 0 ? new RungDeclarer(this.connection, config, logger) : undefined;
+    this.publisher = new MessagePublisher(this.publish.publisher, names(config.namespace), config.delay, config.lanes, this.rungs);
   }
 
   /** Connects and asserts the topology; rejects with the first setup error or after `timeoutMs`. */
@@ -66,6 +70,7 @@ export class BrokerSession {
     this.closing ??= (async () => {
       for (const c of this.extra) await c.close().catch(() => undefined);
       await this.publish.channel.close().catch(() => undefined);
+      await this.rungs?.close().catch(() => undefined);
       await this.connection.close();
     })();
     return this.closing;

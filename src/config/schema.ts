@@ -103,7 +103,7 @@ export interface RawConfig {
     readonly tls: RawTls;
   };
   readonly namespace: string;
-  readonly delay: { readonly unit: DurationInput; readonly levels: number; readonly queueType: QueueType };
+  readonly delay: { readonly unit: DurationInput; readonly levels: number | null; readonly tolerance: number | string; readonly queueType: QueueType };
   readonly retry: RawRetry;
   readonly lanes: readonly RawLane[];
   readonly shutdown: { readonly timeout: DurationInput };
@@ -119,6 +119,7 @@ export interface RawConfig {
 export const DURATION = 'orbit-duration';
 export const INT = 'orbit-int';
 export const NUMBER = 'orbit-number';
+export const TOLERANCE = 'orbit-tolerance';
 export const LANES = 'orbit-lanes';
 export const REQUIRED_STRING = 'orbit-required-string';
 export const BOOLEAN = 'orbit-boolean';
@@ -182,6 +183,13 @@ export function registerFormats(): void {
   });
 
   convict.addFormat({
+    name: TOLERANCE,
+    validate(value: unknown): void {
+      if (tolerance(value) === undefined) throw new Error('must be a fraction (0.02) or a percentage ("2%")');
+    },
+  });
+
+  convict.addFormat({
     name: REQUIRED_STRING,
     validate(value: unknown): void {
       if (value === null || value === undefined) throw new Error('is required');
@@ -228,6 +236,18 @@ export function registerFormats(): void {
       }
     },
   });
+}
+
+/**
+ * A tolerance as configured: a fraction (`0.02`, `"0.02"`) or a percentage (`"2%"`); the
+ * fraction, or undefined when it is neither. Its range is stage 2's to check.
+ */
+export function tolerance(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(value);
+  if (!match) return undefined;
+  return match[2] === '%' ? Number(match[1]) / 100 : Number(match[1]);
 }
 
 /** A duration key; the default is kept as text so that `--help`-style docs read naturally. */
@@ -300,10 +320,17 @@ export const configSchema: convict.Schema<RawConfig> = {
   delay: {
     unit: duration('Delay resolution: delays are rounded up to it.', '1s', 'ORBIT_DELAY_UNIT'),
     levels: {
-      doc: 'Number of binary delay levels (1–40); max delay = (2^levels − 1) × unit.',
+      doc: 'Longest delay = (2^levels − 1) × unit (1–40); with tolerance 0, the number of binary delay levels. Unset: the most (up to 28) whose queues RabbitMQ accepts with this unit.',
       format: INT,
-      default: 28,
+      nullable: true,
+      default: null,
       env: 'ORBIT_DELAY_LEVELS',
+    },
+    tolerance: {
+      doc: 'How late a message may run, relative to its delay ("2%" or 0.02): delays round up to a ladder of queues, one hop each. 0: exact to the unit, through binary delay levels.',
+      format: TOLERANCE,
+      default: 0,
+      env: 'ORBIT_DELAY_TOLERANCE',
     },
     queueType: {
       doc: 'Queue type of the delay-level queues.',

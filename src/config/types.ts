@@ -114,8 +114,18 @@ export interface AmqpConfig {
 export interface DelayConfig {
   /** Resolution: delays are rounded up to it. @defaultValue 1 s */
   readonly unitMs: number;
-  /** Number of binary delay levels; max delay = (2^levels − 1) × unit. @defaultValue 28 */
+  /**
+   * Longest delay = (2^levels − 1) × unit; with `tolerance` 0 also the number of binary delay
+   * levels. @defaultValue the most, up to 28, whose queue TTLs RabbitMQ accepts with this unit
+   */
   readonly levels: number;
+  /**
+   * How late a message may run, as a fraction of its delay (0.02 = 2 %): above 0, delays round
+   * up to a ladder of fixed-TTL queues (`delay/ladder.ts`), one hop each, and bundles may wait
+   * for company within it; 0 keeps delays exact to the unit through the binary levels.
+   * @defaultValue 0
+   */
+  readonly tolerance: number;
   /** Delay-level queue kind. @defaultValue 'classic' */
   readonly queueType: QueueType;
 }

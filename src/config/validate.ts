@@ -8,7 +8,7 @@ import { ConfigError } from '../errors';
 import { formatDuration, parseDuration } from '../delay/durations';
 import { redactUrl } from './redact';
 import { readSmallFile } from './read-small-file';
-import type { DurationInput, RawConfig, RawHttpHandler, RawLane, RawRetry, RawTls } from './schema';
+import { tolerance as toleranceOf, type DurationInput, type RawConfig, type RawHttpHandler, type RawLane, type RawRetry, type RawTls } from './schema';
 import type {
   BackoffConfig,
   BundleConfig,
@@ -21,6 +21,19 @@ import type {
   WorkAheadConfig,
 } from './types';
 
+
+/** `delay.levels` when unset and the unit allows it: (2^28 − 1) s ≈ 8.5 years at the default unit. */
+export const DEFAULT_DELAY_LEVELS = 28;
+
+/**
+ * The most levels, up to `cap`, whose longest queue TTL RabbitMQ accepts with `unitMs`: the top
+ * binary level holds 2^(levels−1) units; the ladder's top rung the whole (2^levels − 1).
+ * Below 1 when even one unit is too long.
+ */
+export function defaultLevels(unitMs: number, tolerance: number, cap = DEFAULT_DELAY_LEVELS): number {
+  const most = tolerance > 0 ? Math.floor(Math.log2(RABBITMQ_MAX_TTL_MS / unitMs + 1)) : Math.floor(Math.log2(RABBITMQ_MAX_TTL_MS / unitMs)) + 1;
+  return Math.min(cap, most);
+}
 
 /** The largest `x-message-ttl` RabbitMQ accepts (3.10: 315,360,000,000 ms, ten years). */
 export const RABBITMQ_MAX_TTL_MS = 315_360_000_000;
@@ -50,6 +63,22 @@ interface Io {
   readonly read: (path: string) => string;
   readonly exists: (path: string) => boolean;
   readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Above this a "tolerance" is most likely a percentage written as a bare number (2 for 2 %). */
+const MAX_TOLERANCE = 1;
+
+/** `delay.tolerance` as a fraction in [0, 1], or null (with the problem added). */
+function resolveTolerance(value: number | string, problems: Problems): number | null {
+  const fraction = toleranceOf(value);
+  if (fraction === undefined || fraction < 0 || fraction > MAX_TOLERANCE) {
+    problems.add(
+      'delay.tolerance',
+      `delay.tolerance must be a fraction from 0 to 1 (0.02) or a percentage up to 100% ("2%") (got ${JSON.stringify(value)})`,
+    );
+    return null;
+  }
+  return fraction;
 }
 
 /** Dots separate routing-key words, so a dot in a lane name would split it in two. */
@@ -475,23 +504,29 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
 
   const unitMs = problems.duration(raw.delay.unit, 'delay.unit');
   if (unitMs === 0) problems.add('delay.unit', 'delay.unit must be ≥ 1ms (got 0ms)');
-  problems.between(raw.delay.levels, 1, MAX_DELAY_LEVELS, 'delay.levels');
-  if (unitMs !== null && unitMs > 0 && raw.delay.levels >= 1 && raw.delay.levels <= MAX_DELAY_LEVELS) {
-    const maxDelay = (2 ** raw.delay.levels - 1) * unitMs;
+  const tolerance = resolveTolerance(raw.delay.tolerance, problems);
+  const levels = raw.delay.levels ?? (unitMs !== null && unitMs > 0 ? defaultLevels(unitMs, tolerance ?? 0) : DEFAULT_DELAY_LEVELS);
+  if (raw.delay.levels === null && levels < 1 && unitMs !== null) {
+    problems.add('delay.unit', `delay.unit ${formatDuration(unitMs)} is longer than RabbitMQ's longest queue TTL (${RABBITMQ_MAX_TTL_MS} ms, 10 years)`);
+  }
+  if (raw.delay.levels !== null) problems.between(raw.delay.levels, 1, MAX_DELAY_LEVELS, 'delay.levels');
+  if (unitMs !== null && unitMs > 0 && levels >= 1 && levels <= MAX_DELAY_LEVELS) {
+    const maxDelay = (2 ** levels - 1) * unitMs;
+    // The longest queue TTL: the top binary level's, or the ladder's top rung (the longest delay).
+    const topTtl = tolerance !== null && tolerance > 0 ? maxDelay : 2 ** (levels - 1) * unitMs;
     if (maxDelay > Number.MAX_SAFE_INTEGER) {
       problems.add(
         'delay.levels',
-        `delay.levels ${raw.delay.levels} with delay.unit ${formatDuration(unitMs)} gives a longest delay of ` +
-          `(2^${raw.delay.levels} − 1) × ${unitMs} ms, beyond Number.MAX_SAFE_INTEGER ms; lower one of them`,
+        `delay.levels ${levels} with delay.unit ${formatDuration(unitMs)} gives a longest delay of ` +
+          `(2^${levels} − 1) × ${unitMs} ms, beyond Number.MAX_SAFE_INTEGER ms; lower one of them`,
       );
-    } else if (2 ** (raw.delay.levels - 1) * unitMs > RABBITMQ_MAX_TTL_MS) {
-      // The top level's queue TTL must be one RabbitMQ accepts, or the queue cannot be declared.
-      const most = Math.floor(Math.log2(RABBITMQ_MAX_TTL_MS / unitMs)) + 1;
+    } else if (topTtl > RABBITMQ_MAX_TTL_MS) {
+      // The top queue's TTL must be one RabbitMQ accepts, or the queue cannot be declared.
       problems.add(
         'delay.levels',
-        `delay.levels ${raw.delay.levels} with delay.unit ${formatDuration(unitMs)} gives the top level a TTL of ` +
-          `${2 ** (raw.delay.levels - 1) * unitMs} ms, above RabbitMQ's limit of ${RABBITMQ_MAX_TTL_MS} ms (10 years); ` +
-          `use delay.levels ≤ ${most} with this unit`,
+        `delay.levels ${levels} with delay.unit ${formatDuration(unitMs)} gives the ${tolerance ? 'top rung' : 'top level'} a TTL of ` +
+          `${topTtl} ms, above RabbitMQ's limit of ${RABBITMQ_MAX_TTL_MS} ms (10 years); ` +
+          `use delay.levels ≤ ${defaultLevels(unitMs, tolerance ?? 0, MAX_DELAY_LEVELS)} with this unit, or leave it unset`,
       );
     }
   }
@@ -522,7 +557,7 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
       tls,
     },
     namespace: raw.namespace,
-    delay: { unitMs: unitMs ?? 0, levels: raw.delay.levels, queueType: raw.delay.queueType },
+    delay: { unitMs: unitMs ?? 0, levels, tolerance: tolerance ?? 0, queueType: raw.delay.queueType },
     lanes,
     retry: toRetryConfig(globalRetry),
     shutdown: { timeoutMs: shutdownMs ?? 0 },

@@ -1,6 +1,7 @@
 import { DelayOutOfRangeError, InvalidMessageError } from '../errors';
 import type { DelayConfig } from '../config/types';
 import type { Names } from '../topology/names';
+import { ladderRungs, rungIndex } from './ladder';
 
 /**
  * Delay arithmetic for the binary TTL levels (see DESIGN.md, "The delay infrastructure").
@@ -44,6 +45,10 @@ export function delayUnits(delayMs: number, delay: Pick<DelayConfig, 'unitMs' | 
 export interface DelayRoute {
   readonly exchange: string;
   readonly routingKey: string;
+  /** `CC` routing keys to publish with (the ladder: the key that leads from the rung to the lane). */
+  readonly cc?: readonly string[];
+  /** The ladder rung the message waits in, which must exist before the publish. */
+  readonly rung?: { readonly queue: string; readonly ttlMs: number };
   /** The delay actually applied (rounded up to the unit). */
   readonly delayMs: number;
   /** Delay levels the message passes through: popcount(units). */
@@ -51,23 +56,48 @@ export interface DelayRoute {
 }
 
 /**
- * Routes a delay: the routing key spells the delay in binary, most significant bit first
- * (`b(levels-1). … .b0.<destination>`); the message is published to the exchange of its
- * highest set bit, or straight to the deliver exchange when the delay rounds to 0.
+ * Routes a delay. With `tolerance` 0, the binary levels: the routing key spells the delay in
+ * binary, most significant bit first (`b(levels-1). … .b0.<destination>`), and the message is
+ * published to the exchange of its highest set bit. With a tolerance, the ladder: published
+ * through the default exchange to the queue of its rung, with a `CC` key that the deliver
+ * exchange routes to `destination` once the rung's TTL dead-letters it. A delay that rounds
+ * to 0 goes straight to the deliver exchange either way.
  */
 export function routeDelay(
   delayMs: number,
   destination: string,
-  delay: Pick<DelayConfig, 'unitMs' | 'levels'>,
-  n: Pick<Names, 'delayLevel' | 'deliver'>,
+  delay: Pick<DelayConfig, 'unitMs' | 'levels'> & Partial<Pick<DelayConfig, 'tolerance'>>,
+  n: Pick<Names, 'delayLevel' | 'deliver' | 'rung' | 'toDestination'>,
 ): DelayRoute {
   const units = delayUnits(delayMs, delay);
+  const tolerance = delay.tolerance ?? 0;
+  if (tolerance > 0) {
+    if (units === 0) return { exchange: n.deliver, routingKey: n.toDestination(destination), delayMs: 0, hops: 0 };
+    const rungs = ladderOf(tolerance, delay.levels);
+    const rungMs = rungs[rungIndex(rungs, units)]! * delay.unitMs;
+    const queue = n.rung(rungMs);
+    return { exchange: '', routingKey: queue, cc: [n.toDestination(destination)], rung: { queue, ttlMs: rungMs }, delayMs: rungMs, hops: 1 };
+  }
   const routingKey = `${bitWords(units, delay.levels)}.${destination}`;
   if (units === 0) return { exchange: n.deliver, routingKey, delayMs: 0, hops: 0 };
   const highest = Math.floor(Math.log2(units));
   // log2 of large integers can round up past the true bit; correct it exactly.
   const top = 2 ** highest > units ? highest - 1 : highest;
   return { exchange: n.delayLevel(top), routingKey, delayMs: units * delay.unitMs, hops: popcount(units) };
+}
+
+/** A config has one ladder; a process rarely more than one: keep them. */
+const ladders = new Map<string, readonly number[]>();
+
+/** The rungs (in units) for a tolerance and `delay.levels`: up to (2^levels − 1) units. */
+export function ladderOf(tolerance: number, levels: number): readonly number[] {
+  const key = `${tolerance}:${levels}`;
+  let rungs = ladders.get(key);
+  if (!rungs) {
+    rungs = ladderRungs(tolerance, 2 ** levels - 1);
+    ladders.set(key, rungs);
+  }
+  return rungs;
 }
 
 /** Delays repeat (a handler reschedules "in an hour" again and again): memoise their keys. */

@@ -22,9 +22,13 @@ export const HEADER = {
 /**
  * Headers the broker adds: death records while a message passes through dead-lettering, and
  * a quorum queue's `x-delivery-count` (the returns so far, in that queue only). Carried into
- * a republished message they would be stale: a new copy starts with none.
+ * a republished message they would be stale: a new copy starts with none. And `CC`, the
+ * routing keys a message on the delay ladder was published with (the broker keeps it in the
+ * headers): carried along, it would route the copy to its old destination as well.
  */
 const BROKER_HEADERS: ReadonlySet<string> = new Set([
+  'CC',
+  'BCC',
   'x-death',
   'x-first-death-exchange',
   'x-first-death-queue',

@@ -4,8 +4,17 @@ import { BUNDLE_HEADER, BUNDLE_VERSION, encodeBundle, entrySize } from '../messa
 import { HEADER } from '../message/headers';
 import type { OutgoingMessage } from '../message/types';
 
+/**
+ * Where a bundle goes: one exchange and routing key (the same lane, partition and delay
+ * rung) and whatever the sender needs besides (`CC` keys, the rung to declare).
+ */
+export interface BundleRoute {
+  readonly exchange: string;
+  readonly routingKey: string;
+}
+
 /** Sends one AMQP message; resolves when the broker confirmed it. */
-export type SendBundle = (exchange: string, routingKey: string, body: Buffer, options: { messageId: string; priority: number; headers: Record<string, unknown> }) => Promise<void>;
+export type SendBundle<R extends BundleRoute = BundleRoute> = (route: R, body: Buffer, options: { messageId: string; priority: number; headers: Record<string, unknown> }) => Promise<void>;
 
 /**
  * Told once per logical message when its AMQP message is confirmed (`ok`) or failed (`error`).
@@ -14,10 +23,9 @@ export type SendBundle = (exchange: string, routingKey: string, body: Buffer, op
  */
 export type Settle = (token: number, ok: boolean, error?: unknown) => void;
 
-interface Open {
+interface Open<R extends BundleRoute> {
   readonly key: string;
-  readonly exchange: string;
-  readonly routingKey: string;
+  readonly route: R;
   readonly priority: number;
   readonly lane: string;
   readonly config: BundleConfig;
@@ -27,6 +35,8 @@ interface Open {
   readonly tokens: number[];
   bytes: number;
   timer: NodeJS.Timeout | undefined;
+  /** `performance.now()` by which the bundle must be sent: the earliest of its messages' own. */
+  deadline: number;
 }
 
 /** Bundle header bytes (version and count) before the first entry. */
@@ -42,18 +52,18 @@ const BUNDLE_OVERHEAD = 5;
  * A bulk loader that has to wait for room can send bundles before their linger is over
  * with `flushOldest`, so lingering bundles never stall it.
  */
-export class Bundler {
+export class Bundler<R extends BundleRoute = BundleRoute> {
   /** Open bundles in the order they were opened (a Map keeps insertion order). */
-  private readonly open = new Map<string, Open>();
+  private readonly open = new Map<string, Open<R>>();
   /** The open bundle the last message went to (cleared when it is sent): sorted input hits it again without a lookup. */
-  private last: Open | undefined;
+  private last: Open<R> | undefined;
   private waiting = 0;
   /** Set by `stopLingering`: shutting down, so a bundle waits one timer turn, not `linger`. */
   private hurry = false;
   /** Bundles sent and not yet confirmed or failed. */
   private readonly sending = new Set<Promise<void>>();
 
-  constructor(private readonly send: SendBundle) {}
+  constructor(private readonly send: SendBundle<R>) {}
 
   /**
    * Shutdown: sends every open bundle now, and from now on a bundle waits only for the
@@ -75,18 +85,23 @@ export class Bundler {
   }
 
   /** Adds a message; resolves when its bundle is confirmed. */
-  add(msg: OutgoingMessage, exchange: string, routingKey: string, config: BundleConfig): Promise<void> {
-    return new Promise<void>((resolve, reject) => this.addWith(msg, exchange, routingKey, config, (_token, ok, err) => (ok ? resolve() : reject(err)), 0));
+  add(msg: OutgoingMessage, route: R, config: BundleConfig, holdMs = config.lingerMs): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.addWith(msg, route, config, (_token, ok, err) => (ok ? resolve() : reject(err)), 0, holdMs));
   }
 
-  /** Adds a message; `settle(token, …)` is called once its bundle is confirmed or failed. */
-  addWith(msg: OutgoingMessage, exchange: string, routingKey: string, config: BundleConfig, settle: Settle, token: number): void {
+  /**
+   * Adds a message; `settle(token, …)` is called once its bundle is confirmed or failed.
+   * `holdMs`: how long this message may wait for company (the lane's linger, or more where
+   * the delay's tolerance allows: `delay/ladder.ts`); its bundle is sent by the earliest
+   * such deadline of its messages.
+   */
+  addWith(msg: OutgoingMessage, route: R, config: BundleConfig, settle: Settle, token: number, holdMs = config.lingerMs): void {
     let group = this.last;
-    if (group === undefined || group.priority !== msg.priority || group.routingKey !== routingKey || group.exchange !== exchange) {
-      const key = `${exchange}\u0000${routingKey}\u0000${msg.priority}`;
+    if (group === undefined || group.priority !== msg.priority || group.route.routingKey !== route.routingKey || group.route.exchange !== route.exchange) {
+      const key = `${route.exchange}\u0000${route.routingKey}\u0000${msg.priority}`;
       group = this.open.get(key);
       if (!group) {
-        group = { key, exchange, routingKey, priority: msg.priority, lane: msg.lane, config, msgs: [], settles: [], tokens: [], bytes: BUNDLE_OVERHEAD, timer: undefined };
+        group = { key, route, priority: msg.priority, lane: msg.lane, config, msgs: [], settles: [], tokens: [], bytes: BUNDLE_OVERHEAD, timer: undefined, deadline: Infinity };
         this.open.set(key, group);
       }
       this.last = group;
@@ -95,7 +110,7 @@ export class Bundler {
     // Never let one message push a non-empty bundle past maxBytes: send what is there first.
     if (group.msgs.length > 0 && group.bytes + size > config.maxBytes) {
       this.flush(group);
-      this.addWith(msg, exchange, routingKey, config, settle, token);
+      this.addWith(msg, route, config, settle, token, holdMs);
       return;
     }
     group.msgs.push(msg);
@@ -103,10 +118,19 @@ export class Bundler {
     group.tokens.push(token);
     group.bytes += size;
     this.waiting++;
-    if (group.msgs.length >= config.max || group.bytes >= config.maxBytes) this.flush(group);
-    else if (!group.timer) {
+    if (group.msgs.length >= config.max || group.bytes >= config.maxBytes) {
+      this.flush(group);
+      return;
+    }
+    const hold = this.hurry ? 0 : holdMs;
+    // Timers are set only when a bundle's deadline moves earlier: with one hold per lane and
+    // delay (the common case), once per bundle.
+    const deadline = performance.now() + hold;
+    if (deadline < group.deadline) {
+      group.deadline = deadline;
+      clearTimeout(group.timer);
       const g = group;
-      g.timer = setTimeout(() => this.flush(g), this.hurry ? 0 : config.lingerMs);
+      g.timer = setTimeout(() => this.flush(g), hold);
     }
   }
 
@@ -127,7 +151,7 @@ export class Bundler {
     }
   }
 
-  private flush(group: Open): void {
+  private flush(group: Open<R>): void {
     if (this.open.get(group.key) === group) this.open.delete(group.key);
     if (this.last === group) this.last = undefined;
     clearTimeout(group.timer);
@@ -140,7 +164,7 @@ export class Bundler {
     let sent: Promise<void>;
     try {
       body = encodeBundle(msgs, group.bytes);
-      sent = this.send(group.exchange, group.routingKey, body, {
+      sent = this.send(group.route, body, {
         messageId: randomUUID(),
         priority: group.priority,
         headers: { [BUNDLE_HEADER]: BUNDLE_VERSION, [HEADER.lane]: group.lane, [HEADER.due]: dueAt },

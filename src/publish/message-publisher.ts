@@ -1,10 +1,12 @@
 import type { ConfirmedPublisher } from '../amqp/confirmed-publisher';
 import type { DelayConfig, LaneConfig } from '../config/types';
-import { routeDelay } from '../delay/routing';
+import { holdMs } from '../delay/ladder';
+import { routeDelay, type DelayRoute } from '../delay/routing';
+import { PublishError } from '../errors';
 import { HEADER, writeState } from '../message/headers';
 import type { DeadLetterInfo, OutgoingMessage, StoredMessage } from '../message/types';
 import type { Names } from '../topology/names';
-import { Bundler, type Settle } from './bundler';
+import { Bundler, type BundleRoute, type Settle } from './bundler';
 import { destinationFor } from './partition';
 
 /** What a publish was for; the label of `orbit_published_total`. */
@@ -13,6 +15,26 @@ export type PublishKind = 'publish' | 'reschedule' | 'retry' | 'dead';
 /** Told of every confirmed publish; metrics listen here so this module stays metric-free. */
 export interface PublishObserver {
   published(kind: PublishKind, confirmSeconds: number): void;
+}
+
+/**
+ * Makes sure a ladder rung exists before a publish to it (`amqp/rung-declarer.ts`):
+ * undefined when it is known to, else a promise settled once it is declared.
+ */
+export interface RungEnsurer {
+  ensure(queue: string, ttlMs: number): Promise<void> | undefined;
+  /** A publish to `queue` was unroutable: declare it again before the next. */
+  forget(queue: string): void;
+}
+
+/** A message's route, as the publisher keeps it (the bundler groups by exchange and key). */
+interface Route extends BundleRoute {
+  readonly units: number;
+  readonly destination: string;
+  readonly cc: readonly string[] | undefined;
+  readonly rung: DelayRoute['rung'];
+  /** The delay the route applies (the rung's TTL on the ladder). */
+  readonly delayMs: number;
 }
 
 /** Longest error text kept in a dead letter's headers: enough to debug, never a huge frame. */
@@ -24,18 +46,20 @@ export const MAX_ERROR_HEADER_BYTES = 1024;
  */
 export class MessagePublisher {
   private readonly lanes: ReadonlyMap<string, LaneConfig>;
-  private readonly bundler: Bundler;
-  private lastRoute: { readonly units: number; readonly destination: string; readonly exchange: string; readonly routingKey: string } | undefined;
+  private readonly bundler: Bundler<Route>;
+  private lastRoute: Route | undefined;
 
   constructor(
     private readonly publisher: ConfirmedPublisher,
     private readonly names: Names,
     private readonly delay: DelayConfig,
     lanes: readonly LaneConfig[],
+    /** Declares ladder rungs on first use; needed when `delay.tolerance` > 0. */
+    private readonly rungs: RungEnsurer | undefined,
     private readonly observer?: PublishObserver,
   ) {
     this.lanes = new Map(lanes.map((l) => [l.name, l]));
-    this.bundler = new Bundler((exchange, routingKey, body, options) => this.publisher.publish(exchange, routingKey, body, options));
+    this.bundler = new Bundler<Route>((route, body, options) => this.send(route, body, options));
   }
 
   /** Sends a message through the delay levels (or straight to deliver) to its lane. */
@@ -49,14 +73,14 @@ export class MessagePublisher {
       const observer = this.observer;
       const started = observer ? performance.now() : 0;
       return new Promise<void>((resolve, reject) =>
-        this.bundler.addWith(msg, route.exchange, route.routingKey, bundle, (_token, ok, err) => {
+        this.bundler.addWith(msg, route, bundle, (_token, ok, err) => {
           if (!ok) return reject(err);
           observer?.published(kind, (performance.now() - started) / 1000);
           resolve();
-        }, 0),
+        }, 0, this.holdOf(msg, route, bundle)),
       );
     }
-    return this.observed(kind, this.publishAlone(msg, route.exchange, route.routingKey));
+    return this.observed(kind, this.publishAlone(msg, route));
   }
 
   /**
@@ -78,10 +102,10 @@ export class MessagePublisher {
     }
     const bundle = bundleFor(msg, lane);
     if (bundle) {
-      this.bundler.addWith(msg, route.exchange, route.routingKey, bundle, done, token);
+      this.bundler.addWith(msg, route, bundle, done, token, this.holdOf(msg, route, bundle));
       return;
     }
-    this.publishAlone(msg, route.exchange, route.routingKey).then(
+    this.publishAlone(msg, route).then(
       () => done(token, true),
       (err: unknown) => done(token, false, err),
     );
@@ -111,27 +135,52 @@ export class MessagePublisher {
   }
 
   /**
-   * The exchange and routing key for a message. Consecutive messages with the same
-   * destination and delay in units (a bulk load in due-time order, a handler rescheduling
-   * "in an hour") reuse the last route instead of spelling the key again.
+   * The route of a message. Consecutive messages with the same destination and delay in
+   * units (a bulk load in due-time order, a handler rescheduling "in an hour") reuse the last
+   * route instead of working it out again.
    */
-  private route(msg: OutgoingMessage, lane: LaneConfig | undefined): { readonly exchange: string; readonly routingKey: string } {
+  private route(msg: OutgoingMessage, lane: LaneConfig | undefined): Route {
     const destination = lane ? destinationFor(lane, msg.key ?? msg.id) : msg.lane;
     const units = msg.delayMs >= 0 ? Math.ceil(msg.delayMs / this.delay.unitMs) : NaN;
     const last = this.lastRoute;
     if (last && last.units === units && last.destination === destination) return last;
     // Validates (a delay out of range throws) whenever the route is new.
-    const { exchange, routingKey } = routeDelay(msg.delayMs, destination, this.delay, this.names);
-    this.lastRoute = { units, destination, exchange, routingKey };
+    const r = routeDelay(msg.delayMs, destination, this.delay, this.names);
+    this.lastRoute = { units, destination, exchange: r.exchange, routingKey: r.routingKey, cc: r.cc, rung: r.rung, delayMs: r.delayMs };
     return this.lastRoute;
   }
 
-  private publishAlone(msg: OutgoingMessage, exchange: string, routingKey: string): Promise<void> {
-    return this.publisher.publish(exchange, routingKey, msg.body, {
+  /**
+   * How long a bundled message may wait for company: the lane's linger, or on the ladder what
+   * its tolerance leaves after rounding up to the rung, so it still runs within its bound.
+   */
+  private holdOf(msg: OutgoingMessage, route: Route, bundle: LaneConfig['bundle']): number {
+    const { tolerance, unitMs } = this.delay;
+    if (tolerance <= 0 || route.rung === undefined) return bundle.lingerMs;
+    return holdMs(msg.delayMs, route.delayMs, tolerance, unitMs, bundle.lingerMs);
+  }
+
+  private publishAlone(msg: OutgoingMessage, route: Route): Promise<void> {
+    return this.send(route, msg.body, {
       messageId: msg.id,
       priority: msg.priority,
       headers: writeState(msg.headers, msg),
     });
+  }
+
+  /** Publishes to a route: declares its rung first when it has to, and adds its `CC` keys. */
+  private send(route: Route, body: Buffer, options: { messageId: string; priority: number; headers: Record<string, unknown> }): Promise<void> {
+    const rung = route.rung;
+    if (rung === undefined) return this.publisher.publish(route.exchange, route.routingKey, body, options);
+    if (!this.rungs) return Promise.reject(new PublishError(`no rung declarer for ${rung.queue}`, { code: 'NOT_CONNECTED' }));
+    const publish = (): Promise<void> =>
+      this.publisher.publish(route.exchange, route.routingKey, body, { ...options, CC: route.cc as string[] }).catch((err: unknown) => {
+        // The rung was deleted under us (by hand, or it expired): declare it before the next.
+        if (err instanceof PublishError && err.code === 'UNROUTABLE') this.rungs?.forget(rung.queue);
+        throw err;
+      });
+    const ready = this.rungs.ensure(rung.queue, rung.ttlMs);
+    return ready ? ready.then(publish) : publish();
   }
 
   /** Keeps the message as it was delivered, plus headers that say why it died. */

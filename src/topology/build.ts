@@ -1,4 +1,5 @@
 import type { QueueType, ResolvedConfig } from '../config/types';
+import { rungExpiresMs } from '../delay/ladder';
 import { levelTtlMs } from '../delay/routing';
 import { laneQueues } from '../publish/partition';
 import { CURRENT_BROKER, QUORUM_DELIVERY_LIMIT, type BrokerFeatures } from './broker-features';
@@ -23,8 +24,10 @@ export interface QueueSpec {
   /** What the queue is for; drives metrics and `orbit stats`. */
   readonly role: 'delay' | 'lane' | 'dead' | 'unroutable';
   readonly arguments: QueueArguments;
-  /** For delay queues: the level; for lane queues: the lane name. */
+  /** For binary delay levels: the level; for lane queues: the lane name. */
   readonly level?: number;
+  /** For delay queues: the TTL (a ladder rung has no level). */
+  readonly ttlMs?: number;
   readonly lane?: string;
 }
 
@@ -87,7 +90,9 @@ export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay'
   // Anything the deliver exchange cannot route lands in `unroutable` instead of blocking a level.
   exchanges.push({ name: n.deliver, type: 'topic', arguments: { 'alternate-exchange': n.unroutable } });
 
-  for (let level = levels - 1; level >= 0; level--) {
+  // With a tolerance the delay queues are the ladder's rungs, declared when first used
+  // (`rungQueueSpec`); the binary levels are not declared (an older layout's keep draining).
+  for (let level = config.delay.tolerance > 0 ? -1 : levels - 1; level >= 0; level--) {
     const name = n.delayLevel(level);
     const next = level === 0 ? n.deliver : n.delayLevel(level - 1);
     exchanges.push({ name, type: 'topic', arguments: {} });
@@ -95,6 +100,7 @@ export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay'
       name,
       role: 'delay',
       level,
+      ttlMs: levelTtlMs(level, unitMs),
       arguments: {
         ...delayQueueArguments(queueType, broker),
         'x-message-ttl': levelTtlMs(level, unitMs),
@@ -120,4 +126,28 @@ export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay'
   queues.push({ name: n.dead, role: 'dead', arguments: storageArguments(queueType, broker) });
 
   return { exchanges, queues, bindings };
+}
+
+/**
+ * The queue of a ladder rung (DESIGN.md, "Precision"): a fixed TTL, dead-lettering into the
+ * deliver exchange with the message's own `CC` key, and deleted by the broker once unused
+ * for `rungExpiresMs` (publishers renew it well before: `delay/ladder.ts`).
+ */
+export function rungQueueSpec(
+  config: Pick<ResolvedConfig, 'namespace' | 'delay'>,
+  ttlMs: number,
+  broker: BrokerFeatures = CURRENT_BROKER,
+): QueueSpec {
+  const n = names(config.namespace);
+  return {
+    name: n.rung(ttlMs),
+    role: 'delay',
+    ttlMs,
+    arguments: {
+      ...delayQueueArguments(config.delay.queueType, broker),
+      'x-message-ttl': ttlMs,
+      'x-dead-letter-exchange': n.deliver,
+      'x-expires': rungExpiresMs(ttlMs),
+    },
+  };
 }

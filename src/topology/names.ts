@@ -2,9 +2,26 @@
  * Names of everything orbit declares. One place, so the topology builder, the publisher,
  * the consumer and the CLI can never disagree.
  */
+import { formatDuration, parseDuration } from '../delay/durations';
+
 export interface Names {
   readonly namespace: string;
   delayLevel(level: number): string;
+  /**
+   * Queue of the ladder rung whose TTL is `ttlMs` (`<ns>.wait:1h30m`). Named by its TTL, so
+   * any ladder (another tolerance or unit) shares the rungs it has in common, and with a
+   * `:`, which no lane name has, so the name (a routing key when the message dead-letters)
+   * never matches a lane's `#.<lane>` binding on the deliver exchange.
+   */
+  rung(ttlMs: number): string;
+  /** The TTL of a rung queue's name; undefined for any other name. */
+  rungTtlOf(queue: string): number | undefined;
+  /**
+   * The `CC` routing key that takes a message from its rung to `destination` when it
+   * dead-letters into the deliver exchange. Not the name of any queue orbit declares: the
+   * default exchange, which routes the publish to the rung, routes the `CC` key nowhere.
+   */
+  toDestination(destination: string): string;
   readonly deliver: string;
   readonly unroutable: string;
   readonly dead: string;
@@ -14,9 +31,21 @@ export interface Names {
 }
 
 export function names(namespace: string): Names {
+  const rungPrefix = `${namespace}.wait:`;
   return {
     namespace,
     delayLevel: (level) => `${namespace}.delay.${level}`,
+    rung: (ttlMs) => `${rungPrefix}${formatDuration(ttlMs)}`,
+    rungTtlOf: (queue) => {
+      if (!queue.startsWith(rungPrefix)) return undefined;
+      try {
+        const ttl = parseDuration(queue.slice(rungPrefix.length));
+        return ttl > 0 ? ttl : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    toDestination: (destination) => `${namespace}.to.${destination}`,
     deliver: `${namespace}.deliver`,
     unroutable: `${namespace}.unroutable`,
     dead: `${namespace}.dead`,

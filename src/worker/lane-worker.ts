@@ -23,11 +23,23 @@ export interface LaneWorkerOptions {
   readonly delay: DelayConfig;
   readonly connection: AmqpConnectionManager;
   readonly publisher: MessagePublisher;
+  /** Told of the ladder rung each delivery came out of (work-ahead looks into the known ones). */
+  readonly rungs?: { seen(queue: string): void };
   readonly logger: Logger;
   readonly observer?: WorkerObserver;
   /** Runs on every new consume channel before consuming (topology, on `model`'s channels). */
   readonly setup?: (channel: Channel, model: ChannelModel) => Promise<void>;
 }
+
+/**
+ * Bundles a bundled lane prefetches on the ladder (`delay.tolerance` > 0), at least. There a
+ * replacement may wait in its outgoing bundle for company for up to its tolerance (tens of
+ * seconds for a delay of an hour), holding its delivery unacked; the lane must hold enough
+ * deliveries for the bundles to fill and for its handlers to stay busy meanwhile. When the
+ * prefetch is used up anyway, the lane sends what lingers (`flushWhenStarved`). A crash
+ * redelivers at most this many bundles.
+ */
+export const LADDER_BUNDLE_PREFETCH = 100;
 
 /** Longest pause between attempts to publish a replacement the broker keeps refusing. */
 const MAX_SETTLE_BACKOFF_MS = 30_000;
@@ -63,12 +75,27 @@ export class LaneWorker {
   private idleWaiters: Array<() => void> = [];
   private stopDeadline = Infinity;
   private readonly limiter: RateLimiter | undefined;
+  /** Handlers running now (a handler's replacement may still linger in a bundle after). */
+  private running = 0;
+  /** Deliveries the broker lets this lane hold unacked, per consumer. */
+  private readonly prefetch: number;
   /** Acks of the current consume channel, coalesced per event-loop turn. */
   private acks: { readonly channel: Channel; readonly batcher: AckBatcher } | undefined;
 
   constructor(private readonly o: LaneWorkerOptions) {
     this.log = o.logger.child({ lane: o.lane.name });
     this.slots = o.lane.bundle.max > 1 || o.queues.length > 1 ? new Semaphore(o.lane.concurrency) : undefined;
+    // Per-consumer prefetch on every broker (no global QoS: deprecated in 4.0, refused by 4.3).
+    // A bundled lane prefetches bundles: enough for the concurrency twice over, so the next
+    // bundle is at hand when one finishes, while memory stays bounded by `concurrency` (on
+    // the ladder, more: LADDER_BUNDLE_PREFETCH). Partitions: each consumer may take the whole
+    // concurrency (one busy partition can use every slot); the slots bound what runs, so at
+    // most `partitions` × prefetch are held.
+    const { concurrency, bundle } = o.lane;
+    this.prefetch =
+      bundle.max > 1
+        ? Math.max(2 * Math.ceil(concurrency / bundle.max), o.delay.tolerance > 0 ? LADDER_BUNDLE_PREFETCH : 0)
+        : concurrency;
     const limit = o.lane.rateLimit;
     this.limiter = limit ? new RateLimiter(limit.max, limit.perMs) : undefined;
     this.channel = new ManagedChannel<Channel>(
@@ -199,13 +226,7 @@ export class LaneWorker {
 
   private async setup(ch: Channel, model: ChannelModel): Promise<void> {
     await this.o.setup?.(ch, model);
-    // Per-consumer prefetch on every broker (no global QoS: deprecated in 4.0, refused by 4.3).
-    // A bundled lane prefetches bundles: enough for the concurrency twice over, so the next
-    // bundle is at hand when one finishes, while memory stays bounded by `concurrency`.
-    // Partitions: each consumer may take the whole concurrency (one busy partition can use
-    // every slot); the slots bound what runs, so at most `partitions` × prefetch are held.
-    const { concurrency, bundle } = this.o.lane;
-    await ch.prefetch(bundle.max > 1 ? 2 * Math.ceil(concurrency / bundle.max) : concurrency, false);
+    await ch.prefetch(this.prefetch, false);
     if (this.state === 'consuming') await this.consume(ch);
   }
 
@@ -215,6 +236,8 @@ export class LaneWorker {
       const { consumerTag } = await ch.consume(queue, (raw) => {
         if (raw) {
           this.lastDeliveryAt = Date.now();
+          const from = this.o.rungs && raw.properties.headers?.['x-first-death-queue'];
+          if (typeof from === 'string') this.o.rungs!.seen(from);
           this.batcherFor(ch).received(raw);
           this.take(raw, ch, this.channel, false);
         }
@@ -248,6 +271,16 @@ export class LaneWorker {
     if (this.freeSince === Infinity && this.deliveredLogical < this.o.lane.concurrency) this.freeSince = Date.now();
   }
 
+  /**
+   * A handler finished. If none runs any more and the lane holds all the deliveries its
+   * prefetch allows, every one of them waits only for replacements lingering in bundles: send
+   * them now, or the lane would idle until their holds run out.
+   */
+  private flushWhenStarved(): void {
+    this.running--;
+    if (this.running === 0 && this.inFlight >= this.prefetch && this.o.publisher.lingering > 0) this.o.publisher.flush();
+  }
+
   private release(): void {
     this.inFlight--;
     if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
@@ -266,9 +299,15 @@ export class LaneWorker {
       // until then would run one bundle per linger. What is held meanwhile stays bounded
       // by the prefetch (deliveries are still acked only once every replacement is confirmed).
       let slotHeld = slots !== undefined;
+      let runningHere = true;
+      this.running++;
       const freeSlot = (): void => {
         if (slotHeld) slots!.release();
         slotHeld = false;
+        if (runningHere) {
+          runningHere = false;
+          this.flushWhenStarved();
+        }
       };
       try {
         // It waited for a slot while its channel closed: the broker hands the bundle out

@@ -25,6 +25,8 @@ export interface WorkAheadOptions {
    * a message returned 20 times.
    */
   readonly unsafeToLook?: (queue: string) => boolean;
+  /** On the ladder (`delay.tolerance` > 0): the rungs known to exist, shortest TTL first. */
+  readonly rungs?: { knownRungs(): ReadonlyArray<{ readonly queue: string }>; gone(queue: string): void };
 }
 
 /**
@@ -114,17 +116,33 @@ export class WorkAhead {
     return wa.enabled && !this.stopped && worker.capacity > 0 && worker.idleFor() >= wa.idleMs;
   }
 
+  /**
+   * The delay queues, soonest due first: the binary levels from the lowest, or the ladder's
+   * rungs known to exist from the shortest (a rung's head falls due within its TTL). Only
+   * queues that exist: a fetch from a missing one would close the channel.
+   */
+  private delayQueues(): string[] {
+    if (this.o.delay.tolerance > 0) return (this.o.rungs?.knownRungs() ?? []).map((r) => r.queue);
+    return Array.from({ length: this.o.delay.levels }, (_, level) => this.o.names.delayLevel(level));
+  }
+
   /** Takes what the lane can run now; returns how many messages were taken. */
   private async fill(worker: LaneWorker, ch: Channel): Promise<number> {
     let taken = 0;
     const bucket = this.buckets.get(worker.lane.name)!;
     const maxAdvance = worker.lane.workAhead.maxAdvanceMs;
-    for (let level = 0; level < this.o.delay.levels; level++) {
-      const queue = this.o.names.delayLevel(level);
+    for (const queue of this.delayQueues()) {
       if (this.o.unsafeToLook?.(queue)) continue;
       // Take from this level while the lane stays idle and the rate allows.
       while (this.isIdle(worker) && bucket.available() > 0 && this.channel.isCurrent(ch)) {
-        const msg = await ch.get(queue, { noAck: false });
+        let msg: Awaited<ReturnType<Channel['get']>>;
+        try {
+          msg = await ch.get(queue, { noAck: false });
+        } catch (err) {
+          // A rung the broker deleted after it stayed unused (x-expires): forget it.
+          if ((err as { code?: unknown }).code === 404) this.o.rungs?.gone(queue);
+          throw err;
+        }
         if (!msg) break;
         const now = Date.now();
         const headers = (msg.properties.headers ?? {}) as Headers;

@@ -42,7 +42,7 @@ function fakeBroker(mode: 'confirm' | 'hold') {
 /** What `orbit seed` wires: Scheduler.prepare for validation, a MessagePublisher over the fake broker. */
 function target(config: ResolvedConfig, publisher: ConfirmedPublisher): SeedTarget & { publisher: MessagePublisher } {
   const scheduler = new Scheduler({ config });
-  const mp = new MessagePublisher(publisher, names(config.namespace), config.delay, config.lanes);
+  const mp = new MessagePublisher(publisher, names(config.namespace), config.delay, config.lanes, undefined);
   return {
     publisher: mp,
     prepare: (lane, body, options) => scheduler.prepare(lane, body, options),
@@ -164,13 +164,13 @@ describe('jsonLines / jsonLineBatches', () => {
 describe('Bundler', () => {
   test('flushOldest sends the oldest open bundles first, down to `keep` lingering messages', async () => {
     const sent: string[] = [];
-    const bundler = new Bundler(async (_e, routingKey, body) => {
+    const bundler = new Bundler(async ({ routingKey }, body) => {
       sent.push(`${routingKey}:${decodeBundle(body, 1).length}`);
     });
     const cfg = { max: 100, lingerMs: 3_600_000, maxBytes: 262_144 };
     const msg = (id: string): OutgoingMessage => ({ id, lane: 'b', body: Buffer.from('{}'), priority: 0, dueAt: 1, delayMs: 0, runs: 0, attempt: 0, headers: {} });
     const settled: number[] = [];
-    for (let i = 0; i < 30; i++) bundler.addWith(msg(`m${i}`), 'x', `k${Math.floor(i / 10)}`, cfg, (t, ok) => ok && settled.push(t), i);
+    for (let i = 0; i < 30; i++) bundler.addWith(msg(`m${i}`), { exchange: 'x', routingKey: `k${Math.floor(i / 10)}` }, cfg, (t, ok) => ok && settled.push(t), i);
     expect(bundler.lingering).toBe(30);
     bundler.flushOldest(15);
     expect(sent).toEqual(['k0:10', 'k1:10']);
@@ -186,9 +186,9 @@ describe('Bundler', () => {
     const cfg = { max: 3, lingerMs: 3_600_000, maxBytes: 262_144 };
     const msg = (id: string): OutgoingMessage => ({ id, lane: 'b', body: Buffer.from('{}'), priority: 0, dueAt: 1, delayMs: 0, runs: 0, attempt: 0, headers: {} });
     const failed: number[] = [];
-    const promise = bundler.add(msg('a'), 'x', 'k', cfg);
-    bundler.addWith(msg('b'), 'x', 'k', cfg, (t, ok, err) => !ok && err instanceof PublishError && failed.push(t), 7);
-    bundler.addWith(msg('c'), 'x', 'k', cfg, (t, ok, err) => !ok && err instanceof PublishError && failed.push(t), 8);
+    const promise = bundler.add(msg('a'), { exchange: 'x', routingKey: 'k' }, cfg);
+    bundler.addWith(msg('b'), { exchange: 'x', routingKey: 'k' }, cfg, (t, ok, err) => !ok && err instanceof PublishError && failed.push(t), 7);
+    bundler.addWith(msg('c'), { exchange: 'x', routingKey: 'k' }, cfg, (t, ok, err) => !ok && err instanceof PublishError && failed.push(t), 8);
     await expect(promise).rejects.toThrow('nacked');
     expect(failed).toEqual([7, 8]);
   });

@@ -1,0 +1,149 @@
+/**
+ * The delay ladder (`delay.tolerance` > 0) against the real broker: every message waits in
+ * one rung and runs within its bound, never early; bundles fill with per-message intervals
+ * and lose or repeat nothing; a namespace that still holds messages in the binary levels
+ * drains them after the switch.
+ *
+ * Time is compressed: a unit of 1 ms makes the ladder's rungs milliseconds, so a range of
+ * delays as wide as 1 s to 1 day (ratio 86,400) fits in seconds.
+ */
+import { createHash } from 'node:crypto';
+import { reschedule, type Handler, type ResolvedConfig } from '../../src';
+import { allowedLatenessMs } from '../../src/delay/ladder';
+import { names } from '../../src/topology/names';
+import { rabbitmqctl, waitFor } from '../helpers/broker';
+import { connectTestScheduler, namespaceFor, startTestDaemon, type TestNamespace } from '../helpers/harness';
+import { Cleanup, Recorder, sleep } from '../helpers/recorder';
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+const namespaceWith = (settings: Record<string, unknown>): TestNamespace => namespaceFor(cleanup, 'ladder', settings);
+const startDaemon = (config: ResolvedConfig, handlers: Record<string, Handler>) => startTestDaemon(cleanup, { config, handlers });
+
+/**
+ * What the broker adds beyond the bound once a message is in its rung: expiring the head
+ * (the queue's TTL timer), dead-lettering, routing and delivery, on a 2-core machine that
+ * runs other suites at once. Measured here in tens of ms; this is the allowance, not a target.
+ * Time spent before the message reached its rung (the publish: the first one to a rung waits
+ * for the rung's declare, hundreds at once in this test) is measured per message instead.
+ */
+const BROKER_SLACK_MS = 750;
+
+/** A stable pseudo-random fraction in [0, 1) from a string. */
+function fraction(text: string): number {
+  return createHash('sha1').update(text).digest().readUInt32BE(0) / 2 ** 32;
+}
+
+/** Rung queues of a namespace that exist on the broker, with their arguments. */
+async function rungQueues(ns: string): Promise<string[]> {
+  const out = await rabbitmqctl('-q', 'list_queues', 'name', 'arguments', '--no-table-headers');
+  return out.split('\n').filter((l) => l.startsWith(`${ns}.wait:`));
+}
+
+describe.each(['classic', 'quorum'] as const)('the ladder on %s delay queues', (queueType) => {
+  // Quorum queues cost the broker more to declare: fewer delays, the same range.
+  const COUNT = queueType === 'classic' ? 1000 : 200;
+
+  test(`${COUNT} delays spread log-uniformly over a ratio of 86,400 each run once, never early, within due + τ × delay + unit`, async () => {
+    const tolerance = 0.05;
+    const { ns, config } = namespaceWith({
+      delay: { unit: '1ms', levels: 20, tolerance: '5%', queueType },
+      lanes: [{ name: 'a', concurrency: 64 }],
+    });
+    const recorder = new Recorder();
+    await startDaemon(config, { a: recorder.wrap() });
+    const scheduler = await connectTestScheduler(cleanup, config);
+
+    // 0.125 ms … 10.8 s: "1 s to 1 day" at 1 ms = 8 s.
+    const delays = Array.from({ length: COUNT }, (_, i) => Math.round(0.125 * 86_400 ** fraction(`${ns}:${i}`)));
+    const sent = await Promise.all(
+      delays.map(async (delay, i) => {
+        const before = Date.now();
+        const p = await scheduler.publish('a', { i }, { delay });
+        return { ...p, delay, publishMs: Date.now() - before };
+      }),
+    );
+
+    await waitFor(() => recorder.count >= COUNT, 10_800 * (1 + tolerance) + 20_000, `${COUNT} runs`);
+    await sleep(300);
+    expect(recorder.count).toBe(COUNT);
+    const runs = recorder.byId();
+    let worst = 0;
+    for (const p of sent) {
+      const [run, ...extra] = runs.get(p.id) ?? [];
+      expect(extra).toHaveLength(0);
+      const late = run!.startedAt - p.dueAt.getTime();
+      expect(run!.early).toBe(false);
+      expect(late).toBeGreaterThanOrEqual(0);
+      expect(late).toBeLessThanOrEqual(allowedLatenessMs(p.delay, tolerance, 1) + p.publishMs + BROKER_SLACK_MS);
+      worst = Math.max(worst, late - allowedLatenessMs(p.delay, tolerance, 1) - p.publishMs);
+    }
+    if (process.env.ORBIT_TEST_VERBOSE) console.log(`${queueType}: worst lateness beyond the bound ${worst} ms`);
+
+    // One queue per rung used, each with a TTL, the deliver exchange and an expiry; no binary levels.
+    const rungs = await rungQueues(ns);
+    expect(rungs.length).toBeGreaterThan(20);
+    for (const line of rungs) expect(line).toMatch(/x-expires/);
+    const levels = (await rabbitmqctl('-q', 'list_queues', 'name', '--no-table-headers')).split('\n').filter((l) => l.startsWith(`${ns}.delay.`));
+    expect(levels).toEqual([]);
+  }, 90_000);
+});
+
+test('10,000 ids on a bundled lane, each with its own interval, rescheduled 3 times, run exactly 4 times each, in full bundles', async () => {
+  const { config } = namespaceWith({
+    delay: { unit: '10ms', levels: 16, tolerance: '5%' },
+    lanes: [{ name: 'b', concurrency: 200, bundle: { max: 100, linger: '50ms' } }],
+  });
+  const IDS = 10_000;
+  // Intervals 1–4 s by id: about 130 rungs, so bundles fill only by waiting within the tolerance.
+  const interval = (id: string) => 1000 + Math.floor(3000 * fraction(id));
+  const recorder = new Recorder();
+  const daemon = await startDaemon(config, {
+    b: recorder.wrap((m) => (m.runs < 3 ? reschedule({ delay: interval(m.id) }) : undefined)),
+  });
+  const scheduler = await connectTestScheduler(cleanup, config);
+  const ids = Array.from({ length: IDS }, (_, i) => `id-${i}`);
+  await Promise.all(ids.map((id) => scheduler.publish('b', { id }, { id, delay: interval(id) })));
+
+  await waitFor(() => recorder.count >= 4 * IDS, 60_000, `${4 * IDS} runs`);
+  await sleep(1500);
+  const runs = recorder.byId();
+  expect(runs.size).toBe(IDS);
+  for (const id of ids) expect((runs.get(id) ?? []).map((r) => r.runs)).toEqual([0, 1, 2, 3]);
+  for (const r of recorder.runs) expect(r.startedAt).toBeGreaterThanOrEqual(r.dueAt);
+
+  // Bundles filled: the lane decoded far fewer deliveries than it ran messages.
+  const text = await daemon.metrics.registry.metrics();
+  const count = Number(/orbit_bundle_size_count\{lane="b"\} (\d+)/.exec(text)?.[1]);
+  const sum = Number(/orbit_bundle_size_sum\{lane="b"\} (\d+)/.exec(text)?.[1]);
+  if (process.env.ORBIT_TEST_VERBOSE) console.log(`bundles: ${count} deliveries, ${sum} messages, ${(sum / count).toFixed(1)} per delivery`);
+  expect(sum).toBe(4 * IDS);
+  expect(sum / count).toBeGreaterThan(10);
+}, 120_000);
+
+test('switching a namespace from the binary levels to the ladder drains the messages resting in the levels, none early', async () => {
+  const { ns, config: binary } = namespaceWith({ delay: { unit: '100ms', levels: 8, tolerance: 0 }, lanes: [{ name: 'a', concurrency: 16 }] });
+  const old = await connectTestScheduler(cleanup, binary);
+  const resting = await Promise.all(Array.from({ length: 60 }, (_, i) => old.publish('a', { i }, { delay: 2000 + 100 * (i % 30) })));
+  await old.close();
+  const levelsHolding = (await rabbitmqctl('-q', 'list_queues', 'name', 'messages', '--no-table-headers'))
+    .split('\n')
+    .filter((l) => l.startsWith(`${ns}.delay.`) && !/\s0$/.test(l.trim()));
+  expect(levelsHolding.length).toBeGreaterThan(0);
+
+  // The same namespace, now with a tolerance: the levels are no longer declared, but drain.
+  const ladder = { ...binary, delay: { ...binary.delay, tolerance: 0.02 } } as ResolvedConfig;
+  const recorder = new Recorder();
+  await startDaemon(ladder, { a: recorder.wrap((m) => (m.runs === 0 ? reschedule({ delay: 500 }) : undefined)) });
+  await waitFor(() => recorder.count >= 2 * resting.length, 15_000, `${2 * resting.length} runs`);
+  const runs = recorder.byId();
+  for (const p of resting) {
+    const [first, second] = runs.get(p.id) ?? [];
+    expect(first!.startedAt).toBeGreaterThanOrEqual(p.dueAt.getTime());
+    // The second run came through the ladder: one rung of 500 ms.
+    expect(second!.startedAt).toBeGreaterThanOrEqual(second!.dueAt);
+  }
+  const rungs = await rungQueues(ns);
+  expect(rungs.map((l) => l.split(/\s/)[0])).toEqual([names(ns).rung(500)]);
+}, 60_000);
