@@ -3,10 +3,11 @@
  * management plugin needed), in-flight counts from the daemons' `/metrics`, and the
  * forecast derived from the delay levels.
  */
+import type { Channel, ChannelModel } from 'amqplib';
 import type { BrokerSession } from '../amqp/session';
 import type { ResolvedConfig } from '../config/types';
-import { levelTtlMs } from '../delay/routing';
-import { buildTopology, type QueueSpec } from '../topology/build';
+import { ladderOf } from '../delay/routing';
+import { buildTopology, rungQueueSpec, type QueueSpec } from '../topology/build';
 import { forecast, levelWindowMs, type Forecast } from './forecast';
 import { scrapeInFlight, type InFlightReport } from './in-flight';
 
@@ -24,12 +25,13 @@ export interface LaneStats {
 }
 
 export interface LevelStats {
-  readonly level: number;
+  /** A binary level's number; undefined for a ladder rung. */
+  readonly level: number | undefined;
   readonly queue: string;
   readonly messages: number;
-  /** The level queue's TTL: 2^level × unit. */
+  /** The queue's TTL: 2^level × unit for a binary level, the rung's delay for a rung. */
   readonly ttlMs: number;
-  /** Its messages fall due within (0, dueWithinMs] from now: (2^(level+1) − 1) × unit. */
+  /** Its messages fall due within (0, dueWithinMs] from now: (2^(level+1) − 1) × unit, or a rung's TTL. */
   readonly dueWithinMs: number;
 }
 
@@ -39,8 +41,15 @@ export interface StatsSnapshot {
   /** ISO time the depths were sampled. */
   readonly sampledAt: string;
   readonly lanes: readonly LaneStats[];
-  /** Every delay level, lowest first. */
+  /**
+   * The delay queues, soonest due first: every binary level (tolerance 0), or on the ladder
+   * the rungs that exist and any binary levels an earlier layout left (draining).
+   */
   readonly levels: readonly LevelStats[];
+  /** `delay.tolerance`: above 0 the delay queues are ladder rungs. */
+  readonly tolerance: number;
+  /** On the ladder: how many rungs it has (of which `levels` lists those that exist). */
+  readonly ladderRungs: number | undefined;
   readonly dead: number;
   readonly unroutable: number;
   /** Estimated messages due within the next minute, hour and day. */
@@ -96,15 +105,17 @@ export function summarize(
     );
 
   const levels: LevelStats[] = queues
-    .filter((q): q is QueueSpec & { level: number } => q.role === 'delay' && q.level !== undefined)
-    .sort((a, b) => a.level - b.level)
+    .filter((q): q is QueueSpec & { ttlMs: number } => q.role === 'delay' && q.ttlMs !== undefined)
     .map((q) => ({
       level: q.level,
       queue: q.name,
       messages: depth(q).messageCount,
-      ttlMs: levelTtlMs(q.level, unitMs),
-      dueWithinMs: levelWindowMs(q.level, unitMs),
-    }));
+      ttlMs: q.ttlMs,
+      dueWithinMs: q.level !== undefined ? levelWindowMs(q.level, unitMs) : q.ttlMs,
+    }))
+    .sort((a, b) => a.dueWithinMs - b.dueWithinMs);
+  if (config.delay.tolerance > 0 && levels.some((l) => l.level !== undefined && l.messages > 0))
+    notes.push('binary delay levels of an earlier layout (delay.tolerance 0) still hold messages; they drain into their lanes as they fall due');
 
   const sumRole = (role: QueueSpec['role']) =>
     queues.filter((q) => q.role === role).reduce((n, q) => n + depth(q).messageCount, 0);
@@ -118,6 +129,8 @@ export function summarize(
     sampledAt: sampledAt.toISOString(),
     lanes,
     levels,
+    tolerance: config.delay.tolerance,
+    ladderRungs: config.delay.tolerance > 0 ? ladderOf(config.delay.tolerance, config.delay.levels).length : undefined,
     dead,
     unroutable,
     forecast: forecast({ readyNow, levels, unitMs }),
@@ -167,16 +180,81 @@ export interface CollectOptions {
   readonly channelTimeoutMs?: number;
 }
 
+/**
+ * The queues `orbit stats` looks at: the topology's, and on the ladder every rung it could
+ * have and the binary levels an earlier layout may have left — only those that exist are
+ * kept (probed in parallel: most rungs of a ladder are never declared).
+ */
+async function queuesToShow(
+  session: Pick<BrokerSession, 'connection'>,
+  config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>,
+  timeoutMs: number,
+): Promise<{ queues: readonly QueueSpec[]; counts: Map<string, QueueCounts | null> }> {
+  const { queues } = buildTopology(config);
+  if (config.delay.tolerance <= 0) return { queues, counts: new Map() };
+  const { unitMs, levels } = config.delay;
+  const rungs = ladderOf(config.delay.tolerance, levels).map((units) => rungQueueSpec(config, units * unitMs));
+  const binary = buildTopology({ ...config, delay: { ...config.delay, tolerance: 0, levels: MAX_OLD_LEVELS } }).queues.filter((q) => q.role === 'delay');
+  const candidates = [...rungs, ...binary];
+  const model = session.connection.connection;
+  if (!model) throw new Error('not connected to the broker');
+  const counts = await probeQueues(model, candidates.map((q) => q.name), timeoutMs);
+  return { queues: [...queues, ...candidates.filter((q) => counts.get(q.name))], counts };
+}
+
+/** Binary levels looked for on the ladder: every level a config may have (`delay.levels` ≤ 40). */
+const MAX_OLD_LEVELS = 40;
+
+/**
+ * Counts of many queues, most of them possibly missing, by passive declares on `parallel`
+ * channels of their own (a missing queue closes its channel; the next one opens a new one).
+ */
+export async function probeQueues(model: ChannelModel, queueNames: readonly string[], timeoutMs: number, parallel = 16): Promise<Map<string, QueueCounts | null>> {
+  const counts = new Map<string, QueueCounts | null>();
+  const deadline = Date.now() + timeoutMs;
+  let next = 0;
+  const open = async (): Promise<Channel> => {
+    const ch = await model.createChannel();
+    ch.on('error', () => undefined);
+    return ch;
+  };
+  const worker = async (): Promise<void> => {
+    let ch: Channel | undefined;
+    try {
+      while (next < queueNames.length) {
+        if (Date.now() > deadline) throw new Error(`probing ${queueNames.length} queues took over ${timeoutMs} ms`);
+        const name = queueNames[next++]!;
+        ch ??= await open();
+        try {
+          const { messageCount, consumerCount } = await ch.checkQueue(name);
+          counts.set(name, { messageCount, consumerCount });
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== 404) throw err;
+          counts.set(name, null);
+          ch = undefined; // closed by the broker
+        }
+      }
+    } finally {
+      await ch?.close().catch(() => undefined);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, queueNames.length) }, worker));
+  return counts;
+}
+
 /** One snapshot of the namespace's queues, with in-flight counts and the forecast. */
 export async function collectStats(
-  session: Pick<BrokerSession, 'withChannel'>,
+  session: Pick<BrokerSession, 'withChannel' | 'connection'>,
   config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>,
   options: CollectOptions = {},
 ): Promise<StatsSnapshot> {
-  const { queues } = buildTopology(config);
+  const timeoutMs = options.channelTimeoutMs ?? 30_000;
+  const { queues, counts: probed } = await queuesToShow(session, config, timeoutMs);
+  const rest = queues.filter((q) => !probed.has(q.name)).map((q) => q.name);
   const [counts, inFlight] = await Promise.all([
-    sampleQueues(session, queues.map((q) => q.name), options.channelTimeoutMs),
+    sampleQueues(session, rest, timeoutMs),
     scrapeInFlight(options.metricsUrls ?? [], options.metricsTimeoutMs),
   ]);
+  for (const [name, c] of probed) if (c) counts.set(name, c);
   return summarize(config, queues, counts, inFlight, new Date());
 }

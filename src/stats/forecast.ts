@@ -15,8 +15,14 @@ export type Horizon = keyof typeof HORIZONS_MS;
 /** Expected messages due within each horizon, rounded to whole messages. */
 export type Forecast = Record<Horizon, number>;
 
+/**
+ * A delay queue's depth: a binary level (its window follows from the level), or any delay
+ * queue with its window given (a ladder rung: its messages fall due within its TTL).
+ */
 export interface LevelDepth {
-  readonly level: number;
+  readonly level?: number;
+  /** Its messages fall due within (0, dueWithinMs] from now; wins over `level`. */
+  readonly dueWithinMs?: number;
   readonly messages: number;
 }
 
@@ -52,8 +58,10 @@ export function fractionDueWithin(level: number, unitMs: number, horizonMs: numb
 /** Expected number of messages due within `horizonMs` (not rounded): ready ones plus each level's share. */
 export function expectedDueWithin(input: ForecastInput, horizonMs: number): number {
   let total = input.readyNow;
-  for (const { level, messages } of input.levels) {
-    if (messages > 0) total += messages * fractionDueWithin(level, input.unitMs, horizonMs);
+  for (const { level, dueWithinMs, messages } of input.levels) {
+    if (messages <= 0) continue;
+    if (dueWithinMs !== undefined) total += messages * (horizonMs <= 0 ? 0 : Math.min(1, horizonMs / dueWithinMs));
+    else if (level !== undefined) total += messages * fractionDueWithin(level, input.unitMs, horizonMs);
   }
   return total;
 }

@@ -60,7 +60,20 @@ export function renderStats(s: StatsSnapshot, options: RenderOptions = {}): stri
 
   const shown = options.allLevels ? s.levels : s.levels.filter((l) => l.messages > 0);
   const hidden = s.levels.length - shown.length;
-  if (shown.length === 0) {
+  if (s.tolerance > 0) {
+    // The ladder: one row per rung that exists (and per binary level an earlier layout left).
+    const rungs = s.levels.filter((l) => l.level === undefined).length;
+    out.push(`DELAY LADDER  tolerance ${+(s.tolerance * 100).toFixed(4)}%  ${rungs} rung queue${rungs === 1 ? '' : 's'} in use of ${s.ladderRungs ?? '?'}`);
+    if (shown.length > 0)
+      out.push(
+        ...table(
+          ['QUEUE', 'MESSAGES', 'DUE WITHIN'],
+          shown.map((l) => [l.queue, String(l.messages), `≤ ${shortDuration(l.dueWithinMs)}`]),
+          ['left', 'right', 'left'],
+        ),
+      );
+    if (hidden > 0) out.push(`(${hidden} empty queue${hidden === 1 ? '' : 's'} not shown; --all shows every one)`);
+  } else if (shown.length === 0) {
     out.push(`DELAY LEVELS  all ${s.levels.length} empty`);
   } else {
     out.push(
@@ -102,7 +115,7 @@ export function renderStats(s: StatsSnapshot, options: RenderOptions = {}): stri
       ],
       ['left', 'right'],
     ),
-    'estimate: ready messages are due now; each level\'s messages are assumed spread evenly over its window',
+    "estimate: ready messages are due now; each delay queue's messages are assumed spread evenly over its window",
   );
 
   if (s.notes.length > 0) out.push('', ...s.notes.map((n) => `note: ${n}`));

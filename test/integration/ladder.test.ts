@@ -9,7 +9,11 @@
  */
 import { createHash } from 'node:crypto';
 import { reschedule, type Handler, type ResolvedConfig } from '../../src';
+import { BrokerSession } from '../../src/amqp/session';
 import { allowedLatenessMs } from '../../src/delay/ladder';
+import { silentLogger } from '../../src/logging/logger';
+import { collectStats } from '../../src/stats/collect';
+import { renderStats } from '../../src/stats/render';
 import { names } from '../../src/topology/names';
 import { rabbitmqctl, waitFor } from '../helpers/broker';
 import { connectTestScheduler, namespaceFor, startTestDaemon, type TestNamespace } from '../helpers/harness';
@@ -125,15 +129,17 @@ test('10,000 ids on a bundled lane, each with its own interval, rescheduled 3 ti
 test('switching a namespace from the binary levels to the ladder drains the messages resting in the levels, none early', async () => {
   const { ns, config: binary } = namespaceWith({ delay: { unit: '100ms', levels: 8, tolerance: 0 }, lanes: [{ name: 'a', concurrency: 16 }] });
   const old = await connectTestScheduler(cleanup, binary);
-  const resting = await Promise.all(Array.from({ length: 60 }, (_, i) => old.publish('a', { i }, { delay: 2000 + 100 * (i % 30) })));
+  const resting = await Promise.all(Array.from({ length: 60 }, (_, i) => old.publish('a', { i }, { delay: 5000 + 100 * (i % 30) })));
   await old.close();
-  const levelsHolding = (await rabbitmqctl('-q', 'list_queues', 'name', 'messages', '--no-table-headers'))
-    .split('\n')
-    .filter((l) => l.startsWith(`${ns}.delay.`) && !/\s0$/.test(l.trim()));
-  expect(levelsHolding.length).toBeGreaterThan(0);
-
-  // The same namespace, now with a tolerance: the levels are no longer declared, but drain.
+  // The same namespace, now with a tolerance: the levels are no longer declared, but drain,
+  // and `orbit stats` shows them.
   const ladder = { ...binary, delay: { ...binary.delay, tolerance: 0.02 } } as ResolvedConfig;
+  const session = await BrokerSession.open(ladder, 'cli', silentLogger());
+  cleanup.add(() => session.close());
+  const before = await collectStats(session, ladder);
+  expect(before.levels.filter((l) => l.level !== undefined).reduce((n, l) => n + l.messages, 0)).toBe(resting.length);
+  expect(before.notes.join('\n')).toMatch(/binary delay levels of an earlier layout/);
+  expect(renderStats(before)).toMatch(/DELAY LADDER  tolerance 2%  0 rung queues in use of \d+/);
   const recorder = new Recorder();
   await startDaemon(ladder, { a: recorder.wrap((m) => (m.runs === 0 ? reschedule({ delay: 500 }) : undefined)) });
   await waitFor(() => recorder.count >= 2 * resting.length, 15_000, `${2 * resting.length} runs`);
@@ -146,4 +152,7 @@ test('switching a namespace from the binary levels to the ladder drains the mess
   }
   const rungs = await rungQueues(ns);
   expect(rungs.map((l) => l.split(/\s/)[0])).toEqual([names(ns).rung(500)]);
+  const after = await collectStats(session, ladder);
+  expect(after.levels.filter((l) => l.level === undefined).map((l) => l.queue)).toEqual([names(ns).rung(500)]);
+  expect(renderStats(after, { allLevels: true })).toMatch(/1 rung queue in use of \d+/);
 }, 60_000);
