@@ -9,7 +9,7 @@ import { Lifecycle, runSteps } from './lifecycle';
 import { createLogger, type Logger } from './logging/logger';
 import { MessagePublisher } from './publish/message-publisher';
 import { laneQueues } from './publish/partition';
-import { buildTopology, type Topology } from './topology/build';
+import { buildTopology, type QueueSpec, type Topology } from './topology/build';
 import { laneTopology } from './topology/lane-topology';
 import { names } from './topology/names';
 import type { Handler } from './worker/handler-types';
@@ -186,12 +186,15 @@ export class Daemon {
       rungs,
     });
     this.workAhead.start();
+    const sampled = (): ReadonlyArray<Pick<QueueSpec, 'name' | 'role'>> =>
+      rungs ? [...this.topology.queues, ...rungs.knownRungs().map((r) => ({ name: r.queue, role: 'delay' as const }))] : this.topology.queues;
     this.sampler = new QueueSampler(
       this.consumeConnection,
-      this.topology.queues,
+      sampled,
       (depths) => metrics.recordQueueDepths(depths),
       this.options.queueSampleIntervalMs ?? 5000,
       this.log,
+      (queue) => rungs?.gone(queue),
     );
     this.sampler.start();
     this.log.info(

@@ -98,6 +98,7 @@ export class RungDeclarer {
     const sent = performance.now();
     const ch = await this.channel.waitForChannel(this.config.amqp.publishTimeoutMs);
     const broker = brokerFeatures(brokerVersionOf(ch.connection));
+    // Its arguments follow from the TTL alone (a high-priority rung has the same).
     const spec = rungQueueSpec(this.config, ttlMs, broker);
     try {
       if (this.drifted.has(queue)) await this.check(queue);

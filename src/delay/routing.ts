@@ -1,6 +1,6 @@
 import { DelayOutOfRangeError, InvalidMessageError } from '../errors';
 import type { DelayConfig } from '../config/types';
-import type { Names } from '../topology/names';
+import { QUORUM_HIGH_PRIORITY, type Names } from '../topology/names';
 import { ladderRungs, rungIndex } from './ladder';
 
 /**
@@ -66,8 +66,10 @@ export interface DelayRoute {
 export function routeDelay(
   delayMs: number,
   destination: string,
-  delay: Pick<DelayConfig, 'unitMs' | 'levels'> & Partial<Pick<DelayConfig, 'tolerance'>>,
+  delay: Pick<DelayConfig, 'unitMs' | 'levels'> & Partial<Pick<DelayConfig, 'tolerance' | 'queueType'>>,
   n: Pick<Names, 'delayLevel' | 'deliver' | 'rung' | 'toDestination'>,
+  /** The message's priority: on quorum delay queues, priorities 5+ wait in rungs of their own. */
+  priority = 0,
 ): DelayRoute {
   const units = delayUnits(delayMs, delay);
   const tolerance = delay.tolerance ?? 0;
@@ -75,7 +77,7 @@ export function routeDelay(
     if (units === 0) return { exchange: n.deliver, routingKey: n.toDestination(destination), delayMs: 0, hops: 0 };
     const rungs = ladderOf(tolerance, delay.levels);
     const rungMs = rungs[rungIndex(rungs, units)]! * delay.unitMs;
-    const queue = n.rung(rungMs);
+    const queue = n.rung(rungMs, delay.queueType === 'quorum' && priority >= QUORUM_HIGH_PRIORITY);
     return { exchange: '', routingKey: queue, cc: [n.toDestination(destination)], rung: { queue, ttlMs: rungMs }, delayMs: rungMs, hops: 1 };
   }
   const routingKey = `${bitWords(units, delay.levels)}.${destination}`;

@@ -22,10 +22,13 @@ export class QueueSampler {
 
   constructor(
     connection: AmqpConnectionManager,
-    private readonly queues: readonly QueueSpec[],
+    /** The queues to sample each round (the ladder's rungs in use change over time). */
+    private readonly queues: () => ReadonlyArray<Pick<QueueSpec, 'name' | 'role'>>,
     private readonly onSample: (depths: QueueDepth[]) => void,
     private readonly intervalMs: number,
     logger: Logger,
+    /** Told of a queue found missing (a ladder rung the broker deleted once unused). */
+    private readonly onMissing?: (queue: string) => void,
   ) {
     this.channel = new ManagedChannel<Channel>(connection, { name: 'queue-sampler', confirm: false, setup: async () => {} }, logger);
   }
@@ -46,12 +49,18 @@ export class QueueSampler {
     try {
       const ch = this.channel.current();
       if (!ch) return [];
+      let missing = false;
       const results = await Promise.all(
-        this.queues.map(async (q) => {
+        this.queues().map(async (q) => {
           try {
             const { messageCount } = await ch.checkQueue(q.name);
             return { queue: q.name, role: q.role, messages: messageCount };
-          } catch {
+          } catch (err) {
+            // Only the first failure is the missing queue; the rest failed with its channel.
+            if (!missing && (err as { code?: unknown }).code === 404) {
+              missing = true;
+              this.onMissing?.(q.name);
+            }
             return undefined;
           }
         }),

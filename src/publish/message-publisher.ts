@@ -31,6 +31,7 @@ export interface RungEnsurer {
 interface Route extends BundleRoute {
   readonly units: number;
   readonly destination: string;
+  readonly priority: number;
   readonly cc: readonly string[] | undefined;
   readonly rung: DelayRoute['rung'];
   /** The delay the route applies (the rung's TTL on the ladder). */
@@ -143,10 +144,10 @@ export class MessagePublisher {
     const destination = lane ? destinationFor(lane, msg.key ?? msg.id) : msg.lane;
     const units = msg.delayMs >= 0 ? Math.ceil(msg.delayMs / this.delay.unitMs) : NaN;
     const last = this.lastRoute;
-    if (last && last.units === units && last.destination === destination) return last;
+    if (last && last.units === units && last.destination === destination && last.priority === msg.priority) return last;
     // Validates (a delay out of range throws) whenever the route is new.
-    const r = routeDelay(msg.delayMs, destination, this.delay, this.names);
-    this.lastRoute = { units, destination, exchange: r.exchange, routingKey: r.routingKey, cc: r.cc, rung: r.rung, delayMs: r.delayMs };
+    const r = routeDelay(msg.delayMs, destination, this.delay, this.names, msg.priority);
+    this.lastRoute = { units, destination, priority: msg.priority, exchange: r.exchange, routingKey: r.routingKey, cc: r.cc, rung: r.rung, delayMs: r.delayMs };
     return this.lastRoute;
   }
 

@@ -8,6 +8,7 @@ import type { BrokerSession } from '../amqp/session';
 import type { ResolvedConfig } from '../config/types';
 import { ladderOf } from '../delay/routing';
 import { buildTopology, rungQueueSpec, type QueueSpec } from '../topology/build';
+import { names } from '../topology/names';
 import { forecast, levelWindowMs, type Forecast } from './forecast';
 import { scrapeInFlight, type InFlightReport } from './in-flight';
 
@@ -193,7 +194,12 @@ async function queuesToShow(
   const { queues } = buildTopology(config);
   if (config.delay.tolerance <= 0) return { queues, counts: new Map() };
   const { unitMs, levels } = config.delay;
-  const rungs = ladderOf(config.delay.tolerance, levels).map((units) => rungQueueSpec(config, units * unitMs));
+  const n = names(config.namespace);
+  const rungs = ladderOf(config.delay.tolerance, levels).flatMap((units) => {
+    const spec = rungQueueSpec(config, units * unitMs);
+    // Quorum keeps priorities 5+ in rungs of their own (topology/names.ts).
+    return config.delay.queueType === 'quorum' ? [spec, { ...spec, name: n.rung(units * unitMs, true) }] : [spec];
+  });
   const binary = buildTopology({ ...config, delay: { ...config.delay, tolerance: 0, levels: MAX_OLD_LEVELS } }).queues.filter((q) => q.role === 'delay');
   const candidates = [...rungs, ...binary];
   const model = session.connection.connection;

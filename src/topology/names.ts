@@ -4,6 +4,13 @@
  */
 import { formatDuration, parseDuration } from '../delay/durations';
 
+/**
+ * RabbitMQ 4.x quorum queues have two priority levels, 0–4 and 5 and above, and serve (and
+ * expire) the high one first: in a delay queue a normal message would wait behind every high
+ * one that came after it. So on quorum the ladder keeps the two apart, a rung for each.
+ */
+export const QUORUM_HIGH_PRIORITY = 5;
+
 export interface Names {
   readonly namespace: string;
   delayLevel(level: number): string;
@@ -11,9 +18,11 @@ export interface Names {
    * Queue of the ladder rung whose TTL is `ttlMs` (`<ns>.wait:1h30m`). Named by its TTL, so
    * any ladder (another tolerance or unit) shares the rungs it has in common, and with a
    * `:`, which no lane name has, so the name (a routing key when the message dead-letters)
-   * never matches a lane's `#.<lane>` binding on the deliver exchange.
+   * never matches a lane's `#.<lane>` binding on the deliver exchange. `high`: the rung of
+   * priorities 5 and above on quorum delay queues (`<ns>.wait-high:1h30m`, see
+   * `QUORUM_HIGH_PRIORITY`).
    */
-  rung(ttlMs: number): string;
+  rung(ttlMs: number, high?: boolean): string;
   /** The TTL of a rung queue's name; undefined for any other name. */
   rungTtlOf(queue: string): number | undefined;
   /**
@@ -32,14 +41,16 @@ export interface Names {
 
 export function names(namespace: string): Names {
   const rungPrefix = `${namespace}.wait:`;
+  const highRungPrefix = `${namespace}.wait-high:`;
   return {
     namespace,
     delayLevel: (level) => `${namespace}.delay.${level}`,
-    rung: (ttlMs) => `${rungPrefix}${formatDuration(ttlMs)}`,
+    rung: (ttlMs, high = false) => `${high ? highRungPrefix : rungPrefix}${formatDuration(ttlMs)}`,
     rungTtlOf: (queue) => {
-      if (!queue.startsWith(rungPrefix)) return undefined;
+      const prefix = queue.startsWith(rungPrefix) ? rungPrefix : queue.startsWith(highRungPrefix) ? highRungPrefix : undefined;
+      if (prefix === undefined) return undefined;
       try {
-        const ttl = parseDuration(queue.slice(rungPrefix.length));
+        const ttl = parseDuration(queue.slice(prefix.length));
         return ttl > 0 ? ttl : undefined;
       } catch {
         return undefined;

@@ -1,5 +1,5 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
-import type { Channel } from 'amqplib';
+import type { Channel, GetMessage } from 'amqplib';
 import { ManagedChannel } from '../amqp/managed-channel';
 import type { DelayConfig } from '../config/types';
 import { destinationOf } from '../delay/routing';
@@ -144,12 +144,8 @@ export class WorkAhead {
           throw err;
         }
         if (!msg) break;
-        const now = Date.now();
-        const headers = (msg.properties.headers ?? {}) as Headers;
-        const state = readState(headers, now);
-        const lane = state.lane ?? laneOfDestination(destinationOf(msg.fields.routingKey, this.o.delay.levels));
-        const target = this.byLane.get(lane);
-        if (state.dueAt - now > maxAdvance || !target || target.capacity === 0) {
+        const target = this.earlyTarget(msg, maxAdvance);
+        if (!target) {
           ch.nack(msg, false, true);
           break;
         }
@@ -161,5 +157,24 @@ export class WorkAhead {
       if (!this.isIdle(worker) || bucket.available() === 0) break;
     }
     return taken;
+  }
+
+  /**
+   * The lane to run a fetched message in now, or undefined to hand it back. Never throws: a
+   * message fetched and neither handed back nor run would sit unacked on this long-lived
+   * channel, where it neither expires (a checked-out message has no TTL) nor runs until the
+   * channel closes.
+   */
+  private earlyTarget(msg: GetMessage, maxAdvance: number): LaneWorker | undefined {
+    try {
+      const now = Date.now();
+      const state = readState((msg.properties.headers ?? {}) as Headers, now);
+      const lane = state.lane ?? laneOfDestination(destinationOf(msg.fields.routingKey, this.o.delay.levels));
+      const target = this.byLane.get(lane);
+      return state.dueAt - now > maxAdvance || !target || target.capacity === 0 ? undefined : target;
+    } catch (err) {
+      this.o.logger.warn({ err: errorMessage(err) }, 'work-ahead could not read a fetched message; handed back');
+      return undefined;
+    }
   }
 }

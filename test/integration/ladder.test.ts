@@ -156,3 +156,30 @@ test('switching a namespace from the binary levels to the ladder drains the mess
   expect(after.levels.filter((l) => l.level === undefined).map((l) => l.queue)).toEqual([names(ns).rung(500)]);
   expect(renderStats(after, { allLevels: true })).toMatch(/1 rung queue in use of \d+/);
 }, 60_000);
+
+test('quorum delay queues: a normal-priority message is not held up by high-priority ones that came after it', async () => {
+  const { config } = namespaceWith({
+    delay: { unit: '10ms', levels: 16, tolerance: '2%', queueType: 'quorum' },
+    lanes: [{ name: 'p', concurrency: 50, maxPriority: 9 }],
+  });
+  const recorder = new Recorder();
+  await startDaemon(config, { p: recorder.wrap() });
+  const scheduler = await connectTestScheduler(cleanup, config);
+  // One priority-0 message, then from 2 s on a priority-9 one every 100 ms, all 3 s ahead:
+  // in one RabbitMQ 4.x quorum queue the high ones are served and expired first, so the
+  // normal one would wait for the first high one behind it, 2 s (measured with one queue:
+  // 1.1 s late when the gap was 1 s).
+  const normal = await scheduler.publish('p', 'normal', { delay: 3000, priority: 0 });
+  const publishMs = Date.now() - normal.dueAt.getTime() + 3000;
+  await sleep(2000);
+  for (let i = 0; i < 30; i++) {
+    await scheduler.publish('p', `high-${i}`, { delay: 3000, priority: 9 });
+    await sleep(100);
+  }
+  await waitFor(() => recorder.count >= 31, 10_000, '31 runs');
+  const run = recorder.byId().get(normal.id)![0]!;
+  const late = run.startedAt - normal.dueAt.getTime();
+  expect(late).toBeGreaterThanOrEqual(0);
+  expect(late).toBeLessThanOrEqual(allowedLatenessMs(3000, 0.02, 10) + publishMs + BROKER_SLACK_MS);
+}, 60_000);
+

@@ -130,3 +130,11 @@ describe('rung names and leases', () => {
     }
   });
 });
+
+test('on quorum delay queues, priorities 5 and above wait in rungs of their own (4.x serves and expires them first)', () => {
+  const quorum = { unitMs: 1000, levels: 28, tolerance: 0.02, queueType: 'quorum' as const };
+  expect(routeDelay(60_000, 'a', quorum, n, 4).routingKey).toBe('p.wait:1m');
+  expect(routeDelay(60_000, 'a', quorum, n, 5).routingKey).toBe('p.wait-high:1m');
+  expect(n.rungTtlOf('p.wait-high:1m')).toBe(60_000);
+  expect(routeDelay(60_000, 'a', { ...quorum, queueType: 'classic' }, n, 9).routingKey).toBe('p.wait:1m');
+});
