@@ -9,12 +9,15 @@ import { Lifecycle, runSteps } from './lifecycle';
 import { createLogger, type Logger } from './logging/logger';
 import { MessagePublisher } from './publish/message-publisher';
 import { laneQueues } from './publish/partition';
-import { buildTopology, type QueueSpec, type Topology } from './topology/build';
+import { buildTopology, ladderQueues, type QueueSpec, type Topology } from './topology/build';
 import { laneTopology } from './topology/lane-topology';
 import { names } from './topology/names';
 import type { Handler } from './worker/handler-types';
 import { LaneWorker } from './worker/lane-worker';
 import { WorkAhead } from './worker/work-ahead';
+
+/** How often a daemon on the ladder looks for rungs other publishers declared. */
+const RUNG_DISCOVERY_MS = 30_000;
 import { createHttpHandler, type HttpHandler } from './worker/http-handler';
 import { loadHandler } from './worker/load-handler';
 import type { WorkerObserver } from './worker/observer';
@@ -59,6 +62,7 @@ export class Daemon {
   private sampler: QueueSampler | undefined;
   private workAhead: WorkAhead | undefined;
   private rungs: RungDeclarer | undefined;
+  private discovery: NodeJS.Timeout | undefined;
   private readonly httpHandlers: HttpHandler[] = [];
   private http: HttpServer | undefined;
   /** Every metric of this daemon, on its own registry. */
@@ -186,6 +190,7 @@ export class Daemon {
       rungs,
     });
     this.workAhead.start();
+    if (rungs) this.discoverRungs(rungs);
     const sampled = (): ReadonlyArray<Pick<QueueSpec, 'name' | 'role'>> =>
       rungs ? [...this.topology.queues, ...rungs.knownRungs().map((r) => ({ name: r.queue, role: 'delay' as const }))] : this.topology.queues;
     this.sampler = new QueueSampler(
@@ -201,6 +206,20 @@ export class Daemon {
       { namespace: config.namespace, lanes: config.lanes.map((l) => `${l.name}×${l.concurrency}`) },
       'orbit started',
     );
+  }
+
+  /**
+   * On the ladder, finds the rungs other publishers declared (work-ahead and the queue
+   * metrics look only into rungs known to exist): at start, then every `RUNG_DISCOVERY_MS`.
+   */
+  private discoverRungs(rungs: RungDeclarer): void {
+    const candidates = ladderQueues(this.config);
+    const round = (): void => {
+      rungs.discover(candidates).catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'rung discovery failed; tried again later'));
+    };
+    round();
+    this.discovery = setInterval(round, RUNG_DISCOVERY_MS);
+    this.discovery.unref();
   }
 
   private async loadHandlers(): Promise<Map<string, Handler>> {
@@ -229,6 +248,7 @@ export class Daemon {
     await runSteps(
       [
         ['stop work-ahead', async () => this.workAhead?.stopTaking()],
+        ['stop rung discovery', async () => clearInterval(this.discovery)],
         ['stop consuming', () => Promise.all(this.workers.map((w) => w.stopConsuming()))],
         // Replacements of the handlers still running must not wait out a bundle's linger.
         ['stop bundle linger', async () => void this.publisher?.stopLingering()],

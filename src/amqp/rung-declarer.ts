@@ -8,6 +8,7 @@ import { brokerFeatures } from '../topology/broker-features';
 import { rungQueueSpec } from '../topology/build';
 import { names, type Names } from '../topology/names';
 import { ManagedChannel } from './managed-channel';
+import { probeQueues } from './probe-queues';
 import { brokerVersionOf, inequivalentArgument } from './topology-asserter';
 
 /** A rung queue and its TTL. */
@@ -83,6 +84,24 @@ export class RungDeclarer {
   gone(queue: string): void {
     this.known.delete(queue);
     this.declared.delete(queue);
+  }
+
+  /**
+   * Finds which of `candidates` (every rung of the ladder) exist: rungs other publishers
+   * declared, which work-ahead and the queue metrics should see before any of their
+   * messages came by. Passive declares, in parallel; missing ones are not declared.
+   */
+  async discover(candidates: readonly KnownRung[], timeoutMs = 30_000): Promise<number> {
+    const model = this.connection.connection;
+    if (!model) return 0;
+    const counts = await probeQueues(model, candidates.map((c) => c.queue), timeoutMs, 4);
+    let found = 0;
+    for (const c of candidates) {
+      if (!counts.get(c.queue)) continue;
+      found++;
+      this.known.set(c.queue, c.ttlMs);
+    }
+    return found;
   }
 
   /** The rungs known to exist, shortest TTL (soonest due) first. */

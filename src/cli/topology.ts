@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { BrokerSession } from '../amqp/session';
-import { maxDelayMs } from '../delay/routing';
+import type { ResolvedConfig } from '../config/types';
+import { ladderOf, maxDelayMs } from '../delay/routing';
+import { names } from '../topology/names';
 import { formatDuration } from '../delay/durations';
 import { createLogger } from '../logging/logger';
 import { buildTopology, type Topology } from '../topology/build';
@@ -28,17 +30,27 @@ export function topologyCommand(): Command {
         if (session.topology.broker) topology = buildTopology(config, session.topology.broker);
         await session.close();
       }
-      process.stdout.write(flags.json ? `${JSON.stringify(topology, null, 2)}\n` : describe(topology, maxDelayMs(config.delay)));
+      process.stdout.write(flags.json ? `${JSON.stringify(topology, null, 2)}\n` : describe(topology, maxDelayMs(config.delay), ladderLine(config)));
     }),
   );
 }
 
-function describe(t: Topology, maxDelay: number): string {
+/** On the ladder the delay queues are not in the topology: they are declared when first used. */
+function ladderLine(config: ResolvedConfig): string | undefined {
+  const { tolerance, levels, unitMs } = config.delay;
+  if (tolerance <= 0) return undefined;
+  const rungs = ladderOf(tolerance, levels).length;
+  const example = names(config.namespace).rung(unitMs);
+  return `delay ladder: tolerance ${+(tolerance * 100).toFixed(4)}%, ${rungs} rungs (${example} …), each declared when first used and expired when unused`;
+}
+
+function describe(t: Topology, maxDelay: number, ladder: string | undefined): string {
   const lines = [`exchanges (${t.exchanges.length}):`];
   for (const e of t.exchanges) lines.push(`  ${e.name}  ${e.type}${argText(e.arguments)}`);
   lines.push(`queues (${t.queues.length}):`);
   for (const q of t.queues) lines.push(`  ${q.name}  [${q.role}]${argText(q.arguments)}`);
   lines.push(`bindings: ${t.bindings.length}`, `longest delay: ${formatDuration(maxDelay)}`);
+  if (ladder) lines.push(ladder);
   return `${lines.join('\n')}\n`;
 }
 

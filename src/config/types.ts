@@ -123,7 +123,7 @@ export interface DelayConfig {
    * How late a message may run, as a fraction of its delay (0.02 = 2 %): above 0, delays round
    * up to a ladder of fixed-TTL queues (`delay/ladder.ts`), one hop each, and bundles may wait
    * for company within it; 0 keeps delays exact to the unit through the binary levels.
-   * @defaultValue 0
+   * @defaultValue 0 (for now: see the README, "The delay ladder")
    */
   readonly tolerance: number;
   /** Delay-level queue kind. @defaultValue 'classic' */

@@ -3,12 +3,11 @@
  * management plugin needed), in-flight counts from the daemons' `/metrics`, and the
  * forecast derived from the delay levels.
  */
-import type { Channel, ChannelModel } from 'amqplib';
+import { probeQueues, type QueueCounts } from '../amqp/probe-queues';
 import type { BrokerSession } from '../amqp/session';
 import type { ResolvedConfig } from '../config/types';
 import { ladderOf } from '../delay/routing';
-import { buildTopology, rungQueueSpec, type QueueSpec } from '../topology/build';
-import { names } from '../topology/names';
+import { buildTopology, ladderQueues, rungQueueSpec, type QueueSpec } from '../topology/build';
 import { forecast, levelWindowMs, type Forecast } from './forecast';
 import { scrapeInFlight, type InFlightReport } from './in-flight';
 
@@ -58,10 +57,7 @@ export interface StatsSnapshot {
   readonly notes: readonly string[];
 }
 
-export interface QueueCounts {
-  readonly messageCount: number;
-  readonly consumerCount: number;
-}
+export type { QueueCounts };
 
 /**
  * Pure: turns per-queue counts (null or absent: the queue does not exist) into the snapshot.
@@ -193,13 +189,7 @@ async function queuesToShow(
 ): Promise<{ queues: readonly QueueSpec[]; counts: Map<string, QueueCounts | null> }> {
   const { queues } = buildTopology(config);
   if (config.delay.tolerance <= 0) return { queues, counts: new Map() };
-  const { unitMs, levels } = config.delay;
-  const n = names(config.namespace);
-  const rungs = ladderOf(config.delay.tolerance, levels).flatMap((units) => {
-    const spec = rungQueueSpec(config, units * unitMs);
-    // Quorum keeps priorities 5+ in rungs of their own (topology/names.ts).
-    return config.delay.queueType === 'quorum' ? [spec, { ...spec, name: n.rung(units * unitMs, true) }] : [spec];
-  });
+  const rungs = ladderQueues(config).map((r) => ({ ...rungQueueSpec(config, r.ttlMs), name: r.queue }));
   const binary = buildTopology({ ...config, delay: { ...config.delay, tolerance: 0, levels: MAX_OLD_LEVELS } }).queues.filter((q) => q.role === 'delay');
   const candidates = [...rungs, ...binary];
   const model = session.connection.connection;
@@ -210,43 +200,6 @@ async function queuesToShow(
 
 /** Binary levels looked for on the ladder: every level a config may have (`delay.levels` ≤ 40). */
 const MAX_OLD_LEVELS = 40;
-
-/**
- * Counts of many queues, most of them possibly missing, by passive declares on `parallel`
- * channels of their own (a missing queue closes its channel; the next one opens a new one).
- */
-export async function probeQueues(model: ChannelModel, queueNames: readonly string[], timeoutMs: number, parallel = 16): Promise<Map<string, QueueCounts | null>> {
-  const counts = new Map<string, QueueCounts | null>();
-  const deadline = Date.now() + timeoutMs;
-  let next = 0;
-  const open = async (): Promise<Channel> => {
-    const ch = await model.createChannel();
-    ch.on('error', () => undefined);
-    return ch;
-  };
-  const worker = async (): Promise<void> => {
-    let ch: Channel | undefined;
-    try {
-      while (next < queueNames.length) {
-        if (Date.now() > deadline) throw new Error(`probing ${queueNames.length} queues took over ${timeoutMs} ms`);
-        const name = queueNames[next++]!;
-        ch ??= await open();
-        try {
-          const { messageCount, consumerCount } = await ch.checkQueue(name);
-          counts.set(name, { messageCount, consumerCount });
-        } catch (err) {
-          if ((err as { code?: unknown }).code !== 404) throw err;
-          counts.set(name, null);
-          ch = undefined; // closed by the broker
-        }
-      }
-    } finally {
-      await ch?.close().catch(() => undefined);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(parallel, queueNames.length) }, worker));
-  return counts;
-}
 
 /** One snapshot of the namespace's queues, with in-flight counts and the forecast. */
 export async function collectStats(

@@ -1,6 +1,6 @@
 import type { QueueType, ResolvedConfig } from '../config/types';
 import { rungExpiresMs } from '../delay/ladder';
-import { levelTtlMs } from '../delay/routing';
+import { ladderOf, levelTtlMs } from '../delay/routing';
 import { laneQueues } from '../publish/partition';
 import { CURRENT_BROKER, QUORUM_DELIVERY_LIMIT, type BrokerFeatures } from './broker-features';
 import { names } from './names';
@@ -151,3 +151,19 @@ export function rungQueueSpec(
     },
   };
 }
+
+/**
+ * Every rung queue the config's ladder can have, shortest TTL first (on quorum, each TTL
+ * twice: priorities 5+ wait in rungs of their own). What discovery and `orbit stats` probe.
+ */
+export function ladderQueues(config: Pick<ResolvedConfig, 'namespace' | 'delay'>): Array<{ readonly queue: string; readonly ttlMs: number }> {
+  const { tolerance, levels, unitMs, queueType } = config.delay;
+  if (tolerance <= 0) return [];
+  const n = names(config.namespace);
+  return ladderOf(tolerance, levels).flatMap((units) => {
+    const ttlMs = units * unitMs;
+    const normal = { queue: n.rung(ttlMs), ttlMs };
+    return queueType === 'quorum' ? [normal, { queue: n.rung(ttlMs, true), ttlMs }] : [normal];
+  });
+}
+

@@ -45,7 +45,7 @@ beforeAll(async () => {
   configFile = writeJson('orbit.json', {
     namespace: ns,
     amqp: { url: AMQP_URL },
-    delay: { unit: '1s', levels: 5 },
+    delay: { unit: '1s', levels: 5, tolerance: 0 },
     log: { level: 'warn' },
     http: { port: 0 },
     lanes: [{ name: 'a' }, { name: 'b' }, { name: 'c' }],
@@ -144,7 +144,7 @@ describe('orbit topology', () => {
     const ns2 = randomNamespace('clitopo');
     try {
       // The broker under test, not the default (the shared node): a dry run that declared anyway must show.
-      const res = await runCli(['topology', '--dry-run', '--namespace', ns2, '--amqp-url', AMQP_URL, '--set', 'delay.levels=3', '--set', 'lanes=[{"name":"q"}]']);
+      const res = await runCli(['topology', '--dry-run', '--namespace', ns2, '--amqp-url', AMQP_URL, '--set', 'delay.levels=3', '--set', 'delay.tolerance=0', '--set', 'lanes=[{"name":"q"}]']);
       expect(res.code).toBe(0);
       for (const name of [`${ns2}.deliver`, `${ns2}.unroutable`, `${ns2}.delay.2`, `${ns2}.delay.1`, `${ns2}.delay.0`]) {
         expect(res.stdout).toContain(`  ${name}  `);
@@ -161,7 +161,7 @@ describe('orbit topology', () => {
   test('declares every exchange and queue it prints', async () => {
     const ns2 = randomNamespace('clitopo');
     try {
-      const res = await runCli(['topology', '--json', '--namespace', ns2, '--amqp-url', AMQP_URL, '--set', 'delay.levels=3', '--set', 'lanes=[{"name":"q"}]', '--log-level', 'warn']);
+      const res = await runCli(['topology', '--json', '--namespace', ns2, '--amqp-url', AMQP_URL, '--set', 'delay.levels=3', '--set', 'delay.tolerance=0', '--set', 'lanes=[{"name":"q"}]', '--log-level', 'warn']);
       expect(res.code).toBe(0);
       const topology = JSON.parse(res.stdout) as { exchanges: Array<{ name: string }>; queues: Array<{ name: string }> };
       expect(topology.queues.map((q) => q.name)).toEqual(expect.arrayContaining([`${ns2}.lane.q`, `${ns2}.dead`, `${ns2}.delay.0`]));
@@ -176,7 +176,7 @@ describe('orbit topology', () => {
     const ns2 = randomNamespace('clitopo');
     const version = await withChannel(async (ch) => String(ch.connection.serverProperties.version));
     try {
-      const res = await runCli(['topology', '--json', '--namespace', ns2, '--amqp-url', AMQP_URL, '--set', 'delay.levels=2', '--set', 'lanes=[{"name":"q","queueType":"quorum"}]', '--log-level', 'silent']);
+      const res = await runCli(['topology', '--json', '--namespace', ns2, '--amqp-url', AMQP_URL, '--set', 'delay.levels=2', '--set', 'delay.tolerance=0', '--set', 'lanes=[{"name":"q","queueType":"quorum"}]', '--log-level', 'silent']);
       if (brokerFeatures(version).quorumPriorities) {
         expect(res.code).toBe(0);
         const topology = JSON.parse(res.stdout) as { queues: Array<{ name: string; arguments: Record<string, unknown> }> };

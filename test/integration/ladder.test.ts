@@ -46,13 +46,16 @@ async function rungQueues(ns: string): Promise<string[]> {
 }
 
 describe.each(['classic', 'quorum'] as const)('the ladder on %s delay queues', (queueType) => {
-  // Quorum queues cost the broker more to declare: fewer delays, the same range.
+  // Every rung is a queue, and on RabbitMQ 3.x each queue holds file handles: with the shared
+  // broker's default limit (1,024) a few hundred queues at once stop it from taking
+  // connections. So a coarse ladder (about 90 rungs; about 40 on quorum, where each queue is
+  // also a Raft cluster of its own and costly to declare and delete), over the same range.
   const COUNT = queueType === 'classic' ? 1000 : 200;
+  const tolerance = queueType === 'classic' ? 0.2 : 0.5;
 
   test(`${COUNT} delays spread log-uniformly over a ratio of 86,400 each run once, never early, within due + τ × delay + unit`, async () => {
-    const tolerance = 0.05;
     const { ns, config } = namespaceWith({
-      delay: { unit: '1ms', levels: 20, tolerance: '5%', queueType },
+      delay: { unit: '1ms', levels: 20, tolerance, queueType },
       lanes: [{ name: 'a', concurrency: 64 }],
     });
     const recorder = new Recorder();
@@ -87,7 +90,7 @@ describe.each(['classic', 'quorum'] as const)('the ladder on %s delay queues', (
 
     // One queue per rung used, each with a TTL, the deliver exchange and an expiry; no binary levels.
     const rungs = await rungQueues(ns);
-    expect(rungs.length).toBeGreaterThan(20);
+    expect(rungs.length).toBeGreaterThan(queueType === 'classic' ? 50 : 20);
     for (const line of rungs) expect(line).toMatch(/x-expires/);
     const levels = (await rabbitmqctl('-q', 'list_queues', 'name', '--no-table-headers')).split('\n').filter((l) => l.startsWith(`${ns}.delay.`));
     expect(levels).toEqual([]);
@@ -183,3 +186,25 @@ test('quorum delay queues: a normal-priority message is not held up by high-prio
   expect(late).toBeLessThanOrEqual(allowedLatenessMs(3000, 0.02, 10) + publishMs + BROKER_SLACK_MS);
 }, 60_000);
 
+
+test('work-ahead on the ladder: a daemon finds the rungs others declared and takes their soonest-due messages early, flagged, within maxAdvance', async () => {
+  const { config } = namespaceWith({
+    delay: { unit: '100ms', levels: 16, tolerance: '2%' },
+    lanes: [{ name: 'w', concurrency: 8, workAhead: { idle: '200ms', maxAdvance: '30s', maxRate: 100 } }],
+  });
+  // Published before any daemon runs: rungs of 20–40 s and one of 10 min, declared by the Scheduler.
+  const scheduler = await connectTestScheduler(cleanup, config);
+  const soon = await Promise.all(Array.from({ length: 20 }, (_, i) => scheduler.publish('w', `s${i}`, { delay: 20_000 + 1000 * i })));
+  const far = await scheduler.publish('w', 'far', { delay: 600_000 });
+  const recorder = new Recorder();
+  await startDaemon(config, { w: recorder.wrap() });
+
+  await waitFor(() => recorder.count >= soon.length, 20_000, `${soon.length} early runs`);
+  for (const run of recorder.runs) {
+    expect(run.early).toBe(true);
+    expect(run.dueAt - run.startedAt).toBeLessThanOrEqual(30_000 + 1000);
+  }
+  await sleep(1000);
+  // Due in 10 min: more than maxAdvance ahead, handed back to its rung, not run.
+  expect(recorder.byId().has(far.id)).toBe(false);
+}, 60_000);

@@ -236,7 +236,7 @@ describe('a real Prometheus scraping a running daemon', () => {
     expect(laneQueues.sort()).toEqual([`${ns}.lane.fast`, `${ns}.lane.slow`]);
 
     const delayed = await series(interpolate(expr('Delay level depth'), ALL));
-    expect(delayed.every((s) => /\.delay\.\d+$/.test(s.metric['queue']!))).toBe(true);
+    expect(delayed.every((s) => /\.(delay\.\d+|wait(-high)?:\w+)$/.test(s.metric['queue']!))).toBe(true);
     expect(delayed.reduce((n, s) => n + Number(s.value![1]), 0)).toBe(5);
 
     const deadAndUnroutable = await series(interpolate(expr('Dead and unroutable'), ALL));

@@ -66,7 +66,7 @@ describeRabbitmq4('RabbitMQ 4.0 (quorum everywhere, global QoS denied)', () => {
   afterEach(() => cleanup.run());
 
   function quorumConfig(ns: string, settings: Record<string, unknown> = {}): ResolvedConfig {
-    return testConfig(ns, { amqp: { url: broker.url, reconnect: '500ms' }, delay: { unit: '1s', levels: 6, queueType: 'quorum' }, ...settings });
+    return testConfig(ns, { amqp: { url: broker.url, reconnect: '500ms' }, delay: { unit: '1s', levels: 6, tolerance: 0, queueType: 'quorum' }, ...settings });
   }
 
   async function scheduler(config: ResolvedConfig): Promise<Scheduler> {

@@ -33,11 +33,11 @@ let configFile: string;
 let scheduler: Scheduler;
 const servers: Server[] = [];
 
-const config = () => testConfig(ns, { delay: { unit: '1s', levels: LEVELS }, lanes: [{ name: 'a' }, { name: 'b' }] });
+const config = () => testConfig(ns, { delay: { unit: '1s', levels: LEVELS, tolerance: 0 }, lanes: [{ name: 'a' }, { name: 'b' }] });
 
 /** The level a delay enters: the one whose exchange routeDelay publishes to. */
 function entryLevel(delayMs: number): number {
-  const route = routeDelay(delayMs, 'a', { unitMs: UNIT_MS, levels: LEVELS }, names(ns));
+  const route = routeDelay(delayMs, 'a', { unitMs: UNIT_MS, levels: LEVELS, tolerance: 0 }, names(ns));
   const m = /\.delay\.(\d+)$/.exec(route.exchange);
   if (!m) throw new Error(`delay ${delayMs} goes to ${route.exchange}, not a level`);
   return Number(m[1]);
@@ -86,7 +86,7 @@ beforeAll(async () => {
     JSON.stringify({
       namespace: ns,
       amqp: { url: AMQP_URL },
-      delay: { unit: '1s', levels: LEVELS },
+      delay: { unit: '1s', levels: LEVELS, tolerance: 0 },
       log: { level: 'warn' },
       http: { port: 0 },
       lanes: [{ name: 'a' }, { name: 'b' }],

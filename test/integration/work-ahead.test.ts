@@ -32,7 +32,7 @@ const LEVEL_10_MIN = 9;
 const LEVEL_5_MIN = 8;
 const LEVEL_2_H = 12;
 
-const namespaceWith = (lanes: Record<string, unknown>[]): TestNamespace => namespaceFor(cleanup, 'wa', { delay: { unit: '1s', levels: 13 }, lanes });
+const namespaceWith = (lanes: Record<string, unknown>[]): TestNamespace => namespaceFor(cleanup, 'wa', { delay: { unit: '1s', levels: 13, tolerance: 0 }, lanes });
 const startDaemon = (config: ResolvedConfig, handlers: Record<string, Handler>): Promise<Daemon> => startTestDaemon(cleanup, { config, handlers });
 const connectScheduler = (config: ResolvedConfig): Promise<Scheduler> => connectTestScheduler(cleanup, config);
 

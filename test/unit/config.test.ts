@@ -1037,9 +1037,32 @@ describe('redaction of the new secrets', () => {
 
 describe('delay levels within RabbitMQ TTL limits', () => {
   test('a top-level TTL above ten years is refused with the largest usable level count', () => {
-    const err = configError(() => loadConfig({ env: {}, overrides: { 'delay.unit': '1m', 'delay.levels': '28' } }));
-    expect(err.message).toMatch(/delay\.levels 28 with delay\.unit 1m .*use delay\.levels ≤ 23/);
-    expect(() => loadConfig({ env: {}, overrides: { 'delay.unit': '1m', 'delay.levels': '23' } })).not.toThrow();
-    expect(() => loadConfig({ env: {}, overrides: { 'delay.unit': '1s', 'delay.levels': '29' } })).not.toThrow();
+    const binary = { 'delay.tolerance': '0' };
+    const err = configError(() => loadConfig({ env: {}, overrides: { ...binary, 'delay.unit': '1m', 'delay.levels': '28' } }));
+    expect(err.message).toMatch(/delay\.levels 28 with delay\.unit 1m .*top level.*use delay\.levels ≤ 23/);
+    expect(() => loadConfig({ env: {}, overrides: { ...binary, 'delay.unit': '1m', 'delay.levels': '23' } })).not.toThrow();
+    expect(() => loadConfig({ env: {}, overrides: { ...binary, 'delay.unit': '1s', 'delay.levels': '29' } })).not.toThrow();
+    // The ladder's top rung holds the whole longest delay: one level fewer.
+    const ladder = configError(() => loadConfig({ env: {}, overrides: { 'delay.tolerance': '2%', 'delay.unit': '1m', 'delay.levels': '23' } }));
+    expect(ladder.message).toMatch(/delay\.levels 23 with delay\.unit 1m gives the top rung .*use delay\.levels ≤ 22/);
+    expect(ladder.path).toBe('delay.levels');
+  });
+
+  test('delay.levels left unset follows the unit: --set delay.unit=1m works alone', () => {
+    expect(loadConfig({ env: {}, overrides: { 'delay.unit': '1m', 'delay.tolerance': '2%' } }).delay).toMatchObject({ unitMs: 60_000, levels: 22 });
+    expect(loadConfig({ env: {}, overrides: { 'delay.unit': '1m' } }).delay.levels).toBe(23);
+    expect(loadConfig({ env: {}, overrides: { 'delay.unit': '1s' } }).delay.levels).toBe(28);
+    expect(configError(() => loadConfig({ env: {}, overrides: { 'delay.unit': '4000d' } })).path).toBe('delay.unit');
+  });
+
+  test('delay.tolerance takes a fraction or a percentage, from 0 to 100 %', () => {
+    const tolerance = (value: string) => loadConfig({ env: {}, overrides: { 'delay.tolerance': value } }).delay.tolerance;
+    expect([tolerance('2%'), tolerance('0.02'), tolerance('0'), tolerance(' 1.5 % '), tolerance('100%')]).toEqual([0.02, 0.02, 0, 0.015, 1]);
+    expect(loadConfig({ env: { ORBIT_DELAY_TOLERANCE: '5%' } }).delay.tolerance).toBe(0.05);
+    for (const bad of ['2', '150%', '-1%', 'two percent', '']) {
+      const err = configError(() => loadConfig({ env: {}, overrides: { 'delay.tolerance': bad } }));
+      expect(err.path).toBe('delay.tolerance');
+      expect(err.message).toMatch(/delay\.tolerance/);
+    }
   });
 });

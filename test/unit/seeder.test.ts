@@ -42,7 +42,7 @@ function fakeBroker(mode: 'confirm' | 'hold') {
 /** What `orbit seed` wires: Scheduler.prepare for validation, a MessagePublisher over the fake broker. */
 function target(config: ResolvedConfig, publisher: ConfirmedPublisher): SeedTarget & { publisher: MessagePublisher } {
   const scheduler = new Scheduler({ config });
-  const mp = new MessagePublisher(publisher, names(config.namespace), config.delay, config.lanes, undefined);
+  const mp = new MessagePublisher(publisher, names(config.namespace), config.delay, config.lanes, { ensure: () => undefined, forget: () => undefined });
   return {
     publisher: mp,
     prepare: (lane, body, options) => scheduler.prepare(lane, body, options),

@@ -133,7 +133,7 @@ describe('in-flight from /metrics', () => {
 });
 
 describe('summarize', () => {
-  const config = testConfig('ns', { delay: { unit: '1s', levels: 4 }, lanes: [{ name: 'a' }, { name: 'b' }] });
+  const config = testConfig('ns', { delay: { unit: '1s', levels: 4, tolerance: 0 }, lanes: [{ name: 'a' }, { name: 'b' }] });
   const topo = buildTopology(config);
 
   function countsOf(depths: Record<string, number>, consumers: Record<string, number> = {}): Map<string, QueueCounts | null> {
@@ -205,7 +205,7 @@ describe('summarize', () => {
 
 describe('bundled lanes', () => {
   test('the snapshot says which lanes are bundled and that their counts are AMQP messages', () => {
-    const config = testConfig('ns', { delay: { unit: '1s', levels: 4 }, lanes: [{ name: 'a' }, { name: 'b', bundle: { max: 100 } }] });
+    const config = testConfig('ns', { delay: { unit: '1s', levels: 4, tolerance: 0 }, lanes: [{ name: 'a' }, { name: 'b', bundle: { max: 100 } }] });
     const topo = buildTopology(config);
     const counts = new Map<string, QueueCounts | null>(topo.queues.map((q) => [q.name, { messageCount: 2, consumerCount: 0 }]));
     const s = summarize(config, topo.queues, counts, { byLane: null, notes: [] }, new Date(0));
@@ -219,7 +219,7 @@ describe('bundled lanes', () => {
   });
 
   test('no note when no lane is bundled', () => {
-    const config = testConfig('ns', { delay: { unit: '1s', levels: 4 }, lanes: [{ name: 'a' }] });
+    const config = testConfig('ns', { delay: { unit: '1s', levels: 4, tolerance: 0 }, lanes: [{ name: 'a' }] });
     const topo = buildTopology(config);
     const counts = new Map<string, QueueCounts | null>(topo.queues.map((q) => [q.name, { messageCount: 0, consumerCount: 0 }]));
     const s = summarize(config, topo.queues, counts, { byLane: null, notes: [] }, new Date(0));

@@ -1,0 +1,44 @@
+import type { Channel, ChannelModel } from 'amqplib';
+
+/** A queue's counts, as a passive declare reports them. */
+export interface QueueCounts {
+  readonly messageCount: number;
+  readonly consumerCount: number;
+}
+
+/**
+ * Counts of many queues, most of them possibly missing, by passive declares on `parallel`
+ * channels of their own (a missing queue closes its channel; the next one opens a new one).
+ */
+export async function probeQueues(model: ChannelModel, queueNames: readonly string[], timeoutMs: number, parallel = 16): Promise<Map<string, QueueCounts | null>> {
+  const counts = new Map<string, QueueCounts | null>();
+  const deadline = Date.now() + timeoutMs;
+  let next = 0;
+  const open = async (): Promise<Channel> => {
+    const ch = await model.createChannel();
+    ch.on('error', () => undefined);
+    return ch;
+  };
+  const worker = async (): Promise<void> => {
+    let ch: Channel | undefined;
+    try {
+      while (next < queueNames.length) {
+        if (Date.now() > deadline) throw new Error(`probing ${queueNames.length} queues took over ${timeoutMs} ms`);
+        const name = queueNames[next++]!;
+        ch ??= await open();
+        try {
+          const { messageCount, consumerCount } = await ch.checkQueue(name);
+          counts.set(name, { messageCount, consumerCount });
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== 404) throw err;
+          counts.set(name, null);
+          ch = undefined; // closed by the broker
+        }
+      }
+    } finally {
+      await ch?.close().catch(() => undefined);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, queueNames.length) }, worker));
+  return counts;
+}
