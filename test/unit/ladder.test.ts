@@ -6,18 +6,7 @@
 import { allowedLatenessMs, holdMs, ladderRungs, rungExpiresMs, rungIndex, rungRenewMs } from '../../src/delay/ladder';
 import { ladderOf, routeDelay } from '../../src/delay/routing';
 import { names } from '../../src/topology/names';
-
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as prng } from '../faults/prng';
 
 const n = names('p');
 
