@@ -14,14 +14,26 @@ import { describeMachine, machineFacts } from './lib/machine';
 import { defaultRedisUrl } from './lib/redis';
 import { nowSeconds } from './lib/stats';
 import { bundlesBenchmark } from './bundles';
+import { fillBenchmark } from './fill';
+import { isToleranceText } from './lib/orbit-settings';
 import { latenessBenchmark } from './lateness';
 import { memoryBenchmark } from './memory';
 import { rescheduleBenchmark } from './reschedule';
 import { rssBenchmark } from './rss';
 import { seedingBenchmark } from './seeding';
+import { steadyBenchmark } from './steady';
 
 /** Every benchmark, by name, in the order they run. Add one: write bench/<name>/index.ts and list it here. */
-const BENCHMARKS: readonly Benchmark[] = [rescheduleBenchmark, memoryBenchmark, seedingBenchmark, latenessBenchmark, rssBenchmark, bundlesBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [
+  rescheduleBenchmark,
+  memoryBenchmark,
+  seedingBenchmark,
+  latenessBenchmark,
+  rssBenchmark,
+  bundlesBenchmark,
+  steadyBenchmark,
+  fillBenchmark,
+];
 
 function positiveInt(value: string): number {
   const n = Number(value.replace(/_/g, ''));
@@ -48,6 +60,19 @@ function units(value: string): string[] {
   return list;
 }
 
+function tolerances(value: string): string[] {
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const t of list) if (!isToleranceText(t)) throw new InvalidArgumentError(`"${t}" is not a tolerance (a fraction such as 0.02, or a percentage such as 2%)`);
+  if (list.length === 0) throw new InvalidArgumentError('give at least one tolerance, e.g. 0 or 0,2%');
+  return list;
+}
+
+function orbitSetting(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`"${value}" is not key=value (e.g. delay.unit=500ms)`);
+  return { ...previous, [value.slice(0, eq).trim()]: value.slice(eq + 1) };
+}
+
 interface CliOptions {
   n?: number;
   quick?: boolean;
@@ -55,6 +80,8 @@ interface CliOptions {
   concurrency?: number;
   queueTypes: QueueType[];
   units?: string[];
+  tolerance: string[];
+  orbitSet?: Record<string, string>;
   contenders?: string;
   amqpUrl?: string;
   redisUrl?: string;
@@ -74,7 +101,9 @@ async function main(argv: readonly string[]): Promise<number> {
     .addOption(new Option('--concurrency <count>', 'reschedule: lane concurrency = consumer prefetch, for every contender (default 100)').argParser(positiveInt))
     .addOption(new Option('--queue-types <list>', 'delay.queueType values to measure: classic, quorum or both').argParser(queueTypes).default(['classic', 'quorum']))
     .addOption(new Option('--units <list>', 'delay.unit values for the lateness benchmark (default: 1s with --quick, 1s,1m otherwise)').argParser(units))
-    .option('--contenders <names>', 'reschedule and seeding: comma-separated contenders to run (default: all)')
+    .addOption(new Option('--tolerance <list>', 'steady and fill: delay.tolerance values to measure (fractions or percentages, e.g. 0,2%)').argParser(tolerances).default(['0']))
+    .addOption(new Option('--orbit-set <key=value>', 'steady and fill: extra orbit config for every variant (dotted key, repeatable), e.g. --orbit-set delay.unit=500ms').argParser(orbitSetting))
+    .option('--contenders <names>', 'reschedule and seeding: comma-separated contenders to run (default: all); steady: unbundled, bundled')
     .option('--amqp-url <url>', 'broker (default: $ORBIT_BENCH_AMQP_URL, $ORBIT_TEST_AMQP_URL or amqp://guest:guest@127.0.0.1:5672)')
     .option('--redis-url <url>', 'Redis for BullMQ (default: $ORBIT_BENCH_REDIS_URL or redis://127.0.0.1:6379)')
     .option('--json', 'print one JSON document on stdout instead of tables')
@@ -116,6 +145,8 @@ async function main(argv: readonly string[]): Promise<number> {
         concurrency: opts.concurrency,
         queueTypes: opts.queueTypes,
         units: opts.units,
+        tolerances: opts.tolerance,
+        orbitSettings: opts.orbitSet ?? {},
         amqpUrl,
         redisUrl: opts.redisUrl ?? defaultRedisUrl(),
         contenders: (opts.contenders ?? '').split(',').map((s) => s.trim()).filter(Boolean),

@@ -17,6 +17,10 @@ export interface BenchOptions {
   readonly queueTypes: readonly QueueType[];
   /** `delay.unit` values (durations such as `1s`, `1m`) for the benchmarks where the unit matters; undefined: the benchmark's default for the mode. */
   readonly units: readonly string[] | undefined;
+  /** `--tolerance`: `delay.tolerance` values (`0`, `0.02`, `2%`) for the steady and fill benchmarks. */
+  readonly tolerances: readonly string[];
+  /** `--orbit-set key=value`: extra orbit config (dotted keys) for every steady and fill variant. */
+  readonly orbitSettings: Readonly<Record<string, string>>;
   readonly amqpUrl: string;
   readonly redisUrl: string;
   /** Only these contenders (by name); all when empty. */

@@ -95,23 +95,35 @@ export async function deleteNamespace(amqpUrl: string, namespace: string, known:
   const exchanges = new Set([...(known.exchanges ?? []), ...listed[1]!].filter((n) => n.startsWith(prefix)));
   const conn = await amqplib.connect(amqpUrl);
   try {
-    // A delete of something already gone closes the channel on some brokers: one channel each.
-    for (const q of queues) {
+    // A delete of something already gone closes the channel on some brokers: one channel each,
+    // a few at a time (a tolerance ladder declares hundreds of queues on demand).
+    await inParallel([...queues], DELETE_PARALLELISM, async (q) => {
       const ch = await conn.createChannel();
       await ch.deleteQueue(q).catch(() => undefined);
       await ch.close().catch(() => undefined);
-    }
-    for (const e of exchanges) {
+    });
+    await inParallel([...exchanges], DELETE_PARALLELISM, async (e) => {
       const ch = await conn.createChannel();
       await ch.deleteExchange(e).catch(() => undefined);
       await ch.close().catch(() => undefined);
-    }
+    });
   } finally {
     await conn.close().catch(() => undefined);
   }
 }
 
+const DELETE_PARALLELISM = 8;
+
+async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) await fn(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+}
+
 async function listNames(command: 'list_queues' | 'list_exchanges'): Promise<string[]> {
-  const { stdout } = await run('rabbitmqctl', ['-q', command, 'name', '--no-table-headers'], { maxBuffer: 64 * 1024 * 1024 });
+  // Bounded: a node busy with a stuck queue can keep rabbitmqctl waiting; the known names are deleted anyway.
+  const { stdout } = await run('rabbitmqctl', ['-q', command, 'name', '--no-table-headers'], { maxBuffer: 64 * 1024 * 1024, timeout: 120_000 });
   return stdout.split('\n').map((l) => l.trim()).filter(Boolean);
 }
