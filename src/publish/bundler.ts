@@ -11,6 +11,11 @@ import type { OutgoingMessage } from '../message/types';
 export interface BundleRoute {
   readonly exchange: string;
   readonly routingKey: string;
+  /**
+   * `CC` routing keys: on the ladder the routing key names only the rung, and these the
+   * destination, so they are part of where a bundle goes.
+   */
+  readonly cc?: readonly string[] | undefined;
 }
 
 /** Sends one AMQP message; resolves when the broker confirmed it. */
@@ -97,8 +102,8 @@ export class Bundler<R extends BundleRoute = BundleRoute> {
    */
   addWith(msg: OutgoingMessage, route: R, config: BundleConfig, settle: Settle, token: number, holdMs = config.lingerMs): void {
     let group = this.last;
-    if (group === undefined || group.priority !== msg.priority || group.route.routingKey !== route.routingKey || group.route.exchange !== route.exchange) {
-      const key = `${route.exchange}\u0000${route.routingKey}\u0000${msg.priority}`;
+    if (group === undefined || (group.route !== route && !sameWay(group.route, route)) || group.priority !== msg.priority) {
+      const key = `${route.exchange}\u0000${route.routingKey}\u0000${msg.priority}\u0000${route.cc?.join('\u0000') ?? ''}`;
       group = this.open.get(key);
       if (!group) {
         group = { key, route, priority: msg.priority, lane: msg.lane, config, msgs: [], settles: [], tokens: [], bytes: BUNDLE_OVERHEAD, timer: undefined, deadline: Infinity };
@@ -184,4 +189,12 @@ export class Bundler<R extends BundleRoute = BundleRoute> {
     );
     this.sending.add(tracked);
   }
+}
+
+/** Whether two routes go the same way: exchange, routing key and `CC` keys. */
+function sameWay(a: BundleRoute, b: BundleRoute): boolean {
+  if (a.exchange !== b.exchange || a.routingKey !== b.routingKey) return false;
+  const x = a.cc ?? [];
+  const y = b.cc ?? [];
+  return x.length === y.length && x.every((k, i) => k === y[i]);
 }

@@ -181,6 +181,21 @@ describe('Bundler', () => {
     expect(settled.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
   });
 
+  test('on the ladder, messages to one rung but different destinations (CC keys) never share a bundle', async () => {
+    const sent: string[] = [];
+    const bundler = new Bundler(async ({ routingKey, cc }, body) => {
+      sent.push(`${routingKey}>${(cc ?? []).join(',')}:${decodeBundle(body, 1).length}`);
+    });
+    const cfg = { max: 100, lingerMs: 3_600_000, maxBytes: 262_144 };
+    const msg = (id: string, lane: string): OutgoingMessage => ({ id, lane, body: Buffer.from('{}'), priority: 0, dueAt: 1, delayMs: 0, runs: 0, attempt: 0, headers: {} });
+    for (let i = 0; i < 6; i++) {
+      const lane = i % 2 ? 'a' : 'b';
+      bundler.addWith(msg(`m${i}`, lane), { exchange: '', routingKey: 'ns.wait:1m', cc: [`ns.to.${lane}`] }, cfg, () => undefined, i);
+    }
+    bundler.flushAll();
+    expect(sent.sort()).toEqual(['ns.wait:1m>ns.to.a:3', 'ns.wait:1m>ns.to.b:3']);
+  });
+
   test('a failed bundle fails each of its messages, promise and callback alike', async () => {
     const bundler = new Bundler(() => Promise.reject(new PublishError('nacked', { code: 'NACKED' })));
     const cfg = { max: 3, lingerMs: 3_600_000, maxBytes: 262_144 };
