@@ -14,6 +14,8 @@ import { depthsAt, publishAll, sleep, topologyQueues, until } from './util';
 
 const LEVELS = 6;
 const CONCURRENCY = 20;
+/** RabbitMQ's default `dead_letter_worker_consumer_prefetch` (rabbit.app, 3.10 and 4.0). */
+const DLX_WORKER_PREFETCH = 32;
 
 describeFaults('fault: a cluster node dies (3-node cluster from scripts/cluster.sh)', () => {
   let cluster: ScriptCluster | undefined;
@@ -138,6 +140,11 @@ describeFaults('fault: a cluster node dies (3-node cluster from scripts/cluster.
     expect(t.strangers).toEqual([]);
     expect(t.lost).toBe(0);
     // At-least-once: what was in flight at the kill repeats (and may repeat its later runs).
-    expect(t.duplicatedIds.length).toBeLessThanOrEqual(2 * CONCURRENCY);
+    // Two sources, each bounded: the lane's unacked deliveries (prefetch = CONCURRENCY) come
+    // back on the surviving node, and each quorum delay level whose leader died re-sends what
+    // its at-least-once dead-letter worker had sent but not yet had confirmed, up to the
+    // worker's prefetch (`dead_letter_worker_consumer_prefetch`, 32 on 3.10 and 4.0) per level.
+    // CI saw 42 and 45 ids, above the earlier 2 × CONCURRENCY guess that ignored the second.
+    expect(t.duplicatedIds.length).toBeLessThanOrEqual(CONCURRENCY + LEVELS * DLX_WORKER_PREFETCH);
   }, 300_000);
 });
