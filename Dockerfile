@@ -8,6 +8,8 @@
 # The image runs config/default.json (lanes "fast" and "slow" with the example handler).
 # For real work, mount a directory with your config and handlers and point ORBIT_CONFIG at
 # it:  -v /srv/orbit:/etc/orbit:ro -e ORBIT_CONFIG=/etc/orbit/config.json
+# Mounted handlers can `import { UnrecoverableError } from '@orbit-worker/orbit'` (or
+# require it) with nothing installed: the image links the package at /node_modules.
 # Handlers that need npm packages of their own: build FROM this image, COPY them in and
 # `npm install` them beside the handler.
 
@@ -46,6 +48,17 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY config ./config
 COPY examples ./examples
+
+# Handlers mounted anywhere (/etc/orbit, /srv/...) resolve `@orbit-worker/orbit` to this
+# install. ES modules and CommonJS both look a bare specifier up in node_modules directories
+# walking up from the importing file, and ES modules ignore NODE_PATH, so the one place
+# above every path is /node_modules. A symlink rather than a copy: Node follows it to
+# /app/dist (its own dependencies then resolve from /app/node_modules) and the handler gets
+# the very modules the daemon runs. A node_modules beside the handler still wins, being
+# nearer; a second copy found there works too (orbit matches its errors by a registered
+# symbol, not by class identity).
+RUN mkdir -p /node_modules/@orbit-worker \
+ && ln -s /app /node_modules/@orbit-worker/orbit
 
 # Config sources (see config/orbit.env.example for every variable). ORBIT_CONFIG rather
 # than a --config flag in CMD, so that an env file or `-e ORBIT_CONFIG=...` can change it.

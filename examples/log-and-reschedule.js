@@ -4,7 +4,7 @@
 // The body is JSON by convention: { "every": "30s" } reschedules every 30 seconds;
 // without it the message comes back in 10 seconds. { "times": N } stops after N runs.
 
-/** @type {import('orbit').Handler} */
+/** @type {import('@orbit-worker/orbit').Handler} */
 exports.handle = async (message, ctx) => {
   let body = {};
   try {

@@ -2,6 +2,7 @@ import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import { connectionName, openConnection } from './amqp/connection';
 import { openPublishChannel, type PublishChannel } from './amqp/publish-channel';
 import { RungDeclarer } from './amqp/rung-declarer';
+import { findStrandedLanes, type StrandedQueue } from './amqp/stranded-lanes';
 import { TopologyAsserter } from './amqp/topology-asserter';
 import type { LaneConfig, ResolvedConfig } from './config/types';
 import { errorMessage, HandlerLoadError } from './errors';
@@ -18,6 +19,8 @@ import { WorkAhead } from './worker/work-ahead';
 
 /** How often a daemon on the ladder looks for rungs other publishers declared. */
 const RUNG_DISCOVERY_MS = 30_000;
+/** The longest a start waits for the lane record before going on without it. */
+const STRANDED_CHECK_MS = 10_000;
 import { createHttpHandler, type HttpHandler } from './worker/http-handler';
 import { loadHandler } from './worker/load-handler';
 import type { WorkerObserver } from './worker/observer';
@@ -63,6 +66,8 @@ export class Daemon {
   private workAhead: WorkAhead | undefined;
   private rungs: RungDeclarer | undefined;
   private discovery: NodeJS.Timeout | undefined;
+  /** Queues of lanes removed from the config that still hold messages, by queue: their lane. */
+  private readonly stranded = new Map<string, string>();
   private readonly httpHandlers: HttpHandler[] = [];
   private http: HttpServer | undefined;
   /** Every metric of this daemon, on its own registry. */
@@ -116,6 +121,9 @@ export class Daemon {
     const { config } = this;
     const timeout = this.options.connectTimeoutMs ?? 30_000;
     const handlers = await this.loadHandlers();
+    // Legal (a daemon can serve /metrics only), but almost always a config that did not load
+    // the lanes the user meant: say so rather than run silently.
+    if (config.lanes.length === 0) this.log.warn('no lanes configured: this daemon consumes nothing (set lanes in the config file)');
     const n = names(config.namespace);
     const { metrics } = this;
 
@@ -185,26 +193,84 @@ export class Daemon {
       names: n,
       delay: config.delay,
       logger: this.log,
-      onTaken: (lane) => metrics.workAhead.inc({ lane }),
+      observer: metrics.workAheadObserver(),
       unsafeToLook: (queue) => this.asserter.unsafeToLook(queue),
       rungs,
     });
     this.workAhead.start();
     if (rungs) this.discoverRungs(rungs);
-    const sampled = (): ReadonlyArray<Pick<QueueSpec, 'name' | 'role'>> =>
-      rungs ? [...this.topology.queues, ...rungs.knownRungs().map((r) => ({ name: r.queue, role: 'delay' as const }))] : this.topology.queues;
+    await this.checkStrandedLanes(Math.min(timeout, STRANDED_CHECK_MS));
+    const sampled = (): ReadonlyArray<Pick<QueueSpec, 'name' | 'role'>> => [
+      ...(rungs ? [...this.topology.queues, ...rungs.knownRungs().map((r) => ({ name: r.queue, role: 'delay' as const }))] : this.topology.queues),
+      ...[...this.stranded.keys()].map((name) => ({ name, role: 'lane' as const })),
+    ];
     this.sampler = new QueueSampler(
       this.consumeConnection,
       sampled,
-      (depths) => metrics.recordQueueDepths(depths),
+      (depths) => {
+        // A removed lane's queue has a gauge of its own (`orbit_stranded_messages`), not a lane's.
+        const stranded = depths.filter((d) => this.stranded.has(d.queue));
+        for (const d of stranded) metrics.recordStranded(this.stranded.get(d.queue)!, d.queue, d.messages, d.consumers);
+        metrics.recordQueueDepths(stranded.length === 0 ? depths : depths.filter((d) => !this.stranded.has(d.queue)));
+      },
       this.options.queueSampleIntervalMs ?? 5000,
       this.log,
-      (queue) => rungs?.gone(queue),
+      (queue) => {
+        rungs?.gone(queue);
+        const lane = this.stranded.get(queue);
+        if (lane === undefined) return;
+        this.stranded.delete(queue);
+        metrics.forgetStranded(lane, queue);
+      },
     );
     this.sampler.start();
     this.log.info(
       { namespace: config.namespace, lanes: config.lanes.map((l) => `${l.name}×${l.concurrency}`) },
       'orbit started',
+    );
+  }
+
+  /**
+   * Records the configured lane queues in the namespace's lane record and warns of recorded
+   * queues the config no longer has that still exist with no consumer: a removed lane whose
+   * messages would otherwise wait there unseen (`amqp/stranded-lanes.ts`). They are sampled
+   * into `orbit_stranded_messages` from then on. Their binding stays: messages still on their
+   * way to the old lane keep landing in its queue, all in one place for `orbit lanes move`
+   * (README, "Removed lanes"). Never stops the start: the record is an aid, not the topology.
+   */
+  private async checkStrandedLanes(timeoutMs: number): Promise<void> {
+    const model = this.publishConnection?.connection;
+    if (!model) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const found = await Promise.race([
+        findStrandedLanes(model, this.config, { mode: 'record', timeoutMs }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+      for (const q of found.stranded) this.warnStranded(q);
+      for (const q of found.served) {
+        this.log.info({ lane: q.lane, queue: q.queue, consumers: q.consumers }, 'a lane this config does not have is consumed by another process (a daemon with another config)');
+      }
+      if (found.gone.length > 0) this.log.info({ queues: found.gone }, 'queues of removed lanes were deleted; forgotten');
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'could not check for removed lanes whose queues still hold messages; starting anyway');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private warnStranded(q: StrandedQueue): void {
+    this.stranded.set(q.queue, q.lane);
+    this.metrics.recordStranded(q.lane, q.queue, q.messages, q.consumers);
+    // A re-partitioned lane's old queue goes back into the lane itself.
+    const other = this.config.lanes.some((l) => l.name === q.lane) ? q.lane : (this.config.lanes[0]?.name ?? '<lane>');
+    this.log.warn(
+      { lane: q.lane, queue: q.queue, messages: q.messages },
+      `lane "${q.lane}" is not in the config (removed, renamed or re-partitioned?) but its queue ${q.queue} holds ${q.messages} message(s) ` +
+        `that nothing consumes, and keeps receiving the lane's messages: move them with \`orbit lanes move --from ${q.lane} --to ${other}\`, ` +
+        `then delete the queue once empty; if a daemon with another config serves "${q.lane}", start it`,
     );
   }
 
@@ -232,7 +298,7 @@ export class Daemon {
     const given = this.options.handlers?.[lane.name];
     if (given) return given;
     if (lane.httpHandler) {
-      const http = createHttpHandler(lane.httpHandler, lane.concurrency);
+      const http = createHttpHandler(lane.httpHandler, lane.concurrency, `lanes[${index}].handler`);
       this.httpHandlers.push(http);
       return http.handle;
     }

@@ -1,6 +1,7 @@
 /**
  * orbit's public face: the Scheduler for publishing, the Daemon for consuming, outcome
- * helpers and types for handler authors, and the error classes to test with `instanceof`.
+ * helpers and types for handler authors, and the error classes (test them with
+ * `instanceof`, or with `isOrbitError`/`isUnrecoverable` when two copies of orbit may meet).
  */
 export { Scheduler, type SchedulerOptions, type PublishMessageOptions, type PublishedMessage } from './publish/scheduler';
 export type { Settle } from './publish/bundler';
@@ -22,4 +23,7 @@ export {
   HandlerTimeoutError,
   BadOutcomeError,
   BadBodyError,
+  isOrbitError,
+  isUnrecoverable,
+  isBadBody,
 } from './errors';

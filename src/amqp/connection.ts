@@ -4,6 +4,8 @@ import type { AmqpConfig, TlsConfig } from '../config/types';
 import { redactUrl } from '../config/redact';
 import type { Logger } from '../logging/logger';
 import { coalesceWrites, socketOfConnection } from './coalesce-writes';
+import { connectRefusal, notConnected } from './connect-error';
+import type { BrokerRefusedError } from '../errors';
 
 /** Which of orbit's connections this is; consuming and publishing never share one. */
 export type ConnectionRole = 'consume' | 'publish' | 'cli';
@@ -56,7 +58,11 @@ export function openConnection(
     },
   });
   const log = logger.child({ connection: name });
+  const state: ConnectState = { urls: amqp.urls, connectedOnce: false, last: undefined, refusal: undefined };
+  states.set(manager, state);
   manager.on('connect', ({ connection, url }) => {
+    state.connectedOnce = true;
+    state.refusal = undefined;
     const socket = socketOfConnection(connection);
     // Without it orbit still works, one syscall per frame group: say so once per connect.
     if (!socket || !coalesceWrites(socket)) log.warn('socket writes not coalesced: amqplib internals changed');
@@ -64,7 +70,19 @@ export function openConnection(
     events.onConnect?.();
   });
   manager.on('connectFailed', ({ err, url }) => {
-    log.warn({ broker: typeof url === 'string' ? redactUrl(url) : undefined, err: err.message }, 'amqp connect failed');
+    const tried = typeof url === 'string' ? url : undefined;
+    state.last = { err, url: tried };
+    const refusal = connectRefusal(err, tried);
+    if (refusal === undefined) {
+      log.warn({ broker: tried === undefined ? undefined : redactUrl(tried), err: err.message }, 'amqp connect failed');
+      return;
+    }
+    // Before the first connect a refusal is final (`awaitFirstConnect` fails at once). After
+    // it, the same refusal means the credentials or permissions changed under a running
+    // daemon: say so loudly with the broker's reason, but keep retrying, since they may be
+    // rotated back or granted again without a restart.
+    if (!state.connectedOnce) state.refusal ??= refusal;
+    log.error({ broker: tried === undefined ? undefined : redactUrl(tried), code: refusal.code, err: refusal.message }, 'amqp connect refused by the broker');
   });
   manager.on('disconnect', ({ err }) => {
     log.warn({ err: err?.message }, 'amqp disconnected');
@@ -79,4 +97,51 @@ export function openConnection(
     events.onUnblocked?.();
   });
   return manager;
+}
+
+/** What `awaitFirstConnect` needs to know about a connection opened by `openConnection`. */
+interface ConnectState {
+  readonly urls: readonly string[];
+  connectedOnce: boolean;
+  last: { err: unknown; url: string | undefined } | undefined;
+  /** The first refusal before any connect: final for whoever awaits the first connect. */
+  refusal: BrokerRefusedError | undefined;
+}
+
+/** Kept beside the manager rather than on it: amqp-connection-manager's object is not ours. */
+const states = new WeakMap<AmqpConnectionManager, ConnectState>();
+
+/**
+ * Resolves once `manager` (from `openConnection`) has connected at least once. Rejects at
+ * once when the broker refuses the login or vhost before that (retrying cannot heal it), and
+ * after `timeoutMs` with NOT_CONNECTED naming the brokers and the last error while they are
+ * unreachable. The manager goes on retrying either way: the caller closes it.
+ */
+export function awaitFirstConnect(manager: AmqpConnectionManager, timeoutMs: number): Promise<void> {
+  const state = states.get(manager);
+  if (state === undefined || state.connectedOnce || manager.isConnected()) return Promise.resolve();
+  if (state.refusal) return Promise.reject(state.refusal);
+  return new Promise<void>((resolve, reject) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      manager.removeListener('connect', onConnect);
+      manager.removeListener('connectFailed', onFailed);
+    };
+    const onConnect = (): void => {
+      done();
+      resolve();
+    };
+    // Registered after openConnection's own listener, so `state.refusal` is already set.
+    const onFailed = (): void => {
+      if (state.refusal === undefined) return;
+      done();
+      reject(state.refusal);
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(notConnected(state.urls, timeoutMs, state.last));
+    }, timeoutMs);
+    manager.on('connect', onConnect);
+    manager.on('connectFailed', onFailed);
+  });
 }

@@ -1,5 +1,5 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
-import type { Channel } from 'amqplib';
+import type { Channel, ChannelModel } from 'amqplib';
 import type { ResolvedConfig } from '../config/types';
 import type { Logger } from '../logging/logger';
 import { MessagePublisher } from '../publish/message-publisher';
@@ -9,6 +9,31 @@ import { ManagedChannel } from './managed-channel';
 import { openPublishChannel, type PublishChannel } from './publish-channel';
 import { RungDeclarer } from './rung-declarer';
 import { TopologyAsserter } from './topology-asserter';
+
+/**
+ * What a session does to the namespace's topology on each (re)connect:
+ * - `declare`: declares all of it, creating what is missing (publish, seed, topology, the
+ *   Scheduler API);
+ * - `existing`: the same, but only for a namespace that exists: NamespaceNotFoundError
+ *   otherwise (`orbit migrate`, which rewrites queues but must not start a namespace);
+ * - `passive`: declares nothing; checks that the namespace exists and compares the queues
+ *   named in `inspect` (commands that only look: stats, dlq, migrate --dry-run).
+ */
+export type TopologyMode = 'declare' | 'existing' | 'passive';
+
+export interface SessionOptions {
+  /** @defaultValue 'declare' */
+  readonly topology?: TopologyMode;
+  /**
+   * `passive`: queues the command will look into, compared with orbit's arguments when they
+   * exist (finding queues `dlq list` must not look into). @defaultValue none
+   */
+  readonly inspect?: readonly string[];
+  /** How long the first connection may take. @defaultValue `amqp.connectTimeout` */
+  readonly connectTimeoutMs?: number;
+  /** How long the topology setup may take once connected. @defaultValue 30 s */
+  readonly setupTimeoutMs?: number;
+}
 
 /**
  * One connection with a topology-asserting confirm channel: what the Scheduler API and the
@@ -30,19 +55,36 @@ export class BrokerSession {
     private readonly config: ResolvedConfig,
     role: ConnectionRole,
     private readonly logger: Logger,
+    options: SessionOptions,
   ) {
     this.connection = openConnection(config.amqp, connectionName(config.namespace, role), logger);
     this.topology = new TopologyAsserter(config, logger);
-    this.publish = openPublishChannel(this.connection, config, this.topology, logger);
+    const asserter = this.topology;
+    const inspect = options.inspect ?? [];
+    const setup: Record<TopologyMode, (model: ChannelModel) => Promise<void>> = {
+      declare: (model) => asserter.assert(model),
+      existing: async (model) => {
+        await asserter.inspect(model);
+        await asserter.assert(model);
+      },
+      passive: (model) => asserter.inspect(model, inspect),
+    };
+    const mode = setup[options.topology ?? 'declare'];
+    this.publish = openPublishChannel(this.connection, config, { assert: (model) => mode(model) }, logger);
     this.rungs = config.delay.tolerance > 0 ? new RungDeclarer(this.connection, config, logger) : undefined;
     this.publisher = new MessagePublisher(this.publish.publisher, names(config.namespace), config.delay, config.lanes, this.rungs);
   }
 
-  /** Connects and asserts the topology; rejects with the first setup error or after `timeoutMs`. */
-  static async open(config: ResolvedConfig, role: ConnectionRole, logger: Logger, timeoutMs = 30_000): Promise<BrokerSession> {
-    const session = new BrokerSession(config, role, logger);
+  /**
+   * Connects and sets up the topology as `options.topology` says; rejects with the first
+   * setup error, at once when the broker refuses the login or vhost, or after the timeouts.
+   * A number (the Scheduler's `connectTimeoutMs`) bounds the connect and the setup alike.
+   */
+  static async open(config: ResolvedConfig, role: ConnectionRole, logger: Logger, options: number | SessionOptions = {}): Promise<BrokerSession> {
+    const opts: SessionOptions = typeof options === 'number' ? { connectTimeoutMs: options, setupTimeoutMs: options } : options;
+    const session = new BrokerSession(config, role, logger, opts);
     try {
-      await session.publish.ready(timeoutMs);
+      await session.publish.ready(opts.setupTimeoutMs ?? 30_000, opts.connectTimeoutMs);
     } catch (err) {
       await session.close();
       throw err;

@@ -1,10 +1,15 @@
 import type { Channel, ChannelModel, Connection } from 'amqplib';
 import type { ResolvedConfig } from '../config/types';
-import { BrokerError, ConfigError, errorMessage } from '../errors';
+import { BrokerError, ConfigError, errorMessage, NamespaceNotFoundError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { brokerFeatures, brokerProblems, type BrokerFeatures } from '../topology/broker-features';
 import { buildTopology, type QueueSpec, type Topology } from '../topology/build';
 import { classifyDrift, unsafeToLook, type QueueDrift } from '../topology/drift';
+import { names } from '../topology/names';
+import { probeQueues } from './probe-queues';
+
+/** How long the existence checks of a read-only command's `inspect` may take. */
+const INSPECT_TIMEOUT_MS = 30_000;
 
 /** The version a connection's broker reported in `connection.start`. */
 export function brokerVersionOf(connection: Connection): string | undefined {
@@ -108,6 +113,44 @@ export class TopologyAsserter {
       );
     } finally {
       await ch.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * For commands that only look (stats, dlq, migrate --dry-run): declares nothing, so a
+   * mistyped namespace is reported instead of created. Fails with NamespaceNotFoundError
+   * when the namespace's dead-letter queue, which every orbit topology has, is missing. Each
+   * of `queues` that exists is compared with the arguments orbit would declare, and a
+   * difference recorded as `assert` records it (a conflict too: looking routes nothing): an
+   * equivalent redeclare of an existing queue changes nothing, and is the only way AMQP tells
+   * whether arguments differ. Only queues a passive check just found are redeclared; one
+   * deleted in that instant would be recreated, a window a CLI command can live with.
+   */
+  async inspect(model: ChannelModel, queues: readonly string[] = []): Promise<void> {
+    const topology = this.topologyFor(model.connection);
+    const dead = names(this.config.namespace).dead;
+    const found = await probeQueues(model, [dead, ...queues.filter((q) => q !== dead)], INSPECT_TIMEOUT_MS);
+    if (!found.get(dead)) {
+      const ns = this.config.namespace;
+      throw new NamespaceNotFoundError(
+        `namespace "${ns}" not found on the broker (no queue ${dead}): check --namespace / ORBIT_NAMESPACE, or run orbit topology to declare it`,
+        { path: 'namespace' },
+      );
+    }
+    for (const name of queues) {
+      const spec = topology.queues.find((q) => q.name === name);
+      if (spec === undefined || !found.get(name) || this.drift.has(name)) continue;
+      const ch = await model.createChannel();
+      ch.on('error', () => undefined); // a refused redeclare closes it; the rejected call reports it
+      try {
+        await ch.assertQueue(name, { durable: true, arguments: spec.arguments });
+      } catch (err) {
+        const argument = inequivalentArgument(err);
+        if (argument === undefined) throw failure(`queue ${name}`, err, '');
+        this.record(classifyDrift(spec, argument, this.features!));
+      } finally {
+        await ch.close().catch(() => undefined);
+      }
     }
   }
 

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load';
 import type { ConfigSources, ResolvedConfig } from '../config/types';
-import { ConfigError, errorMessage, InvalidMessageError, OrbitError } from '../errors';
+import { BrokerRefusedError, ConfigError, errorMessage, HandlerLoadError, InvalidMessageError, OrbitError } from '../errors';
 
 /** Flags every command takes to find its configuration. */
 export interface ConfigFlags {
@@ -38,9 +38,17 @@ export function configFromFlags(flags: ConfigFlags): ResolvedConfig {
   return loadConfig(sources);
 }
 
-/** Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or input. */
+/**
+ * Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or input. A handler that cannot
+ * be loaded (missing, throws on import, syntax error, no export) is configuration: it fails
+ * the same way on every restart, so it exits 2, which the systemd unit's
+ * `RestartPreventExitStatus=2` (and any supervisor told the same) does not restart.
+ */
 export function exitCodeFor(err: unknown): number {
-  return err instanceof ConfigError || err instanceof InvalidMessageError ? 2 : 1;
+  // A broker refusing the login or vhost is configuration too (BrokerRefusedError); an
+  // unreachable broker is not: it may come back, so it stays 1 and the supervisor retries.
+  if (err instanceof BrokerRefusedError) return 2;
+  return err instanceof ConfigError || err instanceof InvalidMessageError || err instanceof HandlerLoadError ? 2 : 1;
 }
 
 /** One clear line on stderr for a failed command, with the code when orbit knows it. */

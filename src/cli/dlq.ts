@@ -6,6 +6,7 @@ import { DeadLetterQueue, type DeadQueueName } from '../dlq/dead-letter-queue';
 import type { DeadMessageView } from '../dlq/describe';
 import { InvalidMessageError } from '../errors';
 import { createLogger } from '../logging/logger';
+import { names } from '../topology/names';
 import { action, configFromFlags, type ConfigFlags, withConfigOptions } from './common';
 
 interface DlqFlags extends ConfigFlags {
@@ -79,9 +80,18 @@ export function dlqCommand(): Command {
   return dlq;
 }
 
+/**
+ * Every dlq command works on a namespace that exists and declares nothing: list only looks,
+ * replay publishes to lanes already there and purge empties a queue already there. The queue
+ * looked into is compared with orbit's arguments, so one unsafe to look into is refused.
+ */
 async function withDlq(flags: DlqFlags, fn: (q: DeadLetterQueue) => Promise<void>): Promise<void> {
   const config: ResolvedConfig = configFromFlags(flags);
-  const session = await BrokerSession.open(config, 'cli', createLogger(config.log.level, 2));
+  const n = names(config.namespace);
+  const session = await BrokerSession.open(config, 'cli', createLogger(config.log.level, 2), {
+    topology: 'passive',
+    inspect: [flags.queue === 'unroutable' ? n.unroutable : n.dead],
+  });
   try {
     await fn(new DeadLetterQueue(session, config.lanes));
   } finally {

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { configCommand } from './config';
 import { dlqCommand } from './dlq';
+import { lanesCommand } from './lanes';
 import { migrateCommand } from './migrate';
 import { publishCommand } from './publish';
 import { seedCommand } from './seed';
@@ -30,6 +31,7 @@ const program = new Command('orbit')
   .addCommand(configCommand())
   .addCommand(dlqCommand())
   .addCommand(migrateCommand())
+  .addCommand(lanesCommand())
   .addCommand(statsCommand());
 
 void program.parseAsync(process.argv);

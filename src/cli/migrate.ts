@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { BrokerSession } from '../amqp/session';
 import { createLogger } from '../logging/logger';
 import { migrateQueues } from '../migrate/migrate-queues';
+import { buildTopology } from '../topology/build';
 import { action, configFromFlags, type ConfigFlags, withConfigOptions } from './common';
 
 interface MigrateFlags extends ConfigFlags {
@@ -21,8 +22,14 @@ export function migrateCommand(): Command {
   ).action(
     action(async (flags: MigrateFlags) => {
       const config = configFromFlags(flags);
-      // Opening the session declares the topology, finding the queues that differ.
-      const session = await BrokerSession.open(config, 'cli', createLogger(config.log.level === 'info' ? 'warn' : config.log.level, 2));
+      // Opening the session finds the queues that differ: --dry-run only compares the queues
+      // that exist; a migration also declares what is missing, but never starts a namespace.
+      const session = await BrokerSession.open(
+        config,
+        'cli',
+        createLogger(config.log.level === 'info' ? 'warn' : config.log.level, 2),
+        flags.dryRun ? { topology: 'passive', inspect: buildTopology(config).queues.map((q) => q.name) } : { topology: 'existing' },
+      );
       try {
         const drifts = session.topology.drifts();
         const broker = session.topology.broker?.version ?? 'unknown';

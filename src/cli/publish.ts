@@ -25,7 +25,7 @@ export function publishCommand(): Command {
       .description('publish one message (--body) or JSON lines from --file or stdin')
       .option('--lane <lane>', 'destination lane (default for lines that name none)')
       .option('--delay <duration>', 'delay: ms or 90s, 10m, 2h, 1d')
-      .option('--at <iso>', 'due time, ISO-8601')
+      .option('--at <time>', 'due time: ISO-8601 or epoch ms (a past time is due now)')
       .option('--priority <n>', 'priority, 0 … the lane maxPriority')
       .option('--id <id>', 'message id (default: a new UUID)')
       .option('--body <json>', 'the body, as JSON text')

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { Command } from 'commander';
 import { parseDuration } from '../delay/durations';
 import { errorMessage, InvalidMessageError } from '../errors';
+import { createLogger } from '../logging/logger';
 import { Scheduler } from '../publish/scheduler';
 import { progressReporter } from '../seed/progress';
 import { seed, type SeedSource } from '../seed/seeder';
@@ -73,7 +74,12 @@ export function seedCommand(): Command {
       // is full the seeder sends the oldest open bundles rather than wait out their linger.
       const largestBundle = Math.max(1, ...config.lanes.map((l) => l.bundle.max));
       const window = flags.window === undefined ? Math.max(2000, Math.min(100_000, 50 * largestBundle)) : wholeNumber(flags.window, '--window');
-      const scheduler = new Scheduler({ config, role: 'cli' });
+      // A bar redrawn in place on a terminal is torn apart by info lines ("amqp connected")
+      // written to the same stderr: while it is drawn, only warnings and worse are logged
+      // (debug and trace stay, being asked for).
+      const drawsBar = flags.progress && process.stderr.isTTY === true && Boolean(total);
+      const level = drawsBar && config.log.level === 'info' ? 'warn' : config.log.level;
+      const scheduler = new Scheduler({ config, role: 'cli', logger: createLogger(level, 2) });
       // Ctrl-C / SIGTERM: stop reading, let in-flight publishes confirm, say where to resume.
       const interrupt = new AbortController();
       const onSignal = () => interrupt.abort();

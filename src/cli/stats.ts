@@ -32,7 +32,8 @@ export function statsCommand(): Command {
       const intervalMs = flags.watch === undefined || flags.watch === false ? undefined : watchInterval(flags.watch);
       const metricsUrls = (flags.metricsUrl ?? []).map(metricsUrl);
       const config: ResolvedConfig = configFromFlags(flags);
-      const session = await BrokerSession.open(config, 'cli', createLogger(config.log.level, 2));
+      // Only looks: a mistyped --namespace must be reported, not declared (and shown as zeros).
+      const session = await BrokerSession.open(config, 'cli', createLogger(config.log.level, 2), { topology: 'passive' });
       const show = (s: StatsSnapshot): string =>
         flags.json ? `${JSON.stringify(s, null, intervalMs === undefined ? 2 : undefined)}\n` : renderStats(s, { allLevels: flags.all });
       try {

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { updateLaneRecord } from '../amqp/lane-record-queue';
 import { BrokerSession } from '../amqp/session';
 import type { ResolvedConfig } from '../config/types';
 import { ladderOf, maxDelayMs } from '../delay/routing';
@@ -6,6 +7,7 @@ import { names } from '../topology/names';
 import { formatDuration } from '../delay/durations';
 import { createLogger } from '../logging/logger';
 import { buildTopology, type Topology } from '../topology/build';
+import { laneRecordEntries } from '../topology/lane-record';
 import { action, configFromFlags, type ConfigFlags, withConfigOptions } from './common';
 
 interface TopologyFlags extends ConfigFlags {
@@ -27,8 +29,14 @@ export function topologyCommand(): Command {
       if (!flags.dryRun) {
         // Opening a session asserts the whole topology, for the broker's own version.
         const session = await BrokerSession.open(config, 'cli', createLogger(config.log.level, 2));
-        if (session.topology.broker) topology = buildTopology(config, session.topology.broker);
-        await session.close();
+        try {
+          if (session.topology.broker) topology = buildTopology(config, session.topology.broker);
+          // Recorded like a daemon's lanes, so a lane later removed from the config is found.
+          const model = session.connection.connection;
+          if (model) await updateLaneRecord(model, config.namespace, laneRecordEntries(config));
+        } finally {
+          await session.close();
+        }
       }
       process.stdout.write(flags.json ? `${JSON.stringify(topology, null, 2)}\n` : describe(topology, maxDelayMs(config.delay), ladderLine(config)));
     }),

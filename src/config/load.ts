@@ -11,6 +11,8 @@ import dotenv from 'dotenv';
 import { ConfigError } from '../errors';
 import {
   checkLanes,
+  type LaneOverride,
+  parseLaneOverride,
   checkNesting,
   configSchema,
   hasProtoKey,
@@ -141,7 +143,14 @@ function load(sources: ConfigSources): ResolvedConfig {
   rejectProtoKeys('ORBIT_LANES', env['ORBIT_LANES'], problems);
   rejectProtoKeys('--set lanes', overrides['lanes'], problems);
   const leafPaths = new Set(schemaLeafPaths(configSchema));
+  const laneOverrides: LaneOverride[] = [];
   for (const [path, value] of Object.entries(overrides)) {
+    const inLane = parseLaneOverride(path, value);
+    if (inLane !== undefined) {
+      if ('problem' in inLane) problems.push(inLane.problem);
+      else laneOverrides.push(inLane);
+      continue;
+    }
     // convict's `set` would happily create unknown keys, or throw a bare TypeError when the
     // path runs through a value; only settable keys are accepted.
     if (!leafPaths.has(path)) {
@@ -159,7 +168,7 @@ function load(sources: ConfigSources): ResolvedConfig {
   const raw = config.getProperties();
   let lanes = raw.lanes;
   if (Array.isArray(lanes)) {
-    const checked = checkLanes(lanes);
+    const checked = checkLanes(lanes, laneOverrides);
     problems.push(...checked.problems);
     lanes = checked.lanes;
   }

@@ -30,7 +30,7 @@ export function redactUrl(url: string): string {
 /** The parts of the JSON copy that redaction rewrites. */
 interface Redactable {
   amqp: { urls: string[]; tls: { passphrase: string | null } };
-  lanes: { httpHandler: { url: string; headers: Record<string, string> } | null }[];
+  lanes: { httpHandler: { url: string; headers: Record<string, unknown> } | null }[];
 }
 
 /**

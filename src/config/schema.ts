@@ -100,6 +100,7 @@ export interface RawConfig {
     readonly heartbeat: DurationInput;
     readonly reconnect: DurationInput;
     readonly publishTimeout: DurationInput;
+    readonly connectTimeout: DurationInput;
     readonly tls: RawTls;
   };
   readonly namespace: string;
@@ -286,6 +287,11 @@ export const configSchema: convict.Schema<RawConfig> = {
     heartbeat: duration('AMQP heartbeat, whole seconds; 0 disables.', '10s', 'ORBIT_AMQP_HEARTBEAT'),
     reconnect: duration('Pause between reconnect attempts.', '2s'),
     publishTimeout: duration('How long a publish waits for its broker confirm.', '30s'),
+    connectTimeout: duration(
+      'How long a command or a starting daemon waits for its first broker connection while the broker is unreachable (a refused login or vhost fails at once).',
+      '10s',
+      'ORBIT_AMQP_CONNECT_TIMEOUT',
+    ),
     tls: {
       ca: tlsFile('CA certificate(s), PEM, relative to the config file directory.', 'ORBIT_AMQP_TLS_CA'),
       cert: tlsFile('Client certificate, PEM; needs amqp.tls.key.', 'ORBIT_AMQP_TLS_CERT'),
@@ -653,10 +659,39 @@ const LANE_LEAF_PATHS: ReadonlySet<string> = new Set(schemaLeafPaths(laneSchema)
  *
  * @returns the lanes with defaults, and the problems, each naming `lanes[i].key`
  */
-export function checkLanes(lanes: readonly unknown[]): { lanes: RawLane[]; problems: string[] } {
+/**
+ * A `--set` aimed inside one lane: `lanes[0].timeout=5s` or, by name, `lanes.fast.timeout=5s`.
+ * Lanes are one array-valued key to convict, so these are applied per lane, below.
+ */
+export interface LaneOverride {
+  /** The lane, by index or by name. */
+  readonly lane: number | string;
+  /** A key of one lane, dotted (`retry.maxAttempts`). */
+  readonly key: string;
+  readonly value: string;
+  /** As given on the command line, for messages. */
+  readonly path: string;
+}
+
+const LANE_OVERRIDE = /^lanes(?:\[(\d+)\]|\.([A-Za-z0-9_-]+))\.(.+)$/;
+
+/** The lane override `path` asks for, or undefined when it is not one. */
+export function parseLaneOverride(path: string, value: string): LaneOverride | { problem: string } | undefined {
+  const m = LANE_OVERRIDE.exec(path);
+  if (!m) return undefined;
+  const key = m[3]!;
+  if (!LANE_LEAF_PATHS.has(key)) return { problem: `${path}: "${key}" is not a lane key (lane keys: ${[...LANE_LEAF_PATHS].join(', ')})` };
+  return { lane: m[1] === undefined ? m[2]! : Number(m[1]), key, value, path };
+}
+
+export function checkLanes(lanes: readonly unknown[], overrides: readonly LaneOverride[] = []): { lanes: RawLane[]; problems: string[] } {
   registerFormats();
-  const out: RawLane[] = [];
   const problems: string[] = [];
+  for (const o of overrides) {
+    const found = typeof o.lane === 'number' ? o.lane < lanes.length : lanes.some((l) => isPlainObject(l) && l['name'] === o.lane);
+    if (!found) problems.push(`${o.path}: there is no lane ${typeof o.lane === 'number' ? `at index ${o.lane}` : `named "${o.lane}"`} (${lanes.length} configured)`);
+  }
+  const out: RawLane[] = [];
   lanes.forEach((element, i) => {
     const at = `lanes[${i}]`;
     if (!isPlainObject(element)) {
@@ -669,7 +704,10 @@ export function checkLanes(lanes: readonly unknown[]): { lanes: RawLane[]; probl
     // Empty env and args: lane keys have no env vars, and convict would otherwise read process.argv.
     const lane = convict<RawLane>(laneSchema, { env: {}, args: [] });
     try {
-      lane.load(nested).validate({ allowed: 'strict' });
+      lane.load(nested);
+      // `set` coerces the text as the key's format does for env values ("5" → 5).
+      for (const o of overrides) if (o.lane === i || o.lane === element['name']) lane.set(o.key, o.value);
+      lane.validate({ allowed: 'strict' });
       if (own.length === 0) {
         const properties = lane.getProperties();
         out.push(normalized.httpHandler === undefined ? properties : { ...properties, handler: normalized.httpHandler });

@@ -43,11 +43,24 @@ export interface RateLimitConfig {
   readonly perMs: number;
 }
 
+/**
+ * Where an HTTP handler header's value comes from: the literal, an environment variable, or
+ * a file. Only the daemon reads the secrets and fails on a missing one (`resolveHeaders`,
+ * `config/http-headers.ts`): publishing, stats and every other command load the same config
+ * on machines that do not have the handler's variables or files.
+ */
+export type HeaderSource =
+  | { readonly value: string }
+  /** `value`: the variable as the config was loaded (env file included); null when unset or empty. */
+  | { readonly env: string; readonly value: string | null }
+  /** An absolute path, read when the daemon starts. */
+  | { readonly file: string };
+
 /** A handler that is an HTTP endpoint (any language) instead of a module. */
 export interface HttpHandlerConfig {
   readonly url: string;
-  /** Resolved values (from literals, `{ env }` or `{ file }`); secret: never log. */
-  readonly headers: Readonly<Record<string, string>>;
+  /** Each header's source, by header name; secret: never log. */
+  readonly headers: Readonly<Record<string, HeaderSource>>;
 }
 
 /** Many logical messages per AMQP message (DESIGN.md, "Bundles"); off when `max` is 1. */
@@ -108,6 +121,13 @@ export interface AmqpConfig {
   readonly reconnectMs: number;
   /** How long a publish waits for its confirm before failing. @defaultValue 30 s */
   readonly publishTimeoutMs: number;
+  /**
+   * How long the first connection may take while the broker is unreachable (refused,
+   * timing out), before a command or a starting daemon gives up naming the broker and the
+   * last error. A refused login or vhost fails at once: retrying cannot heal it.
+   * @defaultValue 10 s
+   */
+  readonly connectTimeoutMs: number;
   readonly tls: TlsConfig;
 }
 

@@ -7,11 +7,13 @@ import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../errors';
 import { formatDuration, parseDuration } from '../delay/durations';
 import { redactUrl } from './redact';
+import { HEADER_VALUE_CHARS } from './http-headers';
 import { readSmallFile } from './read-small-file';
 import { tolerance as toleranceOf, type DurationInput, type RawConfig, type RawHttpHandler, type RawLane, type RawRetry, type RawTls } from './schema';
 import type {
   BackoffConfig,
   BundleConfig,
+  HeaderSource,
   HttpHandlerConfig,
   LaneConfig,
   RateLimitConfig,
@@ -47,8 +49,8 @@ export interface ResolveContext {
    */
   readonly baseDir?: string;
   /**
-   * Reads `amqp.urlFile` and `{ "file" }` header values; injectable for tests. Defaults to
-   * reading UTF-8 from disk, at most 64 KiB (see `readSmallFile`).
+   * Reads `amqp.urlFile`; injectable for tests. Defaults to reading UTF-8 from disk, at most
+   * 64 KiB (see `readSmallFile`). `{ "file" }` header values are read by the daemon only.
    */
   readonly readFile?: (path: string) => string;
   /** Checks that `amqp.tls` files exist; injectable for tests. Defaults to `fs.existsSync`. */
@@ -60,7 +62,6 @@ export interface ResolveContext {
 /** What resolving needs besides the raw values, with every default applied. */
 interface Io {
   readonly baseDir: string;
-  readonly read: (path: string) => string;
   readonly exists: (path: string) => boolean;
   readonly env: Readonly<Record<string, string | undefined>>;
 }
@@ -93,11 +94,6 @@ const MAX_PARTITIONS = 64;
 const MAX_BUNDLE = 10_000;
 const MIN_BUNDLE_BYTES = 1024;
 const MAX_BUNDLE_BYTES = 16 * 1024 * 1024;
-/**
- * What Node's HTTP client accepts in a header value (it throws on anything else, line breaks
- * included, which would otherwise allow header injection).
- */
-const HEADER_VALUE_CHARS = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /** One problem: the key it concerns and the full sentence, which starts with that key. */
 interface Problem {
@@ -262,8 +258,10 @@ function resolveTls(raw: RawTls, urls: readonly string[], io: Io, problems: Prob
 }
 
 /**
- * The HTTP handler: URL checked, header values read from the environment or files. Messages
- * name the header and where its value comes from, never the value.
+ * The HTTP handler: URL checked, and where each header's value comes from. Only literal
+ * values are checked here; variables are captured as loaded (the env file included), and
+ * neither a missing variable nor a file is a problem until the daemon resolves them
+ * (`resolveHeaders`): a publisher need not have the handler's secrets.
  */
 function resolveHttpHandler(raw: RawHttpHandler, at: string, io: Io, problems: Problems): HttpHandlerConfig {
   const url = raw.url;
@@ -278,43 +276,21 @@ function resolveHttpHandler(raw: RawHttpHandler, at: string, io: Io, problems: P
     }
   }
 
-  const headers: Record<string, string> = {};
+  const headers: Record<string, HeaderSource> = {};
   for (const [name, spec] of Object.entries(raw.headers ?? {})) {
     const path = `${at}.headers.${name}`;
-    let value: string;
-    let source: string;
     if (typeof spec === 'string') {
-      value = spec;
-      source = 'its value';
+      if (!HEADER_VALUE_CHARS.test(spec)) {
+        problems.add(path, `${path}: its value holds a line break or control character, which HTTP header values cannot`);
+        continue;
+      }
+      headers[name] = { value: spec };
     } else if ('env' in spec) {
       const fromEnv = io.env[spec.env];
-      source = `environment variable ${spec.env}`;
-      if (fromEnv === undefined || fromEnv === '') {
-        problems.add(path, `${path}: ${source} is not set`);
-        continue;
-      }
-      value = fromEnv;
+      headers[name] = { env: spec.env, value: fromEnv === undefined || fromEnv === '' ? null : fromEnv };
     } else {
-      const file = resolve(io.baseDir, spec.file);
-      source = `file ${file}`;
-      try {
-        // Secret files usually end with a newline that is not part of the secret.
-        value = io.read(file).replace(/[\r\n]+$/, '');
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
-        problems.add(path, `${path}: ${source} cannot be read (${code})`);
-        continue;
-      }
-      if (value === '') {
-        problems.add(path, `${path}: ${source} is empty`);
-        continue;
-      }
+      headers[name] = { file: resolve(io.baseDir, spec.file) };
     }
-    if (!HEADER_VALUE_CHARS.test(value)) {
-      problems.add(path, `${path}: ${source} holds a line break or control character, which HTTP header values cannot`);
-      continue;
-    }
-    headers[name] = value;
   }
   return { url, headers };
 }
@@ -480,7 +456,7 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
   const configFile = context.configFile != null ? resolve(context.configFile) : null;
   const baseDir = context.baseDir ?? (configFile !== null ? dirname(configFile) : process.cwd());
   const read = context.readFile ?? readSmallFile;
-  const io: Io = { baseDir, read, exists: context.fileExists ?? existsSync, env: context.env ?? process.env };
+  const io: Io = { baseDir, exists: context.fileExists ?? existsSync, env: context.env ?? process.env };
 
   const urls = resolveUrls(raw.amqp, baseDir, read, problems);
   const tls = resolveTls(raw.amqp.tls, urls, io, problems);
@@ -493,6 +469,8 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
   if (reconnectMs === 0) problems.add('amqp.reconnect', 'amqp.reconnect must be > 0 (got 0ms)');
   const publishTimeoutMs = problems.duration(raw.amqp.publishTimeout, 'amqp.publishTimeout');
   if (publishTimeoutMs === 0) problems.add('amqp.publishTimeout', 'amqp.publishTimeout must be > 0 (got 0ms)');
+  const connectTimeoutMs = problems.duration(raw.amqp.connectTimeout, 'amqp.connectTimeout');
+  if (connectTimeoutMs === 0) problems.add('amqp.connectTimeout', 'amqp.connectTimeout must be > 0 (got 0ms)');
 
   if (!NAMESPACE.test(raw.namespace)) {
     problems.add(
@@ -554,6 +532,7 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
       heartbeatSeconds: (heartbeatMs ?? 0) / 1000,
       reconnectMs: reconnectMs ?? 0,
       publishTimeoutMs: publishTimeoutMs ?? 0,
+      connectTimeoutMs: connectTimeoutMs ?? 0,
       tls,
     },
     namespace: raw.namespace,

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
+import { ConfigError, errnoCode } from '../errors';
 import type { Logger } from '../logging/logger';
 
 export interface HttpEndpoints {
@@ -44,7 +45,7 @@ export class HttpServer {
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port)));
       server.listen(port, host, () => {
         server.removeListener('error', reject);
         resolve();
@@ -67,4 +68,25 @@ export class HttpServer {
 
 function json(res: import('node:http').ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+/**
+ * A port or address the server cannot take is a setting to change, so it is a ConfigError
+ * (exit 2: restarting would clash again) that names the key and the way out.
+ */
+function listenError(err: Error, host: string, port: number): Error {
+  const code = errnoCode(err);
+  if (code === 'EADDRINUSE') {
+    return new ConfigError(
+      `http.port: ${host}:${port} is already in use (another orbit daemon on this host?): set http.port (ORBIT_HTTP_PORT) to a free port, or 0 to run without the HTTP server`,
+      { path: 'http.port', cause: err },
+    );
+  }
+  if (code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+    return new ConfigError(`http.host/http.port: cannot listen on ${host}:${port} (${code}): set http.host (ORBIT_HTTP_HOST) and http.port (ORBIT_HTTP_PORT)`, {
+      path: 'http.port',
+      cause: err,
+    });
+  }
+  return err;
 }

@@ -6,6 +6,7 @@ import { FastHistogram, type HistogramSeries } from './fast-histogram';
 import type { QueueDepth } from './queue-sampler';
 import type { Settlement } from '../worker/decide-outcome';
 import type { WorkerObserver } from '../worker/observer';
+import type { WorkAheadObserver } from '../worker/work-ahead';
 
 /** Handler work is mostly I/O: from a few ms to minutes. */
 const HANDLER_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -82,6 +83,12 @@ export class Metrics {
     labelNames: ['queue', 'role'],
     registers: [this.registry],
   });
+  readonly strandedMessages = new Gauge({
+    name: 'orbit_stranded_messages',
+    help: 'Messages in the queue of a lane the config no longer has and no process consumes (a removed lane), sampled with the queue depths: move them with `orbit lanes move`.',
+    labelNames: ['lane', 'queue'],
+    registers: [this.registry],
+  });
   readonly queueDrift = new Gauge({
     name: 'orbit_queue_drift',
     help: 'Queues found with other arguments than orbit declares for this broker (1 each; severity ignored or risky): run `orbit migrate`.',
@@ -128,7 +135,14 @@ export class Metrics {
   });
   readonly workAhead = new Counter({
     name: 'orbit_work_ahead_total',
-    help: 'Messages taken from the delay levels ahead of time by an idle lane.',
+    // Logical messages: a bundle taken early counts each message it holds (as orbit_earliness_seconds does).
+    help: 'Messages taken from the delay queues ahead of time by an idle lane, to run in this lane (each message of a bundle counts).',
+    labelNames: ['lane'],
+    registers: [this.registry],
+  });
+  readonly workAheadActive = new Gauge({
+    name: 'orbit_work_ahead_active',
+    help: '1 while this lane is working ahead: running messages early, taken from the delay queues while idle.',
     labelNames: ['lane'],
     registers: [this.registry],
   });
@@ -197,6 +211,19 @@ export class Metrics {
   }
 
   /**
+   * Latest sample of a removed lane's queue (`amqp/stranded-lanes.ts`); 0 while a process
+   * consumes it (a daemon with another config serves the lane).
+   */
+  recordStranded(lane: string, queue: string, messages: number, consumers = 0): void {
+    this.strandedMessages.set({ lane, queue }, consumers > 0 ? 0 : messages);
+  }
+
+  /** A removed lane's queue is gone (deleted by the user): its series goes too. */
+  forgetStranded(lane: string, queue: string): void {
+    this.strandedMessages.remove({ lane, queue });
+  }
+
+  /**
    * Creates every labelled series at 0 up front. prom-client only creates a series on its
    * first increment, so without this a burst that ends between two scrapes after a restart
    * first appears at its final value: `rate()` and `increase()` would never see it.
@@ -207,6 +234,7 @@ export class Metrics {
       this.concurrency.set({ lane: lane.name }, lane.concurrency);
       this.inFlight.set({ lane: lane.name }, 0);
       this.workAhead.inc({ lane: lane.name }, 0);
+      this.workAheadActive.set({ lane: lane.name }, 0);
       this.lateness.labels(lane.name);
       this.handlerDuration.labels(lane.name);
       if (lane.rateLimit) this.rateLimited.inc({ lane: lane.name }, 0);
@@ -241,6 +269,14 @@ export class Metrics {
       handlerFinished: (lane, handlerMs) => of(lane).handler.observe(handlerMs / 1000),
       messageSettled: (lane, kind) => of(lane).settled[kind]++,
       messageReleased: (lane) => of(lane).inFlight--,
+    };
+  }
+
+  /** Work-ahead's hooks: messages taken early, and lanes starting and stopping. */
+  workAheadObserver(): WorkAheadObserver {
+    return {
+      taken: (lane, messages) => this.workAhead.inc({ lane }, messages),
+      active: (lane, active) => this.workAheadActive.set({ lane }, active ? 1 : 0),
     };
   }
 

@@ -8,6 +8,8 @@ export interface QueueDepth {
   readonly queue: string;
   readonly role: QueueSpec['role'];
   readonly messages: number;
+  /** Consumers of the queue (a removed lane's queue is stranded only while it has none). */
+  readonly consumers: number;
 }
 
 /**
@@ -53,8 +55,8 @@ export class QueueSampler {
       const results = await Promise.all(
         this.queues().map(async (q) => {
           try {
-            const { messageCount } = await ch.checkQueue(q.name);
-            return { queue: q.name, role: q.role, messages: messageCount };
+            const { messageCount, consumerCount } = await ch.checkQueue(q.name);
+            return { queue: q.name, role: q.role, messages: messageCount, consumers: consumerCount };
           } catch (err) {
             // Only the first failure is the missing queue; the rest failed with its channel.
             if (!missing && (err as { code?: unknown }).code === 404) {

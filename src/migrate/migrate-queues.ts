@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Channel, ConsumeMessage } from 'amqplib';
+import { drainQueue as drain } from '../amqp/drain-queue';
 import type { BrokerSession } from '../amqp/session';
 import type { ResolvedConfig } from '../config/types';
 import { delayUntil, destinationOf, routeDelay } from '../delay/routing';
@@ -28,9 +29,6 @@ export interface MigrateOptions {
  * exchange sets it to the queue's name), which names its destination lane: kept here.
  */
 const ROUTE_HEADER = 'x-orbit-migrate-route';
-
-/** Messages taken from a queue but not yet forwarded at once; bounds memory. */
-const WINDOW = 500;
 
 /**
  * `orbit migrate`: redeclares every queue the session found with other arguments (an older
@@ -198,63 +196,6 @@ async function step<T>(session: BrokerSession, what: string, fn: (ch: Channel) =
     if (err instanceof BrokerError) throw err;
     throw new BrokerError(`migrate: ${what}: ${errorMessage(err)}`, { cause: err, code: 'MIGRATE_FAILED' });
   }
-}
-
-/**
- * Consumes `queue` until it is empty, forwarding each message and acking it only once the
- * forward is confirmed; a failed forward leaves the rest unacked (the broker keeps them)
- * and rejects. Resolves with the count forwarded.
- */
-function drain(ch: Channel, queue: string, forward: (msg: ConsumeMessage) => Promise<void>): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    let forwarded = 0;
-    let inFlight = 0;
-    let failed = false;
-    let tag: string | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (err?: unknown): void => {
-      clearInterval(timer);
-      if (err !== undefined) {
-        failed = true;
-        reject(err);
-      }
-    };
-    const poll = async (): Promise<void> => {
-      if (failed || inFlight > 0 || tag === undefined) return;
-      const { messageCount } = await ch.checkQueue(queue);
-      if (messageCount > 0 || inFlight > 0) return;
-      clearInterval(timer);
-      const t = tag;
-      tag = undefined;
-      await ch.cancel(t);
-      // Deliveries already on the wire before the cancel still arrive and are forwarded.
-      while (inFlight > 0) await new Promise((r) => setTimeout(r, 20));
-      if (!failed) resolve(forwarded);
-    };
-    ch.prefetch(WINDOW)
-      .then(() =>
-        ch.consume(queue, (msg) => {
-          if (!msg || failed) return;
-          inFlight++;
-          forward(msg).then(
-            () => {
-              ch.ack(msg);
-              forwarded++;
-              inFlight--;
-            },
-            (err: unknown) => {
-              inFlight--;
-              finish(err);
-            },
-          );
-        }),
-      )
-      .then(({ consumerTag }) => {
-        tag = consumerTag;
-        timer = setInterval(() => void poll().catch(finish), 50);
-      })
-      .catch(finish);
-  });
 }
 
 /** The same message with a new copy's properties: persistent, the broker's death records dropped. */

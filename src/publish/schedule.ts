@@ -52,7 +52,9 @@ export function resolveSchedule(input: ScheduleInput, ctx: ScheduleContext): Res
   let delayMs = 0;
   let dueAt = ctx.now;
   if (input.at !== undefined) {
-    dueAt = parseAt(input.at);
+    // A time already past is due now: the message did not exist at that time, so counting
+    // lateness from it would put years into orbit_lateness_seconds for an `at` of 1970.
+    dueAt = Math.max(parseAt(input.at), ctx.now);
     delayMs = delayUntil(dueAt, ctx.now);
   } else if (input.delay !== undefined) {
     delayMs = parseDelay(input.delay);
@@ -86,6 +88,8 @@ function parseAt(value: unknown): number {
   let ms: number;
   if (value instanceof Date) ms = value.getTime();
   else if (typeof value === 'number') ms = value;
+  // Epoch ms as text too: that is how it arrives from the CLI (`--at 1767225600000`).
+  else if (typeof value === 'string' && /^\s*\d+\s*$/.test(value)) ms = Number(value);
   else if (typeof value === 'string' && value.trim() !== '') ms = Date.parse(value);
   else ms = NaN;
   if (!Number.isFinite(ms)) {

@@ -76,7 +76,7 @@ export class Scheduler {
       id: resolveId(options.id),
       key: options.key === undefined ? undefined : resolveId(options.key, 'key'),
       lane: schedule.lane.name,
-      body: encodeBody(body),
+      body: encodeBody(body, schedule.lane.format),
       priority: schedule.priority,
       dueAt: schedule.dueAt,
       delayMs: schedule.delayMs,

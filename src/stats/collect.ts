@@ -5,6 +5,7 @@
  */
 import { probeQueues, type QueueCounts } from '../amqp/probe-queues';
 import type { BrokerSession } from '../amqp/session';
+import { findStrandedLanes, type StrandedLanes, type StrandedQueue } from '../amqp/stranded-lanes';
 import type { ResolvedConfig } from '../config/types';
 import { ladderOf } from '../delay/routing';
 import { buildTopology, ladderQueues, rungQueueSpec, type QueueSpec } from '../topology/build';
@@ -22,6 +23,25 @@ export interface LaneStats {
   readonly queues: readonly string[];
   /** The lane's `bundle.max`: above 1, each AMQP message counted here holds up to that many logical messages. */
   readonly bundleMax: number;
+  readonly workAhead: LaneWorkAhead;
+}
+
+/**
+ * A lane's work-ahead: its config (how early an idle lane may run delayed messages), and with
+ * `--metrics-url` what the daemons did (null when unknown).
+ */
+export interface LaneWorkAhead {
+  readonly enabled: boolean;
+  /** Idle this long (free capacity, no delivery) before taking work early. */
+  readonly idleMs: number;
+  /** Never more than this much before a message is due. */
+  readonly maxAdvanceMs: number;
+  /** Messages taken early per second, per daemon, at most. */
+  readonly maxRate: number;
+  /** Messages run early since each daemon started, summed (`orbit_work_ahead_total`). */
+  readonly taken: number | null;
+  /** Daemons working ahead for this lane right now (`orbit_work_ahead_active`). */
+  readonly activeDaemons: number | null;
 }
 
 export interface LevelStats {
@@ -52,6 +72,11 @@ export interface StatsSnapshot {
   readonly ladderRungs: number | undefined;
   readonly dead: number;
   readonly unroutable: number;
+  /**
+   * Queues of lanes the config no longer has (found in the namespace's lane record) that
+   * still exist, with messages or not, and that nothing consumes: `orbit lanes move` empties them.
+   */
+  readonly stranded: readonly StrandedQueue[];
   /** Estimated messages due within the next minute, hour and day. */
   readonly forecast: Forecast;
   readonly notes: readonly string[];
@@ -69,8 +94,12 @@ export function summarize(
   counts: ReadonlyMap<string, QueueCounts | null>,
   inFlight: InFlightReport,
   sampledAt: Date,
+  removed: Pick<StrandedLanes, 'stranded' | 'served'> = { stranded: [], served: [] },
 ): StatsSnapshot {
   const notes: string[] = [];
+  for (const q of removed.served) {
+    notes.push(`lane ${q.lane} is not in this config, but ${q.queue} has ${q.consumers} consumer(s) (a daemon with another config): not stranded`);
+  }
   const depth = (q: QueueSpec): QueueCounts => {
     const c = counts.get(q.name);
     if (c) return c;
@@ -89,7 +118,10 @@ export function summarize(
       consumers += c.consumerCount;
     }
     const inFlightCount = inFlight.byLane === null ? null : (inFlight.byLane.get(lane.name) ?? 0);
-    return { lane: lane.name, ready, consumers, inFlight: inFlightCount, queues: own.map((q) => q.name), bundleMax: lane.bundle.max };
+    const { enabled, idleMs, maxAdvanceMs, maxRate } = lane.workAhead;
+    const reported = inFlight.workAhead ? (inFlight.workAhead.get(lane.name) ?? { taken: 0, activeDaemons: 0 }) : null;
+    const workAhead: LaneWorkAhead = { enabled, idleMs, maxAdvanceMs, maxRate, taken: reported?.taken ?? null, activeDaemons: reported?.activeDaemons ?? null };
+    return { lane: lane.name, ready, consumers, inFlight: inFlightCount, queues: own.map((q) => q.name), bundleMax: lane.bundle.max, workAhead };
   });
   // The broker counts AMQP messages; how many logical messages a bundle holds is only known
   // by reading it, which a stats screen must not do to millions of messages.
@@ -130,6 +162,7 @@ export function summarize(
     ladderRungs: config.delay.tolerance > 0 ? ladderOf(config.delay.tolerance, config.delay.levels).length : undefined,
     dead,
     unroutable,
+    stranded: removed.stranded,
     forecast: forecast({ readyNow, levels, unitMs }),
     notes: [...notes, ...inFlight.notes],
   };
@@ -210,10 +243,13 @@ export async function collectStats(
   const timeoutMs = options.channelTimeoutMs ?? 30_000;
   const { queues, counts: probed } = await queuesToShow(session, config, timeoutMs);
   const rest = queues.filter((q) => !probed.has(q.name)).map((q) => q.name);
-  const [counts, inFlight] = await Promise.all([
+  const model = session.connection.connection;
+  const [counts, inFlight, removed] = await Promise.all([
     sampleQueues(session, rest, timeoutMs),
     scrapeInFlight(options.metricsUrls ?? [], options.metricsTimeoutMs),
+    // Read-only: the record is looked at, never declared or changed (no record: nothing shown).
+    model ? findStrandedLanes(model, config, { mode: 'read', timeoutMs }) : undefined,
   ]);
   for (const [name, c] of probed) if (c) counts.set(name, c);
-  return summarize(config, queues, counts, inFlight, new Date());
+  return summarize(config, queues, counts, inFlight, new Date(), removed);
 }

@@ -2,7 +2,7 @@
  * The human screen of `orbit stats`: compact aligned tables. Pure: snapshot in, text out.
  */
 import { formatDuration } from '../delay/durations';
-import type { StatsSnapshot } from './collect';
+import type { LaneWorkAhead, StatsSnapshot } from './collect';
 
 const STEPS_MS = [86_400_000, 3_600_000, 60_000, 1_000, 1] as const;
 
@@ -43,19 +43,49 @@ function table(header: readonly string[], rows: readonly (readonly string[])[], 
 
 const count = (n: number | null): string => (n === null ? '-' : String(n));
 
+/** The WORK-AHEAD column: how early an idle lane may run delayed messages, or `off`. */
+function workAheadSetting(w: LaneWorkAhead): string {
+  return w.enabled ? `≤ ${shortDuration(w.maxAdvanceMs)} early` : 'off';
+}
+
+/** The RUN EARLY column: messages run early since the daemons started, `now` while any works ahead; `-` unknown. */
+function runEarly(w: LaneWorkAhead): string {
+  if (w.taken === null) return '-';
+  return (w.activeDaemons ?? 0) > 0 ? `${w.taken} (now)` : String(w.taken);
+}
+
+/** What the two work-ahead columns mean, when a lane has it on: its runs come early, on purpose. */
+function workAheadLegend(s: StatsSnapshot): string[] {
+  const on = s.lanes.filter((l) => l.workAhead.enabled);
+  if (on.length === 0) return [];
+  const idle = [...new Set(on.map((l) => shortDuration(l.workAhead.idleMs)))].join('/');
+  const lines = [
+    `work-ahead: a lane idle for ${idle} (free capacity, no delivery) runs delayed messages early, up to`,
+    'WORK-AHEAD before they are due (flagged message.early), so runs may come sooner than scheduled.',
+  ];
+  lines.push(
+    on.some((l) => l.workAhead.taken !== null)
+      ? 'RUN EARLY: messages run early since each daemon started; (now): a daemon is working ahead.'
+      : 'RUN EARLY needs --metrics-url <daemon /metrics URL>.',
+  );
+  return lines;
+}
+
 export function renderStats(s: StatsSnapshot, options: RenderOptions = {}): string {
   const out: string[] = [];
   out.push(`orbit stats  namespace ${s.namespace}  unit ${formatDuration(s.unitMs)}  sampled ${s.sampledAt}`, '');
 
   if (s.lanes.length === 0) out.push('no lanes configured');
-  else
+  else {
     out.push(
       ...table(
-        ['LANE', 'READY', 'IN-FLIGHT', 'CONSUMERS'],
-        s.lanes.map((l) => [l.lane, count(l.ready), count(l.inFlight), count(l.consumers)]),
-        ['left', 'right', 'right', 'right'],
+        ['LANE', 'READY', 'IN-FLIGHT', 'CONSUMERS', 'WORK-AHEAD', 'RUN EARLY'],
+        s.lanes.map((l) => [l.lane, count(l.ready), count(l.inFlight), count(l.consumers), workAheadSetting(l.workAhead), runEarly(l.workAhead)]),
+        ['left', 'right', 'right', 'right', 'left', 'left'],
       ),
     );
+    out.push(...workAheadLegend(s));
+  }
   out.push('');
 
   const shown = options.allLevels ? s.levels : s.levels.filter((l) => l.messages > 0);
@@ -105,6 +135,18 @@ export function renderStats(s: StatsSnapshot, options: RenderOptions = {}): stri
     '',
   );
 
+  if (s.stranded.length > 0) {
+    out.push(
+      'STRANDED LANES  not in the config, nothing consumes them: move with `orbit lanes move --from LANE --to LANE`',
+      ...table(
+        ['LANE', 'QUEUE', 'MESSAGES'],
+        s.stranded.map((q) => [q.lane, q.queue, String(q.messages)]),
+        ['left', 'left', 'right'],
+      ),
+      '',
+    );
+  }
+
   out.push(
     ...table(
       ['DUE WITHIN', 'MESSAGES (estimate)'],
@@ -115,7 +157,9 @@ export function renderStats(s: StatsSnapshot, options: RenderOptions = {}): stri
       ],
       ['left', 'right'],
     ),
-    "estimate: ready messages are due now; each delay queue's messages are assumed spread evenly over its window",
+    'estimate: ready messages are due now; each delay queue is assumed to fill at a steady rate, so its',
+    'messages are spread over their wait in it (and, on the binary levels, the lower levels after it).',
+    'Just after a bulk publish (orbit seed) the short horizons read high: up to 2 × on the binary levels.',
   );
 
   if (s.notes.length > 0) out.push('', ...s.notes.map((n) => `note: ${n}`));

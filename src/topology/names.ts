@@ -34,6 +34,11 @@ export interface Names {
   readonly deliver: string;
   readonly unroutable: string;
   readonly dead: string;
+  /**
+   * The record of every lane queue the namespace has had (`topology/lane-record.ts`): how a
+   * daemon finds the queue of a lane removed from its config, which AMQP cannot list.
+   */
+  readonly laneRecord: string;
   lane(lane: string): string;
   /** Queue of partition `p` of a partitioned lane. */
   lanePartition(lane: string, p: number): string;
@@ -60,6 +65,7 @@ export function names(namespace: string): Names {
     deliver: `${namespace}.deliver`,
     unroutable: `${namespace}.unroutable`,
     dead: `${namespace}.dead`,
+    laneRecord: `${namespace}.lane-record`,
     lane: (lane) => `${namespace}.lane.${lane}`,
     lanePartition: (lane, p) => `${namespace}.lane.${lane}.${p}`,
   };

@@ -1,7 +1,7 @@
 import type { DelayConfig, LaneConfig } from '../config/types';
 import { backoffDelay } from '../delay/backoff';
 import { maxDelayMs } from '../delay/routing';
-import { BadBodyError, BadOutcomeError, errorCode, errorMessage, UnrecoverableError } from '../errors';
+import { BadOutcomeError, errorCode, errorMessage, isBadBody, isUnrecoverable } from '../errors';
 import { encodeBody } from '../message/body';
 import type { Headers } from '../message/headers';
 import type { DeadLetterInfo, OutgoingMessage } from '../message/types';
@@ -82,7 +82,8 @@ function rescheduled(options: unknown, msg: DecisionInput, ctx: DecisionContext)
 
 function onFailure(error: unknown, msg: DecisionInput, ctx: DecisionContext): Settlement {
   const failures = msg.attempt + 1;
-  if (error instanceof UnrecoverableError || error instanceof BadBodyError || failures >= msg.lane.retry.maxAttempts) {
+  // By brand, not instanceof: a handler may throw the UnrecoverableError of its own copy of orbit.
+  if (isUnrecoverable(error) || isBadBody(error) || failures >= msg.lane.retry.maxAttempts) {
     return dead(error, msg, failures);
   }
   // A backoff cap longer than the delay levels can hold would make the retry unpublishable.

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { resolveHeaders } from '../config/http-headers';
 import type { HttpHandlerConfig } from '../config/types';
 import { redactUrl } from '../config/redact';
 import { OrbitError, UnrecoverableError } from '../errors';
@@ -48,8 +49,14 @@ export interface HttpHandler {
  * 204 (done); 4xx → unrecoverable (dead, status and a body snippet recorded) except 408,
  * 425 and 429, which are retried like 5xx;
  * connection errors and the lane timeout → retryable; anything else → HTTP_BAD_RESPONSE.
+ *
+ * The header secrets are read here, when the daemon starts, and nowhere else.
+ *
+ * @param at - the handler's config key, naming a header that cannot be resolved
+ * @throws ConfigError when a header's variable is unset or its file cannot be read
  */
-export function createHttpHandler(config: HttpHandlerConfig, concurrency: number): HttpHandler {
+export function createHttpHandler(config: HttpHandlerConfig, concurrency: number, at = 'handler'): HttpHandler {
+  const headers = resolveHeaders(config, at);
   const url = new URL(config.url);
   const secure = url.protocol === 'https:';
   const agent = secure
@@ -67,7 +74,7 @@ export function createHttpHandler(config: HttpHandlerConfig, concurrency: number
           agent,
           signal: ctx.signal,
           headers: {
-            ...config.headers,
+            ...headers,
             'content-type': 'application/json',
             'content-length': payload.length,
             'x-orbit-id': message.id,

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { HandlerLoadError } from '../errors';
 import type { Handler } from './handler-types';
+import { describeLoadFailure } from './load-failure';
 
 /**
  * Loads a lane's handler module: CommonJS or ES module (`.js`, `.cjs`, `.mjs`) exporting
@@ -11,6 +12,9 @@ import type { Handler } from './handler-types';
  * (require(esm)), and it works inside jest. A native `import()` is the fallback for ES
  * modules `require` refuses (top-level await, older Node); it is built with `Function` so
  * the CommonJS build keeps it a real dynamic import instead of rewriting it to `require`.
+ *
+ * Every failure is a HandlerLoadError with a one-line message (and the location of a
+ * syntax error or throw): the CLI exits 2 on it, as for bad configuration.
  */
 export async function loadHandler(path: string): Promise<Handler> {
   if (!existsSync(path)) throw new HandlerLoadError(`handler module not found: ${path}`);
@@ -18,14 +22,15 @@ export async function loadHandler(path: string): Promise<Handler> {
   try {
     mod = require(path);
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
+    // A module may throw anything at import, null included.
+    const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
     if (code !== 'ERR_REQUIRE_ESM' && code !== 'ERR_REQUIRE_ASYNC_MODULE') {
-      throw new HandlerLoadError(`cannot load handler ${path}: ${(err as Error).message}`, { cause: err });
+      throw new HandlerLoadError(`cannot load handler ${path}: ${describeLoadFailure(path, err)}`, { cause: err });
     }
     try {
       mod = await nativeImport(pathToFileURL(path).href);
     } catch (importErr) {
-      throw new HandlerLoadError(`cannot load handler ${path}: ${(importErr as Error).message}`, { cause: importErr });
+      throw new HandlerLoadError(`cannot load handler ${path}: ${describeLoadFailure(path, importErr)}`, { cause: importErr });
     }
   }
   const handler = pickHandler(mod);

@@ -2,14 +2,24 @@ import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel, GetMessage } from 'amqplib';
 import { ManagedChannel } from '../amqp/managed-channel';
 import type { DelayConfig } from '../config/types';
+import { formatDuration } from '../delay/durations';
 import { destinationOf } from '../delay/routing';
 import { errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
+import { BUNDLE_HEADER, BUNDLE_VERSION } from '../message/bundle';
 import { readState, type Headers } from '../message/headers';
 import { laneOfDestination } from '../publish/partition';
 import type { Names } from '../topology/names';
 import type { LaneWorker } from './lane-worker';
 import { TokenBucket } from './token-bucket';
+
+/** What work-ahead tells the metrics. */
+export interface WorkAheadObserver {
+  /** `messages` logical messages (a bundle counts each of its own) were taken early, to run in `lane`. */
+  taken(lane: string, messages: number): void;
+  /** `lane` started (true) or stopped (false) working ahead: see `WorkAhead`, "Episodes". */
+  active(lane: string, active: boolean): void;
+}
 
 export interface WorkAheadOptions {
   readonly connection: AmqpConnectionManager;
@@ -17,8 +27,8 @@ export interface WorkAheadOptions {
   readonly names: Names;
   readonly delay: DelayConfig;
   readonly logger: Logger;
-  /** Told of every message taken early, by the lane that runs it. */
-  readonly onTaken?: (lane: string) => void;
+  /** Told of every message taken early (by the lane that runs it) and of each lane's episodes. */
+  readonly observer?: WorkAheadObserver;
   /**
    * Delay queues not to look into: a fetch handed back is a delivery, and a queue without
    * orbit's delivery limit (a 4.x quorum queue declared by an older orbit) would drop or move
@@ -44,6 +54,13 @@ export interface WorkAheadOptions {
  * - Any real delivery ends the lane's idleness, and with it the taking.
  * An early message is acked on this module's channel after its outcome is confirmed,
  * exactly like a consumed one.
+ *
+ * Episodes: work-ahead makes a schedule look wrong to anyone who does not know it runs ("every
+ * 5 s" ran 1.5 s apart), so a lane's working ahead is logged at info — once when it starts
+ * (its first message taken early) and once when it stops (nothing taken early for six idle
+ * periods, `quietMs`), with how many it ran early and how far ahead of their due times — and
+ * shown by the `orbit_work_ahead_active` gauge. The quiet period keeps a lane that finds a
+ * message now and then from logging a pair of lines for each. Each fetch is logged at debug.
  */
 export class WorkAhead {
   private readonly channel: ManagedChannel<Channel>;
@@ -51,6 +68,8 @@ export class WorkAhead {
   private readonly byLane = new Map<string, LaneWorker>();
   /** A round that found nothing to take rests the lane for `idleMs`: no get/nack churn. */
   private readonly restUntil = new Map<string, number>();
+  /** Lanes working ahead now (see "Episodes"), by the lane that runs the early messages. */
+  private readonly episodes = new Map<string, Episode>();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private stopped = false;
@@ -83,6 +102,7 @@ export class WorkAhead {
     this.stopped = true;
     clearInterval(this.timer);
     this.timer = undefined;
+    for (const lane of [...this.episodes.keys()]) this.endEpisode(lane, 'the daemon is stopping');
   }
 
   /** Closes the channel: unacked early messages (if any) go back to their levels. */
@@ -100,6 +120,7 @@ export class WorkAhead {
     try {
       for (const worker of this.o.workers) {
         const lane = worker.lane.name;
+        this.endEpisodeIfQuiet(worker);
         if ((this.restUntil.get(lane) ?? 0) > Date.now() || !this.isIdle(worker)) continue;
         const taken = await this.fill(worker, ch);
         if (taken === 0) this.restUntil.set(lane, Date.now() + worker.lane.workAhead.idleMs);
@@ -144,37 +165,120 @@ export class WorkAhead {
           throw err;
         }
         if (!msg) break;
-        const target = this.earlyTarget(msg, maxAdvance);
-        if (!target) {
+        const early = this.earlyTarget(msg, maxAdvance);
+        if (!early) {
           ch.nack(msg, false, true);
           break;
         }
         bucket.tryTake();
         taken++;
-        target.runEarly(msg, ch, this.channel);
-        this.o.onTaken?.(target.lane.name);
+        early.target.runEarly(msg, ch, this.channel);
+        this.noteTaken(early.target.lane.name, queue, logicalCount(msg), early.leadMs);
       }
       if (!this.isIdle(worker) || bucket.available() === 0) break;
     }
     return taken;
   }
 
+  private noteTaken(lane: string, queue: string, messages: number, leadMs: number): void {
+    this.o.observer?.taken(lane, messages);
+    this.o.logger.debug({ lane, queue, messages, leadMs }, 'work-ahead took a message early');
+    const now = Date.now();
+    const episode = this.episodes.get(lane);
+    if (episode) {
+      episode.messages += messages;
+      episode.minLeadMs = Math.min(episode.minLeadMs, leadMs);
+      episode.maxLeadMs = Math.max(episode.maxLeadMs, leadMs);
+      episode.lastTakenAt = now;
+      return;
+    }
+    this.episodes.set(lane, { startedAt: now, lastTakenAt: now, messages, minLeadMs: leadMs, maxLeadMs: leadMs });
+    this.o.observer?.active(lane, true);
+    const wa = this.byLane.get(lane)?.lane.workAhead;
+    this.o.logger.info(
+      { lane, leadMs, maxAdvanceMs: wa?.maxAdvanceMs, idleMs: wa?.idleMs },
+      `lane ${lane} is idle: working ahead, running messages before they are due ` +
+        `(the first ${shown(leadMs)} early; up to ${wa ? shown(wa.maxAdvanceMs) : '?'} early, flagged message.early)`,
+    );
+  }
+
+  /** Ends the lane's episode once it has taken nothing for `quietMs`. */
+  private endEpisodeIfQuiet(worker: LaneWorker): void {
+    const lane = worker.lane.name;
+    const episode = this.episodes.get(lane);
+    if (!episode || Date.now() - episode.lastTakenAt < quietMs(worker.lane.workAhead.idleMs)) return;
+    // Early messages never count as deliveries, so a lane with room that is not idle has had real work.
+    const busy = worker.capacity > 0 && worker.idleFor() < worker.lane.workAhead.idleMs;
+    this.endEpisode(lane, busy ? 'the lane has real work, or is paused' : `nothing due within ${shown(worker.lane.workAhead.maxAdvanceMs)}`);
+  }
+
+  private endEpisode(lane: string, reason: string): void {
+    const episode = this.episodes.get(lane);
+    if (!episode) return;
+    this.episodes.delete(lane);
+    this.o.observer?.active(lane, false);
+    const { messages, minLeadMs, maxLeadMs } = episode;
+    const forMs = episode.lastTakenAt - episode.startedAt;
+    this.o.logger.info(
+      { lane, messages, minLeadMs, maxLeadMs, forMs, reason },
+      `lane ${lane} stopped working ahead (${reason}): ran ${messages} message${messages === 1 ? '' : 's'} early ` +
+        `over ${shown(forMs)}, ${shown(minLeadMs)} to ${shown(maxLeadMs)} before they were due`,
+    );
+  }
+
   /**
-   * The lane to run a fetched message in now, or undefined to hand it back. Never throws: a
+   * The lane to run a fetched message in now (and how far ahead of its due time), or
+   * undefined to hand it back. Never throws: a
    * message fetched and neither handed back nor run would sit unacked on this long-lived
    * channel, where it neither expires (a checked-out message has no TTL) nor runs until the
    * channel closes.
    */
-  private earlyTarget(msg: GetMessage, maxAdvance: number): LaneWorker | undefined {
+  private earlyTarget(msg: GetMessage, maxAdvance: number): { target: LaneWorker; leadMs: number } | undefined {
     try {
       const now = Date.now();
       const state = readState((msg.properties.headers ?? {}) as Headers, now);
       const lane = state.lane ?? laneOfDestination(destinationOf(msg.fields.routingKey, this.o.delay.levels));
       const target = this.byLane.get(lane);
-      return state.dueAt - now > maxAdvance || !target || target.capacity === 0 ? undefined : target;
+      const leadMs = state.dueAt - now;
+      return leadMs > maxAdvance || !target || target.capacity === 0 ? undefined : { target, leadMs: Math.max(0, leadMs) };
     } catch (err) {
       this.o.logger.warn({ err: errorMessage(err) }, 'work-ahead could not read a fetched message; handed back');
       return undefined;
     }
   }
+}
+
+/** A lane's current run of working ahead. */
+interface Episode {
+  readonly startedAt: number;
+  lastTakenAt: number;
+  /** Logical messages taken early so far. */
+  messages: number;
+  minLeadMs: number;
+  maxLeadMs: number;
+}
+
+/**
+ * How long a lane takes nothing early before its episode ends: six of its idle periods (30 s
+ * at the default `idle` of 5 s), at least 1 s. Long enough that a lane finding a message every
+ * few rounds stays in one episode; scaled by `idle`, which says how quickly this lane reacts.
+ */
+function quietMs(idleMs: number): number {
+  return Math.max(1000, 6 * idleMs);
+}
+
+/** A duration for a log line, as precise as a reader needs: 187ms, 4s800ms, 4m59s. */
+function shown(ms: number): string {
+  const step = ms < 1000 ? 1 : ms < 60_000 ? 100 : 1000;
+  return formatDuration(Math.round(ms / step) * step);
+}
+
+/**
+ * Logical messages in a fetched message: a bundle's count (its first 5 bytes, the format's
+ * version and count), else 1. Read here, not decoded: the lane decodes it when it runs.
+ */
+function logicalCount(msg: GetMessage): number {
+  const version = (msg.properties.headers as Headers | undefined)?.[BUNDLE_HEADER];
+  if (version !== BUNDLE_VERSION || msg.content.length < 5) return 1;
+  return Math.max(1, msg.content.readUInt32BE(1));
 }

@@ -429,7 +429,10 @@ describe('failures that skip or bound the retries', () => {
   }, 15_000);
 
   test('a json lane dead-letters a body that does not parse with BAD_BODY, without calling the handler', async () => {
-    await scheduler.publish('json', Buffer.from('not json'), { id: 'not-json' });
+    // orbit's own publish refuses it up front …
+    await expect(scheduler.publish('json', Buffer.from('not json'), { id: 'refused' })).rejects.toMatchObject({ code: 'BAD_BODY' });
+    // … so it comes the way another producer's would: sent as it is, unchecked.
+    await scheduler.send({ ...scheduler.prepare('json', {}, { id: 'not-json' }), body: Buffer.from('not json') });
     await scheduler.publish('json', { x: 1 }, { id: 'is-json' });
     const dead = await takeDeadLetters(ns, 1);
     const d = dead.get('not-json')!;

@@ -26,7 +26,7 @@ const PROMETHEUS_DIR = join(DOCKER_DIR, 'prometheus');
 const DASHBOARD_FILE = join(DOCKER_DIR, 'grafana', 'dashboards', 'orbit.json');
 const DATASOURCE_FILE = join(DOCKER_DIR, 'grafana', 'provisioning', 'datasources', 'prometheus.yml');
 
-const ALERTS = ['OrbitDown', 'OrbitNotReady', 'OrbitDeadLettersGrowing', 'OrbitLatenessHigh', 'OrbitBrokerBlocked', 'OrbitUnroutable', 'OrbitQueueNeedsMigration'];
+const ALERTS = ['OrbitDown', 'OrbitNotReady', 'OrbitDeadLettersGrowing', 'OrbitLatenessHigh', 'OrbitBrokerBlocked', 'OrbitUnroutable', 'OrbitQueueNeedsMigration', 'OrbitStrandedMessages'];
 
 /** Panels that must show data once the workload ran (the others may be legitimately empty). */
 const CORE_PANELS = [
@@ -304,6 +304,7 @@ describe('a real Prometheus scraping a running daemon', () => {
       OrbitBrokerBlocked: 'inactive',
       OrbitUnroutable: 'inactive',
       OrbitQueueNeedsMigration: 'inactive',
+      OrbitStrandedMessages: 'inactive',
     });
     // The closed rabbitmq target is down, and is no orbit outage.
     const targets = await prometheus!.targets();

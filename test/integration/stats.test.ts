@@ -26,6 +26,13 @@ const UNIT_MS = 1000;
 const LEVELS = 14;
 const DELAYS = { soon: 3000, later: 100_000, hours: 7_200_000 } as const;
 const COUNTS = { now: 5, soon: 7, later: 11, hours: 13, dead: 2 } as const;
+/**
+ * The forecast of that state (src/stats/forecast.ts). Minute: 5 ready + 7 in level 1 (window
+ * 3 s) + 11 × (60·61/2)/64² in level 6 (4.92) + 13 × 1830/4096² in level 12 (0.001) = 16.9.
+ * Hour: 5 + 7 + 11 + 13 × (3600·3601/2)/4096² (5.02) = 28.0. Day: all 36 (level 12's window
+ * is 8191 s). Just published, so the truth is 12 and 23: the model reads a fresh fill high.
+ */
+const FORECAST = { minute: 17, hour: 28, day: 36 } as const;
 
 let dir: string;
 let ns: string;
@@ -160,7 +167,7 @@ describe('orbit stats on a seeded state', () => {
     expect(s.dead).toBe(2);
     expect(s.unroutable).toBe(0);
     expect(s.forecast).toEqual(forecast({ readyNow: 5, unitMs: UNIT_MS, levels: s.levels }));
-    expect(s.forecast).toEqual({ minute: 17, hour: 29, day: 36 });
+    expect(s.forecast).toEqual(FORECAST);
     expect(s.forecast.minute).toBeGreaterThanOrEqual(5 + 7);
     expect(s.forecast.day).toBeGreaterThanOrEqual(36);
     expect(s.notes.join('\n')).toMatch(/--metrics-url/);
@@ -172,9 +179,11 @@ describe('orbit stats on a seeded state', () => {
     expect(Date.now() - publishedAt).toBeLessThan(64_000); // level 6 (TTL 64 s) still holds the 100 s ones
 
     expect(Number.isNaN(Date.parse(s.sampledAt))).toBe(false);
+    // The file config leaves work-ahead at its default: on, 10 min ahead after 5 s idle.
+    const workAhead = { enabled: true, idleMs: 5000, maxAdvanceMs: 600_000, maxRate: 100, taken: null, activeDaemons: null };
     expect(s.lanes).toEqual([
-      { lane: 'a', ready: 12, consumers: 0, inFlight: null, queues: [`${ns}.lane.a`], bundleMax: 1 },
-      { lane: 'b', ready: 0, consumers: 0, inFlight: null, queues: [`${ns}.lane.b`], bundleMax: 1 },
+      { lane: 'a', ready: 12, consumers: 0, inFlight: null, queues: [`${ns}.lane.a`], bundleMax: 1, workAhead },
+      { lane: 'b', ready: 0, consumers: 0, inFlight: null, queues: [`${ns}.lane.b`], bundleMax: 1, workAhead },
     ]);
     expect(s.levels).toHaveLength(LEVELS);
     expect(levelDepths(s)).toEqual({ 6: 11, 12: 13 });
@@ -182,7 +191,7 @@ describe('orbit stats on a seeded state', () => {
     expect(s.dead).toBe(2);
     expect(s.unroutable).toBe(0);
     expect(s.forecast).toEqual(forecast({ readyNow: 12, unitMs: UNIT_MS, levels: s.levels }));
-    expect(s.forecast).toEqual({ minute: 17, hour: 29, day: 36 });
+    expect(s.forecast).toEqual(FORECAST);
     expect(s.forecast.minute).toBeGreaterThanOrEqual(12);
     expect(s.forecast.day).toBeGreaterThanOrEqual(36);
   });
@@ -191,16 +200,17 @@ describe('orbit stats on a seeded state', () => {
     const res = await runCli(['stats', '-c', configFile]);
     expect(res.code).toBe(0);
     const out = res.stdout;
-    expect(out).toMatch(/^LANE\s+READY\s+IN-FLIGHT\s+CONSUMERS$/m);
-    expect(out).toMatch(/^a\s+12\s+-\s+0$/m);
-    expect(out).toMatch(/^b\s+0\s+-\s+0$/m);
+    expect(out).toMatch(/^LANE\s+READY\s+IN-FLIGHT\s+CONSUMERS\s+WORK-AHEAD\s+RUN EARLY$/m);
+    expect(out).toMatch(/^a\s+12\s+-\s+0\s+≤ 10m early\s+-$/m);
+    expect(out).toMatch(/^b\s+0\s+-\s+0\s+≤ 10m early\s+-$/m);
+    expect(out).toContain('work-ahead: a lane idle for 5s (free capacity, no delivery) runs delayed messages early');
     expect(out).toMatch(/^\s*6\s+11\s+≤ 2m7s\s+1m4s$/m);
     expect(out).toMatch(/^\s*12\s+13\s+≤ 2h17m\s+1h8m$/m);
     expect(out).toContain(`(${LEVELS - 2} empty levels not shown; --all shows every level)`);
     expect(out).toMatch(/^dead\s+2$/m);
     expect(out).toMatch(/^unroutable\s+0$/m);
     expect(out).toMatch(/^1 minute\s+~17$/m);
-    expect(out).toMatch(/^1 hour\s+~29$/m);
+    expect(out).toMatch(/^1 hour\s+~28$/m);
     expect(out).toMatch(/^1 day\s+~36$/m);
     expect(out).toMatch(/estimate/);
     expect(out).toMatch(/note: in-flight needs --metrics-url/);
@@ -211,11 +221,18 @@ describe('orbit stats on a seeded state', () => {
   });
 
   test('--metrics-url: in-flight from a daemon /metrics, summed over URLs; unreachable ones noted', async () => {
-    const one = await metricsServer('# TYPE orbit_in_flight gauge\norbit_in_flight{lane="a"} 3\norbit_in_flight{lane="b"} 0\n');
+    const one = await metricsServer(
+      '# TYPE orbit_in_flight gauge\norbit_in_flight{lane="a"} 3\norbit_in_flight{lane="b"} 0\n' +
+        'orbit_work_ahead_total{lane="a"} 40\norbit_work_ahead_active{lane="a"} 1\norbit_work_ahead_total{lane="b"} 0\n',
+    );
     const s = await statsJson('--metrics-url', one);
     expect(s.lanes.map((l) => [l.lane, l.inFlight])).toEqual([
       ['a', 3],
       ['b', 0],
+    ]);
+    expect(s.lanes.map((l) => [l.lane, l.workAhead.taken, l.workAhead.activeDaemons])).toEqual([
+      ['a', 40, 1],
+      ['b', 0, 0],
     ]);
     expect(s.notes).toEqual([]);
 
@@ -231,7 +248,7 @@ describe('orbit stats on a seeded state', () => {
 
     const none = await runCli(['stats', '-c', configFile, '--metrics-url', down]);
     expect(none.code).toBe(0);
-    expect(none.stdout).toMatch(/^a\s+12\s+-\s+0$/m);
+    expect(none.stdout).toMatch(/^a\s+12\s+-\s+0\s+≤ 10m early\s+-$/m);
     expect(none.stdout).toContain(`note: in-flight: ${down} unreachable`);
   });
 
@@ -239,7 +256,7 @@ describe('orbit stats on a seeded state', () => {
     const proc = await startCli(['stats', '-c', configFile, '--watch', '0.3']);
     try {
       await waitFor(() => proc.lines.filter((l) => /^-{20,}$/.test(String(l.raw))).length >= 2, 15_000, 'three screens');
-      expect(proc.lines.filter((l) => l.raw === 'LANE  READY  IN-FLIGHT  CONSUMERS').length).toBeGreaterThanOrEqual(3);
+      expect(proc.lines.filter((l) => /^LANE\s+READY\s+IN-FLIGHT\s+CONSUMERS\s+WORK-AHEAD\s+RUN EARLY$/.test(String(l.raw))).length).toBeGreaterThanOrEqual(3);
       expect(proc.lines.some((l) => String(l.raw).includes('\x1b[2J'))).toBe(false);
       proc.kill('SIGINT');
       const exit = await proc.waitForExit(10_000);

@@ -10,6 +10,7 @@
  * Every test runs in its own random namespace and deletes it afterwards.
  */
 import type { Channel as AmqpChannel, GetMessage } from 'amqplib';
+import pino from 'pino';
 import { Daemon, Scheduler, reschedule, type Handler, type ResolvedConfig } from '../../src';
 import { nonEmptyQueues, queueDepth, waitFor, withChannel } from '../helpers/broker';
 import { connectTestScheduler, namespaceFor, startTestDaemon, type TestNamespace } from '../helpers/harness';
@@ -338,4 +339,60 @@ test('maxRate holds within 20%: 300 messages, maxRate 50, concurrency 200', asyn
   expect(overallRate).toBeGreaterThanOrEqual(40);
   expect(overallRate).toBeLessThanOrEqual(60);
   expect(await nonEmptyQueues(config)).toEqual({});
+});
+
+test('working ahead is visible: one info line when a lane starts and one when it stops, the active gauge, and a bundle counted by its messages', async () => {
+  const lane = { name: 'v', concurrency: 50, bundle: { max: 10, linger: '200ms' }, workAhead: { idle: '300ms', maxAdvance: '1h', maxRate: 1000 } };
+  const { ns, config } = namespaceWith([lane]);
+  const scheduler = await connectScheduler(config);
+  // 20 messages due in 5 min, published at once: they share a due second (or two), so they
+  // travel in bundles of up to 10.
+  const publishedAt = Date.now();
+  await Promise.all(Array.from({ length: 20 }, (_, i) => scheduler.publish('v', { i }, { delay: 300_000, id: `v-${i}` })));
+  const bundles = await queueDepth(`${ns}.delay.${LEVEL_5_MIN}`);
+  expect(bundles).toBeGreaterThanOrEqual(2);
+  expect(bundles).toBeLessThan(20);
+
+  // pino's numeric levels: 30 info, 20 debug.
+  const logs: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const recorder = new Recorder();
+  const daemon = await startTestDaemon(cleanup, { config, handlers: { v: recorder.wrap() }, logger });
+  // The gauge, sampled until the lane's episode has ended (six idle periods, 1.8 s, after its last take).
+  const gauge: number[] = [];
+  const stopLine = () => logs.find((l) => l.lane === 'v' && String(l.msg).includes('stopped working ahead'));
+  await waitFor(
+    async () => {
+      const { values } = await daemon.metrics.workAheadActive.get();
+      gauge.push(values.find((v) => v.labels.lane === 'v')?.value ?? -1);
+      return recorder.count >= 20 && stopLine() !== undefined;
+    },
+    20_000,
+    '20 early runs and the end of the episode',
+  );
+  const { values } = await daemon.metrics.workAheadActive.get();
+  const after = values.find((v) => v.labels.lane === 'v')?.value;
+  await daemon.stop();
+
+  expect(recorder.count).toBe(20);
+  expect(recorder.runs.every((r) => r.early)).toBe(true);
+  // Counted by the messages the bundles hold, as the earliness histogram counts them.
+  expect(await workAheadTotal(daemon, 'v')).toBe(20);
+  expect((await earliness(daemon, 'v')).count).toBe(20);
+
+  const info = logs.filter((l) => l.lane === 'v' && l.level === 30 && String(l.msg).includes('working ahead'));
+  expect(info).toHaveLength(2);
+  const [start, stop] = info as [Record<string, unknown>, Record<string, unknown>];
+  expect(start.msg).toMatch(/^lane v is idle: working ahead, running messages before they are due \(the first (4m5\ds|5m) early; up to 1h early, flagged message\.early\)$/);
+  const leadLimit = 300_000 - (Date.now() - publishedAt);
+  for (const lead of [start.leadMs, stop.minLeadMs, stop.maxLeadMs]) {
+    expect(lead).toBeGreaterThan(leadLimit - 1000);
+    expect(lead).toBeLessThanOrEqual(300_000);
+  }
+  expect(stop).toMatchObject({ messages: 20, reason: 'nothing due within 1h' });
+  expect(stop.msg).toMatch(/^lane v stopped working ahead \(nothing due within 1h\): ran 20 messages early over /);
+  // Each fetch at debug: one per bundle.
+  expect(logs.filter((l) => l.lane === 'v' && l.msg === 'work-ahead took a message early')).toHaveLength(bundles);
+  expect(gauge).toContain(1);
+  expect(after).toBe(0);
 });

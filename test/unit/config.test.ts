@@ -10,6 +10,7 @@ import {
   type RawConfig,
   type ResolvedConfig,
 } from '../../src/config';
+import { resolveHeaders } from '../../src/config/http-headers';
 import type { ConfigError } from '../../src/errors';
 import { configError } from '../helpers/errors';
 import { laneConfig } from '../helpers/lane-config';
@@ -72,6 +73,7 @@ describe('loadConfig defaults', () => {
         heartbeatSeconds: 10,
         reconnectMs: 2000,
         publishTimeoutMs: 30_000,
+        connectTimeoutMs: 10_000,
         tls: DEFAULT_TLS,
       },
       namespace: 'orbit',
@@ -182,6 +184,25 @@ describe('loadConfig sources and precedence', () => {
       overrides: { lanes: '[{"name":"a"},{"name":"b","format":"json"}]' },
     });
     expect(fromOverride.lanes.map((l) => [l.name, l.format])).toEqual([['a', 'raw'], ['b', 'json']]);
+  });
+
+  it('--set reaches one lane by index or by name (lanes[0].timeout, lanes.b.retry.maxAttempts), coerced per key', () => {
+    const lanes = '[{"name":"a"},{"name":"b"}]';
+    const cfg = load({ overrides: { lanes, 'lanes[0].timeout': '5s', 'lanes.b.retry.maxAttempts': '7', 'lanes[1].concurrency': '3' } });
+    expect(cfg.lanes.map((l) => [l.name, l.timeoutMs, l.concurrency, l.retry.maxAttempts])).toEqual([
+      ['a', 5000, 10, 5],
+      ['b', 30_000, 3, 7],
+    ]);
+  });
+
+  it.each<[string, string, string]>([
+    ['lanes[2].timeout', '5s', 'no lane at index 2'],
+    ['lanes.nope.timeout', '5s', 'no lane named "nope"'],
+    ['lanes[0].tmeout', '5s', '"tmeout" is not a lane key'],
+    ['lanes[0].timeout', 'soon', 'lanes[0].timeout'],
+  ])('--set %s=%s is a config error naming it (%s)', (path, value, says) => {
+    const err = configError(() => load({ overrides: { lanes: '[{"name":"a"},{"name":"b"}]', [path]: value } }));
+    expect(err.message).toContain(says);
   });
 
   it('merges a partial lane retry over the global retry', () => {
@@ -408,10 +429,12 @@ describe('errors name the offending key', () => {
   });
 
   it('an override that names no key', () => {
-    for (const key of ['nope', 'amqp', 'delay.unit.ms', 'lanes.0.name']) {
+    for (const key of ['nope', 'amqp', 'delay.unit.ms']) {
       const err = configError(() => load({ overrides: { [key]: '1' } }));
       expect(err.message).toContain(`override "${key}" does not name a configuration key`);
     }
+    // Inside lanes, a path names a lane (by index or name) and one of its keys.
+    expect(configError(() => load({ overrides: { 'lanes.0.name': '1' } })).message).toContain('there is no lane named "0"');
   });
 });
 
@@ -453,6 +476,7 @@ const raw: RawConfig = {
     heartbeat: '5s',
     reconnect: 100,
     publishTimeout: '1m',
+    connectTimeout: '5s',
     tls: { ca: null, cert: null, key: null, passphrase: null, servername: null, rejectUnauthorized: true },
   },
   namespace: 'ns',
@@ -505,7 +529,7 @@ describe('resolveConfig', () => {
       { ...raw, amqp: { ...raw.amqp, urlFile: 'secret' } },
       { configFile: '/etc/orbit/orbit.json', readFile: (path) => (path === '/etc/orbit/secret' ? 'amqp://a@b' : '') },
     );
-    expect(cfg.amqp).toEqual({ urls: ['amqp://a@b'], heartbeatSeconds: 5, reconnectMs: 100, publishTimeoutMs: 60_000, tls: DEFAULT_TLS });
+    expect(cfg.amqp).toEqual({ urls: ['amqp://a@b'], heartbeatSeconds: 5, reconnectMs: 100, publishTimeoutMs: 60_000, connectTimeoutMs: 5000, tls: DEFAULT_TLS });
     expect(cfg.lanes[0]?.handler).toBe('/etc/orbit/h.js');
     expect(cfg.configFile).toBe('/etc/orbit/orbit.json');
     expect(cfg.shutdown.timeoutMs).toBe(0);
@@ -542,7 +566,7 @@ describe('redaction', () => {
 });
 
 describe('lanes[].handler as an HTTP endpoint', () => {
-  it('resolves literal, { env } and { file } header values', () => {
+  it('keeps where each header comes from; resolveHeaders reads literal, { env } and { file } values', () => {
     write('etc/secrets/token', 'from-file\n');
     const configFile = write('etc/orbit.json', {
       lanes: [
@@ -565,7 +589,16 @@ describe('lanes[].handler as an HTTP endpoint', () => {
     expect(cfg.lanes[0]?.handler).toBeNull();
     expect(cfg.lanes[0]?.httpHandler).toEqual({
       url: 'https://worker.internal:8443/jobs',
-      headers: { 'X-Literal': 'plain', Authorization: 'Bearer from-env', 'X-From-File': 'from-file' },
+      headers: {
+        'X-Literal': { value: 'plain' },
+        Authorization: { env: 'ORBIT_TEST_TOKEN', value: 'Bearer from-env' },
+        'X-From-File': { file: join(dir, 'etc/secrets/token') },
+      },
+    });
+    expect(resolveHeaders(cfg.lanes[0]!.httpHandler!, 'lanes[0].handler')).toEqual({
+      'X-Literal': 'plain',
+      Authorization: 'Bearer from-env',
+      'X-From-File': 'from-file',
     });
     expect(cfg.lanes[1]).toMatchObject({ handler: join(dir, 'etc/h.js'), httpHandler: null });
     expect(cfg.lanes[2]).toMatchObject({ handler: null, httpHandler: null });
@@ -584,58 +617,54 @@ describe('lanes[].handler as an HTTP endpoint', () => {
         ]),
       },
     });
-    expect(cfg.lanes.map((l) => l.httpHandler)).toEqual([
-      { url: 'http://h/a', headers: { 'X-Token': 't0k3n' } },
-      { url: 'http://h/b', headers: {} },
-      { url: 'http://h/c', headers: {} },
-    ]);
+    expect(cfg.lanes.map((l) => resolveHeaders(l.httpHandler!, 'h'))).toEqual([{ 'X-Token': 't0k3n' }, {}, {}]);
   });
 
-  it('resolveConfig reads { env } and { file } through the context', () => {
+  it('resolveConfig takes { env } from the context; resolveHeaders reads { file } through its reader', () => {
     const lane = { ...laneRaw(), handler: { url: 'http://h', headers: { A: { env: 'V' }, B: { file: 'b.txt' } } } };
-    const cfg = resolveConfig(rawWith([lane]), {
-      baseDir: '/etc/orbit',
-      env: { V: 'from-env' },
-      readFile: (path) => (path === '/etc/orbit/b.txt' ? 'from-file\r\n\n' : ''),
-    });
-    expect(cfg.lanes[0]?.httpHandler?.headers).toEqual({ A: 'from-env', B: 'from-file' });
+    const cfg = resolveConfig(rawWith([lane]), { baseDir: '/etc/orbit', env: { V: 'from-env' } });
+    const read = (path: string): string => (path === '/etc/orbit/b.txt' ? 'from-file\r\n\n' : '');
+    expect(resolveHeaders(cfg.lanes[0]!.httpHandler!, 'lanes[0].handler', read)).toEqual({ A: 'from-env', B: 'from-file' });
   });
 
-  it('reports an unset environment variable by header, without any secret', () => {
-    const err = laneError({
-      handler: { url: 'http://h', headers: { 'X-Api-Key': 'literal-s3cret', Authorization: { env: 'MISSING_TOKEN' } } },
+  it('loads a config whose header variables and files are missing: only resolving (the daemon) fails', () => {
+    const cfg = loadLane({
+      handler: { url: 'http://h', headers: { 'X-Api-Key': 'literal-s3cret', Authorization: { env: 'MISSING_TOKEN' }, B: { file: 'nope' } } },
     });
+    const err = configError(() => resolveHeaders(cfg.httpHandler!, 'lanes[0].handler'));
     expect(err.path).toBe('lanes[0].handler.headers.Authorization');
-    expect(err.message).toBe('lanes[0].handler.headers.Authorization: environment variable MISSING_TOKEN is not set');
+    expect(err.message).toBe(
+      'lanes[0].handler.headers.Authorization: environment variable MISSING_TOKEN is not set\n' +
+        `lanes[0].handler.headers.B: file ${join(dir, 'nope')} cannot be read (ENOENT)`,
+    );
     expect(err.message).not.toContain('literal-s3cret');
   });
 
   it('treats an empty environment variable as unset', () => {
-    const err = configError(() =>
-      load({ env: { EMPTY: '', ORBIT_LANES: '[{"name":"a","handler":{"url":"http://h","headers":{"A":{"env":"EMPTY"}}}}]' } }),
+    const cfg = load({ env: { EMPTY: '', ORBIT_LANES: '[{"name":"a","handler":{"url":"http://h","headers":{"A":{"env":"EMPTY"}}}}]' } });
+    expect(configError(() => resolveHeaders(cfg.lanes[0]!.httpHandler!, 'lanes[0].handler')).message).toBe(
+      'lanes[0].handler.headers.A: environment variable EMPTY is not set',
     );
-    expect(err.message).toContain('lanes[0].handler.headers.A: environment variable EMPTY is not set');
   });
 
-  it('reports a missing or empty header file by header and file', () => {
-    const err = laneError({ handler: { url: 'http://h', headers: { A: { file: 'nope' } } } });
-    expect(err.path).toBe('lanes[0].handler.headers.A');
-    expect(err.message).toBe(`lanes[0].handler.headers.A: file ${join(dir, 'nope')} cannot be read (ENOENT)`);
-
+  it('reports an empty header file by header and file', () => {
     write('empty', '\n');
-    expect(laneError({ handler: { url: 'http://h', headers: { A: { file: 'empty' } } } }).message).toBe(
+    const cfg = loadLane({ handler: { url: 'http://h', headers: { A: { file: 'empty' } } } });
+    expect(configError(() => resolveHeaders(cfg.httpHandler!, 'lanes[0].handler')).message).toBe(
       `lanes[0].handler.headers.A: file ${join(dir, 'empty')} is empty`,
     );
   });
 
-  it('refuses header values with line breaks, without printing them', () => {
+  it('refuses header values with line breaks, without printing them: literals when loading, files when resolving', () => {
     write('two-lines', 'first-s3cret\nsecond-s3cret\n');
     const err = laneError({
       handler: { url: 'http://h', headers: { A: { file: 'two-lines' }, B: 'x\r\nInjected: s3cret' } },
     });
-    expect(err.message).toContain(`lanes[0].handler.headers.A: file ${join(dir, 'two-lines')} holds a line break or control character`);
-    expect(err.message).toContain('lanes[0].handler.headers.B: its value holds a line break or control character');
-    expect(err.message).not.toContain('s3cret');
+    expect(err.message).toBe('lanes[0].handler.headers.B: its value holds a line break or control character, which HTTP header values cannot');
+    const cfg = loadLane({ handler: { url: 'http://h', headers: { A: { file: 'two-lines' } } } });
+    const resolveErr = configError(() => resolveHeaders(cfg.httpHandler!, 'lanes[0].handler'));
+    expect(resolveErr.message).toContain(`lanes[0].handler.headers.A: file ${join(dir, 'two-lines')} holds a line break or control character`);
+    expect(resolveErr.message).not.toContain('s3cret');
   });
 
   it.each<[string, string]>([
@@ -1027,7 +1056,7 @@ describe('redaction of the new secrets', () => {
     });
     // The original is untouched.
     expect(cfg.amqp.tls.passphrase).toBe('tls-pw');
-    expect(cfg.lanes[0]?.httpHandler?.headers['Authorization']).toBe('Bearer env-secret');
+    expect(cfg.lanes[0]?.httpHandler?.headers['Authorization']).toEqual({ env: 'TOKEN', value: 'Bearer env-secret' });
   });
 
   it('leaves an unset passphrase null', () => {

@@ -176,6 +176,23 @@ describe('encodeBody', () => {
     expect(encodeBody('"quoted"').toString()).toBe('"quoted"');
   });
 
+  it('for a json lane, encodes a string as a JSON string and refuses bytes that are not JSON', () => {
+    expect(encodeBody('hello', 'json').toString()).toBe('"hello"');
+    expect(encodeBody('"quoted"', 'json').toString()).toBe('"\\"quoted\\""');
+    expect(encodeBody({ a: 1 }, 'json').toString()).toBe('{"a":1}');
+    const bytes = Buffer.from('{"ok":true}');
+    expect(encodeBody(bytes, 'json')).toBe(bytes);
+    let err: unknown;
+    try {
+      encodeBody(Buffer.from('not json'), 'json');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(InvalidMessageError);
+    expect((err as InvalidMessageError).code).toBe('BAD_BODY');
+    expect(encodeBody(Buffer.from('not json'), 'raw').toString()).toBe('not json');
+  });
+
   it.each<[unknown, string]>([
     [{ a: 1, b: 'x' }, '{"a":1,"b":"x"}'],
     [[1, 'two', null], '[1,"two",null]'],

@@ -100,9 +100,15 @@ describe('resolveSchedule: delay and at', () => {
     expect(schedule({ lane: 'fast', at })).toMatchObject({ delayMs: 60_000, dueAt: NOW + 60_000 });
   });
 
-  it('at in the past means delay 0, keeping the requested due time', () => {
-    expect(schedule({ lane: 'fast', at: NOW - 10_000 })).toMatchObject({ delayMs: 0, dueAt: NOW - 10_000 });
-    expect(schedule({ lane: 'fast', at: new Date(0) })).toMatchObject({ delayMs: 0, dueAt: 0 });
+  it('at in the past is due now: lateness counts from when the message existed, not from 1970', () => {
+    expect(schedule({ lane: 'fast', at: NOW - 10_000 })).toMatchObject({ delayMs: 0, dueAt: NOW });
+    expect(schedule({ lane: 'fast', at: new Date(0) })).toMatchObject({ delayMs: 0, dueAt: NOW });
+    expect(schedule({ lane: 'fast', at: '0' })).toMatchObject({ delayMs: 0, dueAt: NOW });
+  });
+
+  it('takes epoch ms as text, as the CLI passes it (--at 1714572060000)', () => {
+    expect(schedule({ lane: 'fast', at: String(NOW + 60_000) })).toMatchObject({ delayMs: 60_000, dueAt: NOW + 60_000 });
+    expect(schedule({ lane: 'fast', at: ` ${NOW + 60_000} ` })).toMatchObject({ delayMs: 60_000, dueAt: NOW + 60_000 });
   });
 
   it.each<[unknown]>([['yesterday'], [''], ['   '], [NaN], [new Date('invalid')], [{}], [true], [null]])('refuses at %p with BAD_DELAY', (at) => {

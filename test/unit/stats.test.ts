@@ -4,15 +4,8 @@
  */
 import { testConfig } from '../helpers/broker';
 import { summarize, type QueueCounts } from '../../src/stats/collect';
-import {
-  expectedDueWithin,
-  forecast,
-  fractionDueWithin,
-  HORIZONS_MS,
-  levelWindowMs,
-  levelWindowUnits,
-} from '../../src/stats/forecast';
-import { metricsUrl, parseInFlight, scrapeInFlight } from '../../src/stats/in-flight';
+import { levelWindowMs, levelWindowUnits } from '../../src/stats/forecast';
+import { metricsUrl, parseInFlight, parseWorkAhead, scrapeInFlight } from '../../src/stats/in-flight';
 import { renderStats, shortDuration } from '../../src/stats/render';
 import { buildTopology, type QueueSpec } from '../../src/topology/build';
 
@@ -28,62 +21,6 @@ describe('level windows', () => {
   test('a level that is not a whole number ≥ 0 is a programming error', () => {
     expect(() => levelWindowUnits(-1)).toThrow(RangeError);
     expect(() => levelWindowUnits(1.5)).toThrow(RangeError);
-  });
-
-  test('the share due within a horizon is horizon / window, capped at 1', () => {
-    expect(fractionDueWithin(6, 1000, 60_000)).toBeCloseTo(60 / 127, 12);
-    expect(fractionDueWithin(5, 1000, 63_000)).toBe(1); // window exactly 63 s
-    expect(fractionDueWithin(1, 1000, 60_000)).toBe(1);
-    expect(fractionDueWithin(12, 1000, 0)).toBe(0);
-  });
-});
-
-describe('forecast', () => {
-  const unitMs = 1000;
-
-  test('ready 5; levels 1: 7, 6: 11, 12: 13 (unit 1 s) → minute 17, hour 29, day 36', () => {
-    const input = { readyNow: 5, unitMs, levels: [{ level: 1, messages: 7 }, { level: 6, messages: 11 }, { level: 12, messages: 13 }] };
-    // minute: 5 + 7 (window 3 s) + 11·60/127 + 13·60/8191 = 12 + 5.1969 + 0.0952 = 17.292
-    expect(expectedDueWithin(input, HORIZONS_MS.minute)).toBeCloseTo(12 + (11 * 60) / 127 + (13 * 60) / 8191, 10);
-    // hour: 5 + 7 + 11 (window 127 s) + 13·3600/8191 = 23 + 5.7136 = 28.714; day: everything (8191 s < 1 d)
-    expect(expectedDueWithin(input, HORIZONS_MS.hour)).toBeCloseTo(23 + (13 * 3600) / 8191, 10);
-    expect(forecast(input)).toEqual({ minute: 17, hour: 29, day: 36 });
-  });
-
-  test('the same messages once the 3 s ones reached their lane: ready 12 → the same buckets', () => {
-    expect(forecast({ readyNow: 12, unitMs, levels: [{ level: 6, messages: 11 }, { level: 12, messages: 13 }] })).toEqual({
-      minute: 17,
-      hour: 29,
-      day: 36,
-    });
-  });
-
-  test('unit 1 min, 1023 messages in level 10 (window 2047 min) → minute 0, hour 30, day 720', () => {
-    // 1023/2047 = 0.4998; 1023·60/2047 = 29.985; 1023·1440/2047 = 719.648
-    expect(forecast({ readyNow: 0, unitMs: 60_000, levels: [{ level: 10, messages: 1023 }] })).toEqual({ minute: 0, hour: 30, day: 720 });
-  });
-
-  test('63 messages in level 5 (window exactly 63 s): 60 within the minute, all within the hour', () => {
-    expect(expectedDueWithin({ readyNow: 0, unitMs, levels: [{ level: 5, messages: 63 }] }, HORIZONS_MS.minute)).toBe(60);
-    expect(forecast({ readyNow: 0, unitMs, levels: [{ level: 5, messages: 63 }] })).toEqual({ minute: 60, hour: 63, day: 63 });
-  });
-
-  test('a long level contributes by its share: 100 000 in level 20 (window 2 097 151 s ≈ 24.3 d)', () => {
-    // 100000·60/2097151 = 2.861; ·3600 = 171.66; ·86400 = 4119.8
-    expect(forecast({ readyNow: 0, unitMs, levels: [{ level: 20, messages: 100_000 }] })).toEqual({ minute: 3, hour: 172, day: 4120 });
-  });
-
-  test('nothing delayed: ready messages are all due now; an empty system forecasts 0', () => {
-    expect(forecast({ readyNow: 4, unitMs, levels: [] })).toEqual({ minute: 4, hour: 4, day: 4 });
-    expect(forecast({ readyNow: 0, unitMs, levels: [{ level: 3, messages: 0 }] })).toEqual({ minute: 0, hour: 0, day: 0 });
-  });
-
-  test('levels sum independently of their order; buckets never decrease with the horizon', () => {
-    const levels = [{ level: 12, messages: 13 }, { level: 1, messages: 7 }, { level: 6, messages: 11 }];
-    const f = forecast({ readyNow: 5, unitMs, levels });
-    expect(f).toEqual(forecast({ readyNow: 5, unitMs, levels: [...levels].reverse() }));
-    expect(f.minute).toBeLessThanOrEqual(f.hour);
-    expect(f.hour).toBeLessThanOrEqual(f.day);
   });
 });
 
@@ -144,9 +81,11 @@ describe('summarize', () => {
     const counts = countsOf({ 'ns.lane.a': 5, 'ns.delay.1': 7, 'ns.delay.3': 2, 'ns.dead': 2, 'ns.unroutable': 1 }, { 'ns.lane.a': 3 });
     const s = summarize(config, topo.queues, counts, { byLane: new Map([['a', 3]]), notes: [] }, new Date('2030-01-01T00:00:00Z'));
     expect(s.sampledAt).toBe('2030-01-01T00:00:00.000Z');
+    // Work-ahead is off in test configs; this report has no work-ahead figures: unknown.
+    const workAhead = { enabled: false, idleMs: 5000, maxAdvanceMs: 600_000, maxRate: 100, taken: null, activeDaemons: null };
     expect(s.lanes).toEqual([
-      { lane: 'a', ready: 5, consumers: 3, inFlight: 3, queues: ['ns.lane.a'], bundleMax: 1 },
-      { lane: 'b', ready: 0, consumers: 0, inFlight: 0, queues: ['ns.lane.b'], bundleMax: 1 },
+      { lane: 'a', ready: 5, consumers: 3, inFlight: 3, queues: ['ns.lane.a'], bundleMax: 1, workAhead },
+      { lane: 'b', ready: 0, consumers: 0, inFlight: 0, queues: ['ns.lane.b'], bundleMax: 1, workAhead },
     ]);
     expect(s.levels.map((l) => [l.level, l.messages, l.ttlMs, l.dueWithinMs])).toEqual([
       [0, 0, 1000, 1000],
@@ -187,9 +126,10 @@ describe('summarize', () => {
     const s = summarize(config, topo.queues, counts, { byLane: null, notes: ['in-flight needs --metrics-url'] }, new Date(0));
     const text = renderStats(s);
     const lines = text.split('\n');
-    expect(lines).toContain('LANE  READY  IN-FLIGHT  CONSUMERS');
-    expect(lines).toContain('a         5          -          0');
-    expect(lines).toContain('b       120          -          0');
+    expect(lines).toContain('LANE  READY  IN-FLIGHT  CONSUMERS  WORK-AHEAD  RUN EARLY');
+    expect(lines).toContain('a         5          -          0  off         -');
+    expect(lines).toContain('b       120          -          0  off         -');
+    expect(text).not.toContain('work-ahead:'); // no lane has it on
     expect(text).toMatch(/^\s+1\s+7\s+≤ 3s\s+2s$/m);
     expect(text).not.toMatch(/≤ 15s/);
     expect(text).toContain('(3 empty levels not shown; --all shows every level)');
@@ -224,5 +164,60 @@ describe('bundled lanes', () => {
     const counts = new Map<string, QueueCounts | null>(topo.queues.map((q) => [q.name, { messageCount: 0, consumerCount: 0 }]));
     const s = summarize(config, topo.queues, counts, { byLane: null, notes: [] }, new Date(0));
     expect(s.notes.some((n) => n.includes('bundled'))).toBe(false);
+  });
+});
+
+describe('work-ahead in orbit stats', () => {
+  const config = testConfig('ns', {
+    delay: { unit: '1s', levels: 4, tolerance: 0 },
+    lanes: [{ name: 'a', workAhead: { idle: '5s', maxAdvance: '10m', maxRate: 100 } }, { name: 'b', workAhead: false }],
+  });
+  const topo = buildTopology(config);
+  const counts = new Map<string, QueueCounts | null>(topo.queues.map((q) => [q.name, { messageCount: 0, consumerCount: 1 }]));
+
+  test('parses orbit_work_ahead_total and orbit_work_ahead_active per lane', () => {
+    const text = [
+      '# HELP orbit_work_ahead_total Messages taken from the delay queues ahead of time by an idle lane',
+      '# TYPE orbit_work_ahead_total counter',
+      'orbit_work_ahead_total{lane="a"} 37',
+      'orbit_work_ahead_total{lane="b"} 0',
+      'orbit_work_ahead_active{lane="a"} 1',
+      'orbit_work_ahead_active{lane="b"} 0',
+      'orbit_work_ahead_active_total{lane="b"} 9',
+      'orbit_in_flight{lane="a"} 3',
+    ].join('\n');
+    expect(Object.fromEntries(parseWorkAhead(text))).toEqual({ a: { taken: 37, activeDaemons: 1 }, b: { taken: 0, activeDaemons: 0 } });
+  });
+
+  test('without --metrics-url: the setting per lane, and what it means', () => {
+    const s = summarize(config, topo.queues, counts, { byLane: null, notes: [] }, new Date(0));
+    expect(s.lanes.map((l) => l.workAhead)).toEqual([
+      { enabled: true, idleMs: 5000, maxAdvanceMs: 600_000, maxRate: 100, taken: null, activeDaemons: null },
+      { enabled: false, idleMs: 5000, maxAdvanceMs: 600_000, maxRate: 100, taken: null, activeDaemons: null },
+    ]);
+    const text = renderStats(s);
+    expect(text).toMatch(/^a\s+0\s+-\s+1\s+≤ 10m early\s+-$/m);
+    expect(text).toMatch(/^b\s+0\s+-\s+1\s+off\s+-$/m);
+    expect(text).toContain('work-ahead: a lane idle for 5s (free capacity, no delivery) runs delayed messages early');
+    expect(text).toContain('RUN EARLY needs --metrics-url');
+  });
+
+  test('with daemons reporting: how many ran early, summed over daemons, and (now) while one works ahead', () => {
+    const report = {
+      byLane: new Map([['a', 0], ['b', 0]]),
+      workAhead: new Map([['a', { taken: 37, activeDaemons: 1 }]]),
+      notes: [],
+    };
+    const s = summarize(config, topo.queues, counts, report, new Date(0));
+    expect(s.lanes.map((l) => [l.lane, l.workAhead.taken, l.workAhead.activeDaemons])).toEqual([
+      ['a', 37, 1],
+      ['b', 0, 0],
+    ]);
+    const text = renderStats(s);
+    expect(text).toMatch(/^a\s+0\s+0\s+1\s+≤ 10m early\s+37 \(now\)$/m);
+    expect(text).toMatch(/^b\s+0\s+0\s+1\s+off\s+0$/m);
+    expect(text).toContain('RUN EARLY: messages run early since each daemon started');
+    const json = JSON.parse(JSON.stringify(s)) as { lanes: Array<{ workAhead: unknown }> };
+    expect(json.lanes[0]!.workAhead).toEqual({ enabled: true, idleMs: 5000, maxAdvanceMs: 600_000, maxRate: 100, taken: 37, activeDaemons: 1 });
   });
 });
