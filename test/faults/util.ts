@@ -18,7 +18,11 @@ export function writeConfig(dir: string, config: Record<string, unknown>): strin
   return file;
 }
 
-/** Depth of each queue on the broker at `url` (missing queues count 0); one connection. */
+/**
+ * Depth of each queue on the broker at `url`; one connection. A missing queue counts 0; a queue
+ * the broker cannot answer for (a quorum queue still recovering after a restart, say) counts
+ * Infinity, never 0, so a "drained" check cannot pass on a queue that was not looked at.
+ */
 export async function depthsAt(url: string, queues: readonly string[]): Promise<Record<string, number>> {
   const conn = await amqplib.connect(url);
   // A broker that dies under this connection must not crash the test process.
@@ -29,8 +33,8 @@ export async function depthsAt(url: string, queues: readonly string[]): Promise<
       const ch = await conn.createChannel();
       try {
         out[q] = (await ch.checkQueue(q)).messageCount;
-      } catch {
-        out[q] = 0;
+      } catch (err) {
+        out[q] = (err as { code?: unknown }).code === 404 ? 0 : Number.POSITIVE_INFINITY;
       } finally {
         await ch.close().catch(() => undefined);
       }
