@@ -6,7 +6,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { QueueType } from '../src/config/types';
-import { parseDuration } from '../src/delay/durations';
+import { parseDuration } from '../src/config/durations';
 import type { Benchmark, BenchReport } from './lib/benchmark';
 import { defaultAmqpUrl } from './lib/broker';
 import { cleanUpOnSignal } from './lib/cleanup';

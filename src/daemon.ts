@@ -1,18 +1,19 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import { connectionName, openConnection } from './amqp/connection';
-import { openPublishChannel, type PublishChannel } from './amqp/publish-channel';
-import { RungDeclarer } from './amqp/rung-declarer';
+import type { PublishChannel } from './amqp/publish-channel';
+import type { RungDeclarer } from './amqp/rung-declarer';
 import { findStrandedLanes, type StrandedQueue } from './amqp/stranded-lanes';
 import { TopologyAsserter } from './amqp/topology-asserter';
 import type { LaneConfig, ResolvedConfig } from './config/types';
 import { errorMessage, HandlerLoadError } from './errors';
 import { Lifecycle, runSteps } from './lifecycle';
 import { createLogger, type Logger } from './logging/logger';
-import { MessagePublisher } from './publish/message-publisher';
-import { laneQueues } from './publish/partition';
+import type { MessagePublisher } from './publish/message-publisher';
+import { openPublisher } from './publish/open-publisher';
+import { laneQueues } from './naming/partition';
 import { buildTopology, ladderQueues, type QueueSpec, type Topology } from './topology/build';
 import { laneTopology } from './topology/lane-topology';
-import { names } from './topology/names';
+import { names } from './naming/names';
 import type { Handler } from './worker/handler-types';
 import { LaneWorker } from './worker/lane-worker';
 import { WorkAhead } from './worker/work-ahead';
@@ -72,6 +73,8 @@ export class Daemon {
   private http: HttpServer | undefined;
   /** Every metric of this daemon, on its own registry. */
   readonly metrics: Metrics;
+  /** What the lanes and work-ahead report to: the metrics, and the caller's own observer. */
+  private readonly observer: WorkerObserver;
   /** The HTTP port actually bound (when `http.port` is not 0). */
   httpPort: number | undefined;
 
@@ -80,6 +83,7 @@ export class Daemon {
     this.topology = buildTopology(this.config);
     this.log = options.logger ?? createLogger(this.config.log.level);
     this.metrics = new Metrics(() => this.readiness().ready);
+    this.observer = combineObservers(this.metrics.workerObserver(), options.observer);
     this.asserter = new TopologyAsserter(this.config, this.log, (d) =>
       this.metrics.queueDrift.set({ queue: d.queue, argument: d.argument, severity: d.severity }, 1),
     );
@@ -103,7 +107,10 @@ export class Daemon {
     return this.lifecycle.stop();
   }
 
-  /** Messages in flight across all lanes. */
+  /**
+   * Messages in flight across all lanes: whose handler runs or whose outcome is being
+   * settled — the sum of `orbit_in_flight` (`LaneWorker.active`).
+   */
   get inFlight(): number {
     return this.workers.reduce((n, w) => n + w.active, 0);
   }
@@ -117,22 +124,42 @@ export class Daemon {
     return { ready: true };
   }
 
+  /**
+   * Starts in named steps, mirroring `doStop`; the first failure ends the start (the
+   * lifecycle's stop then releases what the steps before it opened).
+   */
   private async doStart(): Promise<void> {
-    const { config } = this;
     const timeout = this.options.connectTimeoutMs ?? 30_000;
-    const handlers = await this.loadHandlers();
-    // Legal (a daemon can serve /metrics only), but almost always a config that did not load
-    // the lanes the user meant: say so rather than run silently.
-    if (config.lanes.length === 0) this.log.warn('no lanes configured: this daemon consumes nothing (set lanes in the config file)');
-    const n = names(config.namespace);
-    const { metrics } = this;
+    let handlers = new Map<string, Handler>();
+    const steps: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
+      ['load handlers', async () => (handlers = await this.loadHandlers())],
+      // HTTP first: /healthz answers and /readyz explains while the broker is still awaited.
+      ['start http', () => this.startHttp()],
+      ['open publishing', () => this.openPublishing(timeout)],
+      ['open consume connection', async () => this.openConsumeConnection()],
+      ['start lanes', () => this.startLanes(handlers, timeout)],
+      ['start work-ahead', async () => this.startWorkAhead()],
+      ['start rung discovery', async () => this.rungs && this.discoverRungs(this.rungs)],
+      ['check stranded lanes', () => this.checkStrandedLanes(Math.min(timeout, STRANDED_CHECK_MS))],
+      ['start queue sampling', async () => this.startQueueSampling()],
+    ];
+    for (const [, step] of steps) await step();
+    this.log.info(
+      { namespace: this.config.namespace, lanes: this.config.lanes.map((l) => `${l.name}×${l.concurrency}`) },
+      'orbit started',
+    );
+  }
 
-    // HTTP first: /healthz answers and /readyz explains while the broker is still awaited.
-    if (config.http.port > 0) {
-      this.http = new HttpServer({ registry: metrics.registry, readiness: () => this.readiness() }, this.log);
-      this.httpPort = await this.http.listen(config.http.host, config.http.port);
-    }
+  private async startHttp(): Promise<void> {
+    const { config } = this;
+    if (config.http.port <= 0) return;
+    this.http = new HttpServer({ registry: this.metrics.registry, readiness: () => this.readiness() }, this.log);
+    this.httpPort = await this.http.listen(config.http.host, config.http.port);
+  }
 
+  /** The publish connection (whose flow control pauses the lanes), its channel, rungs and publisher. */
+  private async openPublishing(timeout: number): Promise<void> {
+    const { config, metrics } = this;
     const publishEvents = metrics.connectionEvents('publish');
     this.publishConnection = openConnection(config.amqp, connectionName(config.namespace, 'publish'), this.log, {
       ...publishEvents,
@@ -152,22 +179,29 @@ export class Daemon {
         void Promise.all(this.workers.map((w) => w.resume()));
       },
     });
-    this.publish = openPublishChannel(this.publishConnection, config, this.asserter, this.log);
-    await this.publish.ready(timeout);
     // The ladder's rungs are declared when first used (and seen on deliveries, for work-ahead).
-    const rungs = config.delay.tolerance > 0 ? new RungDeclarer(this.publishConnection, config, this.log) : undefined;
+    const { channel, rungs, publisher } = openPublisher(this.publishConnection, config, this.asserter, this.log, metrics.publishObserver());
+    this.publish = channel;
     this.rungs = rungs;
-    const publisher = new MessagePublisher(this.publish.publisher, n, config.delay, config.lanes, rungs, metrics.publishObserver());
     this.publisher = publisher;
+    await this.publish.ready(timeout);
+  }
 
+  private openConsumeConnection(): void {
+    const { config } = this;
     this.consumeConnection = openConnection(
       config.amqp,
       connectionName(config.namespace, 'consume'),
       this.log,
-      metrics.connectionEvents('consume'),
+      this.metrics.connectionEvents('consume'),
     );
+  }
+
+  /** A worker per lane; resolves once every lane consumes. */
+  private async startLanes(handlers: ReadonlyMap<string, Handler>, timeout: number): Promise<void> {
+    const { config, metrics } = this;
+    const n = names(config.namespace);
     const lanes = new Map(config.lanes.map((l) => [l.name, l]));
-    const observer = combineObservers(metrics.workerObserver(), this.options.observer);
     metrics.initLanes(config.lanes);
     for (const lane of config.lanes) {
       this.workers.push(
@@ -177,35 +211,42 @@ export class Daemon {
           handler: handlers.get(lane.name)!,
           lanes,
           delay: config.delay,
-          connection: this.consumeConnection,
-          publisher,
-          rungs,
+          connection: this.consumeConnection!,
+          publisher: this.publisher!,
+          rungs: this.rungs,
           logger: this.log,
-          observer,
+          observer: this.observer,
           setup: (_ch, model) => this.asserter.assert(model, (t) => laneTopology(t, lane.name)),
         }),
       );
     }
     await Promise.all(this.workers.map((w) => w.waitUntilConsuming(timeout)));
+  }
+
+  private startWorkAhead(): void {
     this.workAhead = new WorkAhead({
-      connection: this.consumeConnection,
+      connection: this.consumeConnection!,
       workers: this.workers,
-      names: n,
-      delay: config.delay,
+      names: names(this.config.namespace),
+      delay: this.config.delay,
       logger: this.log,
-      observer: metrics.workAheadObserver(),
+      // The same observer as the lanes': metrics count what is taken early, and a caller's own observer hears it.
+      observer: this.observer,
       unsafeToLook: (queue) => this.asserter.unsafeToLook(queue),
-      rungs,
+      rungs: this.rungs,
     });
     this.workAhead.start();
-    if (rungs) this.discoverRungs(rungs);
-    await this.checkStrandedLanes(Math.min(timeout, STRANDED_CHECK_MS));
+  }
+
+  /** Samples every queue's depth for the metrics: the topology's, known rungs and stranded lanes' queues. */
+  private startQueueSampling(): void {
+    const { metrics, rungs } = this;
     const sampled = (): ReadonlyArray<Pick<QueueSpec, 'name' | 'role'>> => [
       ...(rungs ? [...this.topology.queues, ...rungs.knownRungs().map((r) => ({ name: r.queue, role: 'delay' as const }))] : this.topology.queues),
       ...[...this.stranded.keys()].map((name) => ({ name, role: 'lane' as const })),
     ];
     this.sampler = new QueueSampler(
-      this.consumeConnection,
+      this.consumeConnection!,
       sampled,
       (depths) => {
         // A removed lane's queue has a gauge of its own (`orbit_stranded_messages`), not a lane's.
@@ -224,10 +265,6 @@ export class Daemon {
       },
     );
     this.sampler.start();
-    this.log.info(
-      { namespace: config.namespace, lanes: config.lanes.map((l) => `${l.name}×${l.concurrency}`) },
-      'orbit started',
-    );
   }
 
   /**
@@ -291,6 +328,9 @@ export class Daemon {
   private async loadHandlers(): Promise<Map<string, Handler>> {
     const out = new Map<string, Handler>();
     for (const [i, lane] of this.config.lanes.entries()) out.set(lane.name, await this.handlerFor(lane, i));
+    // Legal (a daemon can serve /metrics only), but almost always a config that did not load
+    // the lanes the user meant: say so rather than run silently.
+    if (this.config.lanes.length === 0) this.log.warn('no lanes configured: this daemon consumes nothing (set lanes in the config file)');
     return out;
   }
 
@@ -338,7 +378,7 @@ export class Daemon {
       (step, err) => this.log.error({ step, err: errorMessage(err) }, 'shutdown step failed'),
     );
     this.log.info(
-      { ms: Date.now() - started, drained, leftUnacked: drained ? 0 : this.inFlight },
+      { ms: Date.now() - started, drained, leftUnacked: drained ? 0 : this.workers.reduce((n, w) => n + w.unsettled, 0) },
       drained ? 'orbit stopped' : 'orbit stopped; unfinished messages left for redelivery',
     );
   }

@@ -48,8 +48,15 @@ export class ConfigError extends OrbitError {
 
 /** Input to `publish` (API, CLI or JSON lines) is refused before anything is sent. */
 export class InvalidMessageError extends OrbitError {
-  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+  /**
+   * The input line it concerns (JSON lines), when there is one. The message names it too;
+   * this is for code, which must not read it back out of the text.
+   */
+  readonly line: number | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; code?: string; line?: number }) {
     super(options?.code ?? 'INVALID_MESSAGE', message, options);
+    this.line = options?.line;
   }
 }
 

@@ -7,7 +7,8 @@ export { Scheduler, type SchedulerOptions, type PublishMessageOptions, type Publ
 export type { Settle } from './publish/bundler';
 export { Daemon, type DaemonOptions } from './daemon';
 export { done, reschedule } from './worker/handler-types';
-export type { Handler, HandlerContext, Message, Outcome, DoneOutcome, RescheduleOutcome, RescheduleOptions, TimingOptions } from './worker/handler-types';
+export type { Handler, HandlerContext, Message, Outcome, DoneOutcome, RescheduleOutcome, RescheduleOptions } from './worker/handler-types';
+export type { TimingOptions } from './message/types';
 export type { WorkerObserver } from './worker/observer';
 export { loadConfig, resolveConfig, redactConfig } from './config';
 export type { ResolvedConfig, LaneConfig, ConfigSources, RetryConfig, BackoffConfig, DelayConfig, AmqpConfig } from './config/types';

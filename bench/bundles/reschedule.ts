@@ -3,7 +3,7 @@ import { Daemon } from '../../src/daemon';
 import { routeDelay } from '../../src/delay/routing';
 import { Scheduler } from '../../src/publish/scheduler';
 import { buildTopology } from '../../src/topology/build';
-import { names } from '../../src/topology/names';
+import { names } from '../../src/naming/names';
 import { benchConfig, deleteNamespace, queueDepth, randomNamespace, withChannel } from '../lib/broker';
 import { owe } from '../lib/cleanup';
 import { benchBody, LANE } from '../reschedule/rabbit-setup';

@@ -3,7 +3,7 @@ import { routeDelay } from '../../src/delay/routing';
 import { Scheduler } from '../../src/publish/scheduler';
 import { seed, type SeedItem } from '../../src/seed/seeder';
 import { generated } from '../../src/seed/sources';
-import { names } from '../../src/topology/names';
+import { names } from '../../src/naming/names';
 import { benchConfig, deleteNamespace, randomNamespace } from '../lib/broker';
 import { owe } from '../lib/cleanup';
 import { nowSeconds } from '../lib/stats';

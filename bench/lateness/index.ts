@@ -1,4 +1,4 @@
-import { parseDuration } from '../../src/delay/durations';
+import { parseDuration } from '../../src/config/durations';
 import { targetLine, type Benchmark, type BenchOptions, type BenchReport, type TargetResult } from '../lib/benchmark';
 import { runInChild } from '../lib/isolate';
 import { describeLoad, loadAverage } from '../lib/load';

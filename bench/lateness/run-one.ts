@@ -1,6 +1,6 @@
 import type { QueueType } from '../../src/config/types';
 import { Daemon } from '../../src/daemon';
-import { parseDuration } from '../../src/delay/durations';
+import { parseDuration } from '../../src/config/durations';
 import { Scheduler } from '../../src/publish/scheduler';
 import { seed, type SeedItem } from '../../src/seed/seeder';
 import { benchConfig, deleteNamespace, randomNamespace } from '../lib/broker';

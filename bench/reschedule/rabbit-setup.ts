@@ -2,7 +2,7 @@ import { routeDelay, type DelayRoute } from '../../src/delay/routing';
 import { Scheduler } from '../../src/publish/scheduler';
 import type { ResolvedConfig } from '../../src/config/types';
 import { buildTopology } from '../../src/topology/build';
-import { names } from '../../src/topology/names';
+import { names } from '../../src/naming/names';
 import { owe } from '../lib/cleanup';
 import { benchConfig, deleteNamespace, queueDepth, randomNamespace, waitForDepth } from '../lib/broker';
 import type { RescheduleParams } from './contender';

@@ -1,5 +1,5 @@
 import type { QueueType } from '../../src/config/types';
-import { parseDuration } from '../../src/delay/durations';
+import { parseDuration } from '../../src/config/durations';
 import { targetLine, type Benchmark, type BenchOptions, type BenchReport, type TargetResult } from '../lib/benchmark';
 import { randomNamespace } from '../lib/broker';
 import { runFloor, withNamespaceCleanup, type FloorJob, type FloorResult } from '../lib/floor';

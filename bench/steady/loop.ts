@@ -2,7 +2,7 @@ import amqplib from 'amqplib';
 import type { QueueType } from '../../src/config/types';
 import { Daemon } from '../../src/daemon';
 import { Scheduler } from '../../src/publish/scheduler';
-import { names } from '../../src/topology/names';
+import { names } from '../../src/naming/names';
 import { reschedule, type Handler } from '../../src/worker/handler-types';
 import { installAmqpCounters, snapshotCounts, type AmqpSnapshot } from '../lib/amqp-counters';
 import { deleteNamespace } from '../lib/broker';

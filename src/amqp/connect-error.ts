@@ -1,5 +1,5 @@
 import { redactUrl } from '../config/redact';
-import { formatDuration } from '../delay/durations';
+import { formatDuration } from '../config/durations';
 import { BrokerError, BrokerRefusedError, errorMessage } from '../errors';
 
 /**

@@ -38,8 +38,10 @@ export interface ConnectionEvents {
 }
 
 /**
- * A named, reconnecting connection (round-robin over `amqp.urls`). Only this module and
- * the other files in `amqp/` touch amqplib or amqp-connection-manager.
+ * A named, reconnecting connection (round-robin over `amqp.urls`). Only `amqp/` imports
+ * amqplib and amqp-connection-manager for their code (connecting, opening channels); the
+ * layers above work on the channels and messages handed to them and import the libraries'
+ * types only — `.dependency-cruiser.cjs` checks it on every `npm test`.
  */
 export function openConnection(
   amqp: AmqpConfig,

@@ -1,6 +1,7 @@
 import type { Channel, ChannelModel, GetMessage } from 'amqplib';
 import { decodeEntry, encodeEntry, planRecordUpdate, type LaneRecordEntry } from '../topology/lane-record';
-import { names } from '../topology/names';
+import { names } from '../naming/names';
+import { errnoCode } from '../errors';
 
 /**
  * The lane record on the broker (`topology/lane-record.ts`): the classic queue
@@ -52,7 +53,7 @@ export async function readLaneRecord(model: ChannelModel, namespace: string): Pr
     try {
       count = (await ch.checkQueue(queue)).messageCount;
     } catch (err) {
-      if ((err as { code?: unknown }).code === 404) return null;
+      if (errnoCode(err) === 404) return null;
       throw err;
     }
     const messages = await fetchAll(ch, queue, count);

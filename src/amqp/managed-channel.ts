@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
-import { BrokerError } from '../errors';
+import { BrokerError, errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
 
 export type RawChannel = Channel | ConfirmChannel;
@@ -171,7 +171,7 @@ export class ManagedChannel<C extends RawChannel = ConfirmChannel> extends Event
       this.emit('ready', opened);
     } catch (err) {
       this.settingUp = undefined;
-      this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'channel setup failed');
+      this.log.error({ err: errorMessage(err) }, 'channel setup failed');
       this.emit('setupError', err);
       // The broker closes the channel on most setup errors; make sure it is gone either way.
       await channel?.close().catch(() => undefined);

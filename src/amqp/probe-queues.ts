@@ -1,4 +1,5 @@
 import type { Channel, ChannelModel } from 'amqplib';
+import { errnoCode } from '../errors';
 
 /** A queue's counts, as a passive declare reports them. */
 export interface QueueCounts {
@@ -30,7 +31,7 @@ export async function probeQueues(model: ChannelModel, queueNames: readonly stri
           const { messageCount, consumerCount } = await ch.checkQueue(name);
           counts.set(name, { messageCount, consumerCount });
         } catch (err) {
-          if ((err as { code?: unknown }).code !== 404) throw err;
+          if (errnoCode(err) !== 404) throw err;
           counts.set(name, null);
           ch = undefined; // closed by the broker
         }

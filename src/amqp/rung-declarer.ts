@@ -6,7 +6,7 @@ import { BrokerError, errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
 import { brokerFeatures } from '../topology/broker-features';
 import { rungQueueSpec } from '../topology/build';
-import { names, type Names } from '../topology/names';
+import { names, type Names } from '../naming/names';
 import { ManagedChannel } from './managed-channel';
 import { probeQueues } from './probe-queues';
 import { brokerVersionOf, inequivalentArgument } from './topology-asserter';

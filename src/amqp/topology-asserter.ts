@@ -1,11 +1,11 @@
 import type { Channel, ChannelModel, Connection } from 'amqplib';
 import type { ResolvedConfig } from '../config/types';
-import { BrokerError, ConfigError, errorMessage, NamespaceNotFoundError } from '../errors';
+import { BrokerError, ConfigError, errnoCode, errorMessage, NamespaceNotFoundError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { brokerFeatures, brokerProblems, type BrokerFeatures } from '../topology/broker-features';
 import { buildTopology, type QueueSpec, type Topology } from '../topology/build';
 import { classifyDrift, unsafeToLook, type QueueDrift } from '../topology/drift';
-import { names } from '../topology/names';
+import { names } from '../naming/names';
 import { probeQueues } from './probe-queues';
 
 /** How long the existence checks of a read-only command's `inspect` may take. */
@@ -22,13 +22,8 @@ export function brokerVersionOf(connection: Connection): string | undefined {
  * queue …"). The one place orbit reads the broker's error text; undefined for any other error.
  */
 export function inequivalentArgument(err: unknown): string | undefined {
-  if (replyCode(err) !== 406) return undefined;
+  if (errnoCode(err) !== 406) return undefined;
   return /inequivalent arg '([^']+)'/.exec(errorMessage(err))?.[1];
-}
-
-/** The AMQP reply code amqplib puts on a channel error (404, 406, …), if any. */
-function replyCode(err: unknown): unknown {
-  return (err as { code?: unknown } | null)?.code;
 }
 
 const CONFLICT_HINT =
@@ -177,7 +172,7 @@ export class TopologyAsserter {
         const queue = pending[i]!;
         const argument = this.drift.has(queue.name) ? undefined : inequivalentArgument(r.reason);
         if (argument === undefined) {
-          const code = replyCode(r.reason);
+          const code = errnoCode(r.reason);
           if (code === 406 || code === 404) {
             throw failure(`queue ${queue.name}`, r.reason, '');
           }
@@ -218,7 +213,7 @@ async function step(what: string, run: () => Promise<unknown>): Promise<void> {
     await run();
   } catch (err) {
     // 406 PRECONDITION_FAILED: the object exists with other arguments, or a value is out of range.
-    throw failure(what, err, replyCode(err) === 406 ? ` — the broker refused its arguments: ${CONFLICT_HINT}` : '');
+    throw failure(what, err, errnoCode(err) === 406 ? ` — the broker refused its arguments: ${CONFLICT_HINT}` : '');
   }
 }
 

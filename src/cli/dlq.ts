@@ -1,12 +1,12 @@
 import { Command, Option } from 'commander';
-import { BrokerSession } from '../amqp/session';
+import { BrokerSession } from '../publish/session';
 import type { ResolvedConfig } from '../config/types';
-import { formatDuration } from '../delay/durations';
+import { formatDuration } from '../config/durations';
 import { DeadLetterQueue, type DeadQueueName } from '../dlq/dead-letter-queue';
 import type { DeadMessageView } from '../dlq/describe';
-import { InvalidMessageError } from '../errors';
+import { InvalidMessageError, OrbitError } from '../errors';
 import { createLogger } from '../logging/logger';
-import { names } from '../topology/names';
+import { names } from '../naming/names';
 import { action, configFromFlags, type ConfigFlags, withConfigOptions } from './common';
 
 interface DlqFlags extends ConfigFlags {
@@ -52,8 +52,13 @@ export function dlqCommand(): Command {
       action(async (flags: DlqFlags) => {
         await withDlq(flags, async (q) => {
           const r = await q.replay(flags.queue, { limit: count(flags.limit, '--limit'), lane: flags.lane, id: flags.id });
-          const unknown = r.unknownLanes.length ? `; left in place for unknown lanes: ${r.unknownLanes.join(', ')}` : '';
-          process.stdout.write(`replayed ${r.replayed} message(s) from ${q.queueName(flags.queue)}; ${r.skipped} left${unknown}\n`);
+          const queue = q.queueName(flags.queue);
+          // Asked for one message by id and it is not there: a typo must not read as success.
+          if (flags.id !== undefined && r.replayed === 0 && r.unknownLanes.length === 0) {
+            throw new OrbitError('MESSAGE_NOT_FOUND', `no message with id "${flags.id}" in ${queue} (${r.left} message(s) there); nothing replayed`);
+          }
+          const unknown = r.unknownLanes.length ? `; left in place for lanes this config does not have: ${r.unknownLanes.join(', ')}` : '';
+          process.stdout.write(`replayed ${r.replayed} message(s) from ${queue}; ${r.left} left there${unknown}\n`);
         });
       }),
     ),

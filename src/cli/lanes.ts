@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { BrokerSession } from '../amqp/session';
+import { BrokerSession } from '../publish/session';
 import { InvalidMessageError } from '../errors';
 import { moveStrandedLane } from '../lanes/move-stranded';
 import { createLogger } from '../logging/logger';

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { BrokerSession } from '../amqp/session';
+import { BrokerSession } from '../publish/session';
 import { createLogger } from '../logging/logger';
 import { migrateQueues } from '../migrate/migrate-queues';
 import { buildTopology } from '../topology/build';

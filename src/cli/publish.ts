@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { InvalidMessageError } from '../errors';
+import { errorMessage, InvalidMessageError } from '../errors';
 import { Scheduler } from '../publish/scheduler';
 import { seed } from '../seed/seeder';
 import { jsonLineBatches, openInput } from '../seed/sources';
@@ -51,7 +51,7 @@ async function publishOne(scheduler: Scheduler, flags: PublishFlags): Promise<vo
   try {
     body = JSON.parse(flags.body!);
   } catch (err) {
-    throw new InvalidMessageError(`--body is not valid JSON: ${(err as Error).message}`, { code: 'BAD_BODY' });
+    throw new InvalidMessageError(`--body is not valid JSON: ${errorMessage(err)}`, { code: 'BAD_BODY' });
   }
   const published = await scheduler.publish(requireLane(flags.lane), body, {
     delay: flags.delay,

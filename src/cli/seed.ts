@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { Command } from 'commander';
-import { parseDuration } from '../delay/durations';
+import { parseDuration } from '../config/durations';
 import { errorMessage, InvalidMessageError } from '../errors';
 import { createLogger } from '../logging/logger';
 import { Scheduler } from '../publish/scheduler';

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { BrokerSession } from '../amqp/session';
+import { BrokerSession } from '../publish/session';
 import type { ResolvedConfig } from '../config/types';
 import { errorMessage, InvalidMessageError } from '../errors';
 import { createLogger } from '../logging/logger';

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { updateLaneRecord } from '../amqp/lane-record-queue';
-import { BrokerSession } from '../amqp/session';
+import { BrokerSession } from '../publish/session';
 import type { ResolvedConfig } from '../config/types';
 import { ladderOf, maxDelayMs } from '../delay/routing';
-import { names } from '../topology/names';
-import { formatDuration } from '../delay/durations';
+import { names } from '../naming/names';
+import { formatDuration } from '../config/durations';
 import { createLogger } from '../logging/logger';
 import { buildTopology, type Topology } from '../topology/build';
 import { laneRecordEntries } from '../topology/lane-record';

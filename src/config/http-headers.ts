@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors';
+import { ConfigError, errnoCode, errorMessage } from '../errors';
 import { readSmallFile } from './read-small-file';
 import type { HeaderSource, HttpHandlerConfig } from './types';
 
@@ -43,7 +43,7 @@ function resolveOne(spec: HeaderSource, read: (file: string) => string): { value
       // Secret files usually end with a newline that is not part of the secret.
       value = read(spec.file).replace(/[\r\n]+$/, '');
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
+      const code = errnoCode(err) ?? errorMessage(err);
       return { problem: `${source} cannot be read (${code})` };
     }
     if (value === '') return { problem: `${source} is empty` };

@@ -1,30 +1,16 @@
 /**
- * Loading: gathers the sources, lets convict merge and type-check them (stage 1), then
- * hands over to `resolveConfig` (stage 2).
+ * Loading: gathers the sources (files and the environment), has stage 1 (`checkShape`) merge
+ * and shape-check them, then hands over to stage 2 (`resolveConfig`).
  *
  * Precedence, rising: schema defaults < JSON config file < env file < environment < overrides.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import convict from 'convict';
 import dotenv from 'dotenv';
-import { ConfigError } from '../errors';
-import {
-  checkLanes,
-  type LaneOverride,
-  parseLaneOverride,
-  checkNesting,
-  configSchema,
-  hasProtoKey,
-  hintUndeclared,
-  pathOfProblem,
-  registerFormats,
-  schemaLeafPaths,
-  splitConvictMessage,
-  type RawConfig,
-} from './schema';
+import { ConfigError, errnoCode, errorMessage } from '../errors';
+import { checkShape } from './shape';
 import type { ConfigSources, ResolvedConfig } from './types';
-import { clipProblem, resolveConfig } from './validate';
+import { resolveConfig } from './validate';
 
 /** Environment variables that point at the other sources rather than set keys. */
 export const CONFIG_FILE_ENV = 'ORBIT_CONFIG';
@@ -46,7 +32,7 @@ function readSource(kind: string, file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoCode(err);
     const reason = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? String(err)})`;
     throw new ConfigError(`${kind} ${file} ${reason}`, { cause: err });
   }
@@ -59,37 +45,13 @@ function readJsonObject(file: string): Record<string, unknown> {
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new ConfigError(`config file ${file} is not valid JSON: ${reason}`, { cause: err });
+    throw new ConfigError(`config file ${file} is not valid JSON: ${errorMessage(err)}`, { cause: err });
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     const kind = parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed;
     throw new ConfigError(`config file ${file} must hold a JSON object (got ${kind})`);
   }
   return parsed as Record<string, unknown>;
-}
-
-/**
- * JSON text for `lanes` (ORBIT_LANES, `--set lanes=…`) reaches convict through the format's
- * coerce, and convict's copy drops a `"__proto__"` key without a word, so it is refused here,
- * as it is in a config file. Text that does not parse is left for the format to report.
- */
-function rejectProtoKeys(source: string, text: string | undefined, problems: string[]): void {
-  if (text === undefined) return;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return;
-  }
-  if (typeof parsed === 'object' && parsed !== null && hasProtoKey(parsed)) {
-    problems.push(`lanes: a "__proto__" key is not allowed (found in ${source})`);
-  }
-}
-
-function problemsError(problems: readonly string[]): ConfigError {
-  const first = problems[0] ?? '';
-  return new ConfigError(problems.map(clipProblem).join('\n'), { path: pathOfProblem(first) });
 }
 
 /**
@@ -108,20 +70,6 @@ function problemsError(problems: readonly string[]): ConfigError {
  *   value is invalid; the message lists every problem, each naming its key (`lanes[0].foo`)
  */
 export function loadConfig(sources: ConfigSources = {}): ResolvedConfig {
-  try {
-    return load(sources);
-  } catch (err) {
-    // convict copies and walks values recursively: absurdly deep input (a file, ORBIT_LANES,
-    // --set lanes=…) overflows the stack. That is bad configuration, not a crash.
-    if (err instanceof RangeError && /call stack/i.test(err.message)) {
-      throw new ConfigError('configuration is nested too deeply to read (maximum call stack size exceeded)', { cause: err });
-    }
-    throw err;
-  }
-}
-
-function load(sources: ConfigSources): ResolvedConfig {
-  registerFormats();
   const cwd = sources.cwd ?? process.cwd();
 
   const realEnv = definedOnly(sources.env ?? process.env);
@@ -134,48 +82,6 @@ function load(sources: ConfigSources): ResolvedConfig {
   const configName = nonEmpty(sources.configFile) ?? nonEmpty(env[CONFIG_FILE_ENV]);
   const configFile = configName === undefined ? null : resolve(cwd, configName);
 
-  const problems: string[] = [];
-  // `args: []` because convict would otherwise parse process.argv (the CLI owns that).
-  const config = convict<RawConfig>(configSchema, { env, args: [] });
-  if (configFile !== null) config.load(checkNesting(configSchema, readJsonObject(configFile), '', problems));
-
-  const overrides = sources.overrides ?? {};
-  rejectProtoKeys('ORBIT_LANES', env['ORBIT_LANES'], problems);
-  rejectProtoKeys('--set lanes', overrides['lanes'], problems);
-  const leafPaths = new Set(schemaLeafPaths(configSchema));
-  const laneOverrides: LaneOverride[] = [];
-  for (const [path, value] of Object.entries(overrides)) {
-    const inLane = parseLaneOverride(path, value);
-    if (inLane !== undefined) {
-      if ('problem' in inLane) problems.push(inLane.problem);
-      else laneOverrides.push(inLane);
-      continue;
-    }
-    // convict's `set` would happily create unknown keys, or throw a bare TypeError when the
-    // path runs through a value; only settable keys are accepted.
-    if (!leafPaths.has(path)) {
-      throw new ConfigError(`override ${JSON.stringify(path)} does not name a configuration key`, { path });
-    }
-    config.set(path, value);
-  }
-
-  try {
-    config.validate({ allowed: 'strict' });
-  } catch (err) {
-    const lines = splitConvictMessage(err instanceof Error ? err.message : String(err));
-    problems.push(...lines.map((line) => hintUndeclared(line, leafPaths)));
-  }
-  const raw = config.getProperties();
-  let lanes = raw.lanes;
-  if (Array.isArray(lanes)) {
-    const checked = checkLanes(lanes, laneOverrides);
-    problems.push(...checked.problems);
-    lanes = checked.lanes;
-  }
-  if (problems.length > 0) throw problemsError(problems);
-
-  return resolveConfig(
-    { ...raw, lanes },
-    { configFile, baseDir: configFile === null ? cwd : dirname(configFile), env },
-  );
+  const raw = checkShape({ file: configFile === null ? null : readJsonObject(configFile), env, overrides: sources.overrides ?? {} });
+  return resolveConfig(raw, { configFile, baseDir: configFile === null ? cwd : dirname(configFile), env });
 }

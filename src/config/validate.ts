@@ -1,13 +1,14 @@
 /**
  * Stage 2 of configuration: value ranges, relations between keys, path resolution, and the
- * frozen `ResolvedConfig`. Stage 1 (convict) has already checked shape and types.
+ * frozen `ResolvedConfig`. Stage 1 (`shape.ts`, with convict) has already checked shape and types.
  */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ConfigError } from '../errors';
-import { formatDuration, parseDuration } from '../delay/durations';
+import { ConfigError, errnoCode, errorMessage } from '../errors';
+import { formatDuration, parseDuration } from './durations';
 import { redactUrl } from './redact';
 import { HEADER_VALUE_CHARS } from './http-headers';
+import { problemsError, type Problem } from './problem';
 import { readSmallFile } from './read-small-file';
 import { tolerance as toleranceOf, type DurationInput, type RawConfig, type RawHttpHandler, type RawLane, type RawRetry, type RawTls } from './schema';
 import type {
@@ -82,10 +83,11 @@ function resolveTolerance(value: number | string, problems: Problems): number | 
   return fraction;
 }
 
-/** Dots separate routing-key words, so a dot in a lane name would split it in two. */
-const LANE_NAME = /^[A-Za-z0-9_-]{1,100}$/;
-/** Same alphabet; the cap keeps `<ns>.lane.<name>.<p>` within AMQP's 255-byte queue names. */
-const NAMESPACE = /^[A-Za-z0-9_-]{1,100}$/;
+/**
+ * Lane names and the namespace: dots separate routing-key words, so a dot in either would
+ * split it in two; the cap keeps `<ns>.lane.<name>.<p>` within AMQP's 255-byte queue names.
+ */
+const NAME = /^[A-Za-z0-9_-]{1,100}$/;
 const AMQP_SCHEME = /^amqps?:\/\//i;
 const HTTP_SCHEME = /^https?:\/\//i;
 const MAX_DELAY_LEVELS = 40;
@@ -94,12 +96,6 @@ const MAX_PARTITIONS = 64;
 const MAX_BUNDLE = 10_000;
 const MIN_BUNDLE_BYTES = 1024;
 const MAX_BUNDLE_BYTES = 16 * 1024 * 1024;
-
-/** One problem: the key it concerns and the full sentence, which starts with that key. */
-interface Problem {
-  readonly path: string;
-  readonly message: string;
-}
 
 /** Collects problems so that one run reports all of them, not just the first. */
 class Problems {
@@ -142,18 +138,8 @@ class Problems {
   }
 
   throwIfAny(): void {
-    const first = this.list[0];
-    if (first === undefined) return;
-    throw new ConfigError(this.list.map((p) => clipProblem(p.message)).join('\n'), { path: first.path });
+    if (this.list.length > 0) throw problemsError(this.list);
   }
-}
-
-/** Longest problem line kept whole: messages echo the bad value, which may be megabytes. */
-const MAX_PROBLEM_CHARS = 500;
-
-/** A problem line, cut to MAX_PROBLEM_CHARS with a note of how long it was. */
-export function clipProblem(line: string): string {
-  return line.length <= MAX_PROBLEM_CHARS ? line : `${line.slice(0, MAX_PROBLEM_CHARS)}… (${line.length} characters in all)`;
 }
 
 /** Freezes `value` and everything reachable from it, so no consumer can alter shared config. */
@@ -183,7 +169,7 @@ function resolveUrls(raw: RawConfig['amqp'], baseDir: string, read: (path: strin
     try {
       text = read(file);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
+      const code = errnoCode(err) ?? errorMessage(err);
       problems.add(source, `${source} cannot be read: ${file} (${code})`);
       return [];
     }
@@ -381,7 +367,7 @@ function resolveBundle(raw: RawLane['bundle'], at: string, problems: Problems): 
 
 function resolveLane(raw: RawLane, i: number, global: RetryParts, io: Io, problems: Problems): LaneConfig {
   const at = `lanes[${i}]`;
-  if (!LANE_NAME.test(raw.name)) {
+  if (!NAME.test(raw.name)) {
     problems.add(
       `${at}.name`,
       `${at}.name ${JSON.stringify(raw.name)} must be 1–100 letters, digits, "_" or "-"; ` +
@@ -395,8 +381,7 @@ function resolveLane(raw: RawLane, i: number, global: RetryParts, io: Io, proble
   // A quorum lane with priorities needs RabbitMQ 4.0 or later (two levels): that is the
   // broker's to say, so it is checked at connect (topology/broker-features.ts), not here.
 
-  const timeoutMs = problems.duration(raw.timeout, `${at}.timeout`);
-  if (timeoutMs !== null && timeoutMs <= 0) problems.add(`${at}.timeout`, `${at}.timeout must be > 0 (got 0ms)`);
+  const timeoutMs = problems.positiveDuration(raw.timeout, `${at}.timeout`);
 
   let handler: string | null = null;
   let httpHandler: HttpHandlerConfig | null = null;
@@ -465,14 +450,11 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
   if (heartbeatMs !== null && heartbeatMs % 1000 !== 0) {
     problems.add('amqp.heartbeat', `amqp.heartbeat must be a whole number of seconds (got ${formatDuration(heartbeatMs)})`);
   }
-  const reconnectMs = problems.duration(raw.amqp.reconnect, 'amqp.reconnect');
-  if (reconnectMs === 0) problems.add('amqp.reconnect', 'amqp.reconnect must be > 0 (got 0ms)');
-  const publishTimeoutMs = problems.duration(raw.amqp.publishTimeout, 'amqp.publishTimeout');
-  if (publishTimeoutMs === 0) problems.add('amqp.publishTimeout', 'amqp.publishTimeout must be > 0 (got 0ms)');
-  const connectTimeoutMs = problems.duration(raw.amqp.connectTimeout, 'amqp.connectTimeout');
-  if (connectTimeoutMs === 0) problems.add('amqp.connectTimeout', 'amqp.connectTimeout must be > 0 (got 0ms)');
+  const reconnectMs = problems.positiveDuration(raw.amqp.reconnect, 'amqp.reconnect');
+  const publishTimeoutMs = problems.positiveDuration(raw.amqp.publishTimeout, 'amqp.publishTimeout');
+  const connectTimeoutMs = problems.positiveDuration(raw.amqp.connectTimeout, 'amqp.connectTimeout');
 
-  if (!NAMESPACE.test(raw.namespace)) {
+  if (!NAME.test(raw.namespace)) {
     problems.add(
       'namespace',
       `namespace ${JSON.stringify(raw.namespace)} must be 1–100 letters, digits, "_" or "-"; ` +

@@ -1,6 +1,6 @@
 import { DelayOutOfRangeError, InvalidMessageError } from '../errors';
 import type { DelayConfig } from '../config/types';
-import { QUORUM_HIGH_PRIORITY, type Names } from '../topology/names';
+import { QUORUM_HIGH_PRIORITY, type Names } from '../naming/names';
 import { ladderRungs, rungIndex } from './ladder';
 
 /**

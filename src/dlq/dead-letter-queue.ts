@@ -1,9 +1,9 @@
 import type { Channel, GetMessage } from 'amqplib';
-import type { BrokerSession } from '../amqp/session';
+import type { BrokerSession } from '../publish/session';
 import type { LaneConfig } from '../config/types';
 import { BrokerError, errorMessage, OrbitError } from '../errors';
-import { messageIdOf, readState, userHeaders, type Headers } from '../message/headers';
-import { names } from '../topology/names';
+import { headersOf, messageIdOf, readState, userHeaders } from '../message/headers';
+import { names } from '../naming/names';
 import { describeDeadMessage, laneOf, type DeadMessageView } from './describe';
 
 export type DeadQueueName = 'dead' | 'unroutable';
@@ -19,8 +19,10 @@ export interface ReplayFilter {
 
 export interface ReplayResult {
   readonly replayed: number;
-  /** Left in place: not matching the filter, or for a lane this config does not know. */
+  /** Looked at and left in place: not matching the filter, or for a lane this config does not know. */
   readonly skipped: number;
+  /** What the queue still holds of what it held at the start: its depth then, less what was replayed. */
+  readonly left: number;
   readonly unknownLanes: readonly string[];
 }
 
@@ -91,7 +93,7 @@ export class DeadLetterQueue {
       for (let seen = 0; seen < total && replayed < limit; seen++) {
         const msg = await ch.get(queue, { noAck: false });
         if (!msg) break;
-        const headers = (msg.properties.headers ?? {}) as Headers;
+        const headers = headersOf(msg);
         const lane = laneOf(headers);
         if ((filter.id !== undefined && msg.properties.messageId !== filter.id) || (filter.lane !== undefined && lane !== filter.lane)) {
           skipped++;
@@ -107,7 +109,7 @@ export class DeadLetterQueue {
         replayed++;
       }
       handedBack = skipped;
-      return { replayed, skipped, unknownLanes: [...unknown] };
+      return { replayed, skipped, left: total - replayed, unknownLanes: [...unknown] };
     });
     await this.untilReturned(queue, handedBack);
     return result;
@@ -148,7 +150,7 @@ export class DeadLetterQueue {
   }
 
   private async republish(msg: GetMessage, lane: string): Promise<void> {
-    const headers = (msg.properties.headers ?? {}) as Headers;
+    const headers = headersOf(msg);
     const laneConfig = this.lanes.get(lane)!;
     const now = Date.now();
     const id = messageIdOf(msg.properties.messageId);

@@ -1,5 +1,5 @@
 import type { MessageProperties } from 'amqplib';
-import { HEADER, readState, type Headers } from '../message/headers';
+import { headersOf, HEADER, readState, type Headers } from '../message/headers';
 
 /** A dead or unroutable message as `orbit dlq list` shows it. Pure. */
 export interface DeadMessageView {
@@ -17,7 +17,7 @@ export interface DeadMessageView {
 const PREVIEW_CHARS = 60;
 
 export function describeDeadMessage(body: Buffer, properties: Pick<MessageProperties, 'messageId' | 'headers'>, now: number): DeadMessageView {
-  const headers = (properties.headers ?? {}) as Headers;
+  const headers = headersOf({ properties });
   const deadAt = numberOrNull(headers[HEADER.deadAt]);
   return {
     id: typeof properties.messageId === 'string' ? properties.messageId : null,

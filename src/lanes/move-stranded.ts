@@ -1,14 +1,14 @@
 import type { ConsumeMessage } from 'amqplib';
 import { drainQueue } from '../amqp/drain-queue';
 import { readLaneRecord } from '../amqp/lane-record-queue';
-import type { BrokerSession } from '../amqp/session';
+import type { BrokerSession } from '../publish/session';
 import type { LaneConfig, ResolvedConfig } from '../config/types';
-import { BadBodyError, BrokerError, errorMessage, InvalidMessageError, OrbitError } from '../errors';
+import { BadBodyError, BrokerError, errnoCode, errorMessage, InvalidMessageError, OrbitError } from '../errors';
 import { BUNDLE_HEADER, decodeBundle } from '../message/bundle';
-import { messageIdOf, readState, userHeaders, withoutBrokerHeaders, type Headers } from '../message/headers';
+import { headersOf, messageIdOf, readState, userHeaders, withoutBrokerHeaders } from '../message/headers';
 import type { OutgoingMessage } from '../message/types';
 import { laneRecordEntries, unconfiguredQueues, type LaneRecordEntry } from '../topology/lane-record';
-import { names } from '../topology/names';
+import { names } from '../naming/names';
 
 export interface MoveLaneOptions {
   /** The lane whose stranded queues are emptied (no longer in the config, or re-partitioned). */
@@ -40,7 +40,7 @@ export interface MovedQueue {
  * messages (re-bundled if `to` bundles). Throws BadBodyError for a bundle that does not decode.
  */
 export function movedMessages(msg: Pick<ConsumeMessage, 'content' | 'properties'>, to: Pick<LaneConfig, 'name' | 'maxPriority'>, now: number): OutgoingMessage[] {
-  const headers = (msg.properties.headers ?? {}) as Headers;
+  const headers = headersOf(msg);
   const priority = typeof msg.properties.priority === 'number' ? Math.max(0, Math.min(msg.properties.priority, to.maxPriority)) : 0;
   const version = headers[BUNDLE_HEADER];
   if (version !== undefined) {
@@ -132,7 +132,7 @@ export async function moveStrandedLane(session: BrokerSession, config: ResolvedC
         try {
           counts = await ch.checkQueue(source.queue);
         } catch (err) {
-          if ((err as { code?: unknown }).code === 404) return undefined;
+          if (errnoCode(err) === 404) return undefined;
           throw err;
         }
         if (counts.consumerCount > 0) {
@@ -164,7 +164,7 @@ function deadLetterBadBundle(session: BrokerSession, msg: ConsumeMessage, lane: 
       id: messageIdOf(p.messageId),
       body: msg.content,
       priority: typeof p.priority === 'number' ? p.priority : 0,
-      headers: withoutBrokerHeaders(p.headers as Headers | undefined),
+      headers: withoutBrokerHeaders(headersOf(msg)),
       contentType: typeof p.contentType === 'string' ? p.contentType : undefined,
     },
     { code: err.code, message: err.message, lane, attempts: 0 },

@@ -1,5 +1,5 @@
 import type { BodyFormat } from '../config/types';
-import { InvalidMessageError } from '../errors';
+import { errorMessage, InvalidMessageError } from '../errors';
 
 /**
  * Bodies are opaque bytes, JSON by convention: a Buffer or Uint8Array goes as is, a string
@@ -21,7 +21,7 @@ export function encodeBody(body: unknown, format: BodyFormat = 'raw'): Buffer {
   try {
     text = JSON.stringify(body);
   } catch (err) {
-    throw new InvalidMessageError(`body cannot be encoded as JSON: ${(err as Error).message}`, { cause: err, code: 'BAD_BODY' });
+    throw new InvalidMessageError(`body cannot be encoded as JSON: ${errorMessage(err)}`, { cause: err, code: 'BAD_BODY' });
   }
   if (text === undefined) throw new InvalidMessageError(`body of type ${typeof body} cannot be encoded as JSON`, { code: 'BAD_BODY' });
   return Buffer.from(text, 'utf8');
@@ -31,7 +31,7 @@ function assertJson(bytes: Buffer): void {
   try {
     JSON.parse(bytes.toString('utf8'));
   } catch (err) {
-    throw new InvalidMessageError(`body is not valid JSON, and the lane's format is "json": ${(err as Error).message}`, {
+    throw new InvalidMessageError(`body is not valid JSON, and the lane's format is "json": ${errorMessage(err)}`, {
       cause: err,
       code: 'BAD_BODY',
     });

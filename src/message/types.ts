@@ -1,6 +1,20 @@
 import type { Headers } from './headers';
 
 /**
+ * When a message runs, and how urgently: what a publish and a handler's reschedule share.
+ * Here, below both, so the publisher need not reach up into the worker for it.
+ * Give `delay` or `at`, not both; neither means now.
+ */
+export interface TimingOptions {
+  /** ms, or a duration string (`"90s"`, `"10m"`, `"2h"`); rounded up to `delay.unit`. */
+  readonly delay?: number | string;
+  /** A Date, epoch ms or ISO-8601 string; a time in the past means now. */
+  readonly at?: Date | number | string;
+  /** 0 … the lane's maxPriority. */
+  readonly priority?: number;
+}
+
+/**
  * A logical message on its way to the broker. The publisher turns logical messages into
  * AMQP messages; today one each, with bundles many per AMQP message (DESIGN.md, "Bundles").
  */

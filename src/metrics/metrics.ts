@@ -2,11 +2,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { ConnectionEvents } from '../amqp/connection';
 import type { LaneConfig } from '../config/types';
 import type { PublishKind, PublishObserver } from '../publish/message-publisher';
+import { CollectedCounts, type CountSeries } from './collected-counts';
 import { FastHistogram, type HistogramSeries } from './fast-histogram';
 import type { QueueDepth } from './queue-sampler';
 import type { Settlement } from '../worker/decide-outcome';
 import type { WorkerObserver } from '../worker/observer';
-import type { WorkAheadObserver } from '../worker/work-ahead';
 
 /** Handler work is mostly I/O: from a few ms to minutes. */
 const HANDLER_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -19,20 +19,23 @@ const CONFIRM_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 const PUBLISH_KINDS: readonly PublishKind[] = ['publish', 'reschedule', 'retry', 'dead'];
 
 /**
- * One lane's hot state. Counts and the in-flight level are plain numbers, handed to
- * prom-client when it collects (at every scrape): a prom-client `inc()` hashes its labels
- * each time, and these run several times per message — tens of thousands of times a second
- * on a bundled lane. The per-message histograms are FastHistograms for the same reason.
+ * One lane's hot state, looked up once per hook. Counts and the in-flight level are plain
+ * numbers, handed to prom-client when it collects (at every scrape; `CollectedCounts`): a
+ * prom-client `inc()` hashes its labels each time, and these run several times per message —
+ * tens of thousands of times a second on a bundled lane. The per-message histograms are
+ * FastHistograms for the same reason.
  */
 interface LaneSeries {
+  /** What `LaneWorker.active` counts too: changed by the same two hooks. */
   inFlight: number;
-  readonly settled: Record<Settlement['kind'], number>;
+  readonly settled: Record<Settlement['kind'], CountSeries<'lane' | 'outcome'>>;
+  /** Logical messages work-ahead took early to run in this lane. */
+  readonly takenEarly: CountSeries<'lane'>;
   readonly lateness: HistogramSeries;
   readonly handler: HistogramSeries;
 }
 
 const OUTCOME: Record<Settlement['kind'], string> = { done: 'done', rescheduled: 'rescheduled', retried: 'retried', dead: 'dead' };
-const SETTLED_KINDS = Object.keys(OUTCOME) as Settlement['kind'][];
 
 /**
  * Every orbit metric, on its own registry (so tests and embedders can run several daemons
@@ -41,12 +44,12 @@ const SETTLED_KINDS = Object.keys(OUTCOME) as Settlement['kind'][];
  */
 export class Metrics {
   readonly registry = new Registry();
-  readonly messages = new Counter({
+  readonly messages: Counter<'lane' | 'outcome'> = new Counter({
     name: 'orbit_messages_total',
     help: 'Messages settled, by lane and outcome (done, rescheduled, retried, dead).',
     labelNames: ['lane', 'outcome'],
     registers: [this.registry],
-    collect: () => this.flushSettled(),
+    collect: () => this.settledCounts.collectInto(this.messages),
   });
   readonly handlerDuration = new FastHistogram({
     name: 'orbit_handler_duration_seconds',
@@ -95,19 +98,12 @@ export class Metrics {
     labelNames: ['queue', 'argument', 'severity'],
     registers: [this.registry],
   });
-  readonly published = new Counter({
+  readonly published: Counter<'kind'> = new Counter({
     name: 'orbit_published_total',
     help: 'Messages published and confirmed by the broker, by kind.',
     labelNames: ['kind'],
     registers: [this.registry],
-    collect: () => {
-      for (const kind of PUBLISH_KINDS) {
-        const n = this.publishedPending[kind];
-        if (n === 0) continue;
-        this.published.inc({ kind }, n);
-        this.publishedPending[kind] = 0;
-      }
-    },
+    collect: () => this.publishedCounts.collectInto(this.published),
   });
   readonly confirmSeconds = new FastHistogram({
     name: 'orbit_publish_confirm_seconds',
@@ -133,12 +129,13 @@ export class Metrics {
     labelNames: ['connection'],
     registers: [this.registry],
   });
-  readonly workAhead = new Counter({
+  readonly workAhead: Counter<'lane'> = new Counter({
     name: 'orbit_work_ahead_total',
     // Logical messages: a bundle taken early counts each message it holds (as orbit_earliness_seconds does).
     help: 'Messages taken from the delay queues ahead of time by an idle lane, to run in this lane (each message of a bundle counts).',
     labelNames: ['lane'],
     registers: [this.registry],
+    collect: () => this.takenEarlyCounts.collectInto(this.workAhead),
   });
   readonly workAheadActive = new Gauge({
     name: 'orbit_work_ahead_active',
@@ -169,8 +166,12 @@ export class Metrics {
   readonly ready: Gauge;
   /** Per-lane hot state, shared by every worker observer (see LaneSeries). */
   private readonly laneSeries = new Map<string, LaneSeries>();
-  /** Confirmed publishes not yet added to `published` (added when it is collected). */
-  private readonly publishedPending: Record<PublishKind, number> = { publish: 0, reschedule: 0, retry: 0, dead: 0 };
+  /** Settled messages not yet added to `messages` (added when it is collected). */
+  private readonly settledCounts = new CollectedCounts<'lane' | 'outcome'>();
+  /** Messages taken early not yet added to `workAhead`. */
+  private readonly takenEarlyCounts = new CollectedCounts<'lane'>();
+  /** Confirmed publishes not yet added to `published`. */
+  private readonly publishedCounts = new CollectedCounts<'kind'>();
 
   /** @param isReady read at every scrape, so `orbit_ready` always agrees with `/readyz`. */
   constructor(isReady: () => boolean = () => false) {
@@ -242,21 +243,9 @@ export class Metrics {
     for (const kind of PUBLISH_KINDS) this.published.inc({ kind }, 0);
   }
 
-  /** The worker's hooks, counted here. */
+  /** The worker's hooks (lane workers' and work-ahead's), counted here. */
   workerObserver(): WorkerObserver {
-    const of = (lane: string): LaneSeries => {
-      let s = this.laneSeries.get(lane);
-      if (!s) {
-        s = {
-          inFlight: 0,
-          settled: { done: 0, rescheduled: 0, retried: 0, dead: 0 },
-          lateness: this.lateness.labels(lane),
-          handler: this.handlerDuration.labels(lane),
-        };
-        this.laneSeries.set(lane, s);
-      }
-      return s;
-    };
+    const of = (lane: string): LaneSeries => this.seriesOf(lane);
     return {
       handlerStarted: (lane, latenessMs, early) => {
         const s = of(lane);
@@ -267,40 +256,40 @@ export class Metrics {
       deliveryDecoded: (lane, messages) => this.bundleSize.observe({ lane }, messages),
       rateLimited: (lane, waitedMs) => this.rateLimited.inc({ lane }, waitedMs / 1000),
       handlerFinished: (lane, handlerMs) => of(lane).handler.observe(handlerMs / 1000),
-      messageSettled: (lane, kind) => of(lane).settled[kind]++,
+      messageSettled: (lane, kind) => of(lane).settled[kind].inc(),
       messageReleased: (lane) => of(lane).inFlight--,
-    };
-  }
-
-  /** Work-ahead's hooks: messages taken early, and lanes starting and stopping. */
-  workAheadObserver(): WorkAheadObserver {
-    return {
-      taken: (lane, messages) => this.workAhead.inc({ lane }, messages),
-      active: (lane, active) => this.workAheadActive.set({ lane }, active ? 1 : 0),
+      takenEarly: (lane, messages) => of(lane).takenEarly.inc(messages),
+      workingAhead: (lane, active) => this.workAheadActive.set({ lane }, active ? 1 : 0),
     };
   }
 
   publishObserver(): PublishObserver {
-    const pending = this.publishedPending;
+    const counts = this.publishedCounts;
+    const pending = Object.fromEntries(PUBLISH_KINDS.map((kind) => [kind, counts.series({ kind })])) as Record<PublishKind, CountSeries<'kind'>>;
     // The unlabelled series, held once: `observe` on the histogram would look it up per publish.
     const confirm = this.confirmSeconds.labels();
     return {
       published: (kind, seconds) => {
-        pending[kind]++;
+        pending[kind].inc();
         confirm.observe(seconds);
       },
     };
   }
 
-  /** Adds the settled counts gathered since the last collection to `orbit_messages_total`. */
-  private flushSettled(): void {
-    for (const [lane, s] of this.laneSeries) {
-      for (const kind of SETTLED_KINDS) {
-        const n = s.settled[kind];
-        if (n === 0) continue;
-        this.messages.inc({ lane, outcome: OUTCOME[kind] }, n);
-        s.settled[kind] = 0;
-      }
+  /** A lane's hot state, created on its first use. */
+  private seriesOf(lane: string): LaneSeries {
+    let s = this.laneSeries.get(lane);
+    if (!s) {
+      const settled = (kind: Settlement['kind']): CountSeries<'lane' | 'outcome'> => this.settledCounts.series({ lane, outcome: OUTCOME[kind] });
+      s = {
+        inFlight: 0,
+        settled: { done: settled('done'), rescheduled: settled('rescheduled'), retried: settled('retried'), dead: settled('dead') },
+        takenEarly: this.takenEarlyCounts.series({ lane }),
+        lateness: this.lateness.labels(lane),
+        handler: this.handlerDuration.labels(lane),
+      };
+      this.laneSeries.set(lane, s);
     }
+    return s;
   }
 }

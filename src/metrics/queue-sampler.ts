@@ -3,6 +3,7 @@ import type { Channel } from 'amqplib';
 import { ManagedChannel } from '../amqp/managed-channel';
 import type { Logger } from '../logging/logger';
 import type { QueueSpec } from '../topology/build';
+import { errnoCode } from '../errors';
 
 export interface QueueDepth {
   readonly queue: string;
@@ -59,7 +60,7 @@ export class QueueSampler {
             return { queue: q.name, role: q.role, messages: messageCount, consumers: consumerCount };
           } catch (err) {
             // Only the first failure is the missing queue; the rest failed with its channel.
-            if (!missing && (err as { code?: unknown }).code === 404) {
+            if (!missing && errnoCode(err) === 404) {
               missing = true;
               this.onMissing?.(q.name);
             }

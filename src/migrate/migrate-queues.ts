@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { drainQueue as drain } from '../amqp/drain-queue';
-import type { BrokerSession } from '../amqp/session';
+import type { BrokerSession } from '../publish/session';
 import type { ResolvedConfig } from '../config/types';
 import { delayUntil, destinationOf, routeDelay } from '../delay/routing';
 import { BrokerError, errorMessage } from '../errors';
-import { messageIdOf, readState, withoutBrokerHeaders, type Headers } from '../message/headers';
+import { headersOf, messageIdOf, readState, withoutBrokerHeaders, type Headers } from '../message/headers';
 import { CURRENT_BROKER, type BrokerFeatures } from '../topology/broker-features';
 import { buildTopology, storageArguments, type BindingSpec, type QueueSpec } from '../topology/build';
 import type { QueueDrift } from '../topology/drift';
-import { names } from '../topology/names';
+import { names } from '../naming/names';
 
 export interface MigratedQueue {
   readonly drift: QueueDrift;
@@ -137,7 +137,7 @@ function publishTo(session: BrokerSession, exchange: string, routingKey: string,
 
 /** The routing key the message was routed with before any move. */
 function routeOf(msg: ConsumeMessage): string {
-  const kept = (msg.properties.headers as Headers | undefined)?.[ROUTE_HEADER];
+  const kept = headersOf(msg)[ROUTE_HEADER];
   return typeof kept === 'string' ? kept : Buffer.isBuffer(kept) ? kept.toString('utf8') : msg.fields.routingKey;
 }
 
@@ -162,7 +162,7 @@ async function restore(
     if (spec.role !== 'delay') return publishTo(session, '', q, msg);
     // By its own due time, from the top of the levels, to the destination it was going to.
     const now = Date.now();
-    const dueAt = readState(msg.properties.headers as Headers | undefined, now).dueAt;
+    const dueAt = readState(headersOf(msg), now).dueAt;
     const route = routeDelay(delayUntil(dueAt, now), destinationOf(routeOf(msg), config.delay.levels), config.delay, n);
     return publishTo(session, route.exchange, route.routingKey, msg);
   };
@@ -203,7 +203,7 @@ function republishOptions(msg: ConsumeMessage): { messageId: string } & Record<s
   const p = msg.properties;
   const out: { messageId: string } & Record<string, unknown> = {
     messageId: messageIdOf(p.messageId),
-    headers: withoutBrokerHeaders(p.headers as Headers | undefined),
+    headers: withoutBrokerHeaders(headersOf(msg)),
   };
   delete (out.headers as Headers)[ROUTE_HEADER];
   for (const key of ['contentType', 'contentEncoding', 'priority', 'correlationId', 'timestamp', 'type', 'appId'] as const) {
@@ -216,6 +216,6 @@ function republishOptions(msg: ConsumeMessage): { messageId: string } & Record<s
 function identity(msg: ConsumeMessage): string | undefined {
   const id = msg.properties.messageId;
   if (typeof id !== 'string' || id === '') return undefined;
-  const state = readState(msg.properties.headers as Headers | undefined, 0);
+  const state = readState(headersOf(msg), 0);
   return `${id}|${state.dueAt}|${state.runs}|${createHash('sha1').update(msg.content).digest('hex')}`;
 }

@@ -33,7 +33,6 @@ interface Open<R extends BundleRoute> {
   readonly route: R;
   readonly priority: number;
   readonly lane: string;
-  readonly config: BundleConfig;
   /** Parallel arrays, one slot per logical message (no object per message). */
   readonly msgs: OutgoingMessage[];
   readonly settles: Settle[];
@@ -89,11 +88,6 @@ export class Bundler<R extends BundleRoute = BundleRoute> {
     return this.waiting;
   }
 
-  /** Adds a message; resolves when its bundle is confirmed. */
-  add(msg: OutgoingMessage, route: R, config: BundleConfig, holdMs = config.lingerMs): Promise<void> {
-    return new Promise<void>((resolve, reject) => this.addWith(msg, route, config, (_token, ok, err) => (ok ? resolve() : reject(err)), 0, holdMs));
-  }
-
   /**
    * Adds a message; `settle(token, …)` is called once its bundle is confirmed or failed.
    * `holdMs`: how long this message may wait for company (the lane's linger, or more where
@@ -106,7 +100,7 @@ export class Bundler<R extends BundleRoute = BundleRoute> {
       const key = `${route.exchange}\u0000${route.routingKey}\u0000${msg.priority}\u0000${route.cc?.join('\u0000') ?? ''}`;
       group = this.open.get(key);
       if (!group) {
-        group = { key, route, priority: msg.priority, lane: msg.lane, config, msgs: [], settles: [], tokens: [], bytes: BUNDLE_OVERHEAD, timer: undefined, deadline: Infinity };
+        group = { key, route, priority: msg.priority, lane: msg.lane, msgs: [], settles: [], tokens: [], bytes: BUNDLE_OVERHEAD, timer: undefined, deadline: Infinity };
         this.open.set(key, group);
       }
       this.last = group;

@@ -5,9 +5,9 @@ import { routeDelay, type DelayRoute } from '../delay/routing';
 import { PublishError } from '../errors';
 import { HEADER, writeState } from '../message/headers';
 import type { DeadLetterInfo, OutgoingMessage, StoredMessage } from '../message/types';
-import type { Names } from '../topology/names';
+import type { Names } from '../naming/names';
 import { Bundler, type BundleRoute, type Settle } from './bundler';
-import { destinationFor } from './partition';
+import { destinationFor } from '../naming/partition';
 
 /** What a publish was for; the label of `orbit_published_total`. */
 export type PublishKind = 'publish' | 'reschedule' | 'retry' | 'dead';

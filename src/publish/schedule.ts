@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { DelayConfig, LaneConfig } from '../config/types';
-import { parseDuration } from '../delay/durations';
+import { parseDuration } from '../config/durations';
 import { delayUnits, delayUntil } from '../delay/routing';
-import { InvalidMessageError } from '../errors';
+import { errorMessage, InvalidMessageError } from '../errors';
 
 /**
  * Validation shared by every way a message enters orbit — the Scheduler API, the CLI, JSON
@@ -80,7 +80,7 @@ function parseDelay(value: unknown): number {
   try {
     return parseDuration(value, 'delay');
   } catch (err) {
-    throw new InvalidMessageError((err as Error).message, { cause: err, code: 'BAD_DELAY' });
+    throw new InvalidMessageError(errorMessage(err), { cause: err, code: 'BAD_DELAY' });
   }
 }
 

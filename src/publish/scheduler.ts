@@ -1,13 +1,12 @@
 import type { ConnectionRole } from '../amqp/connection';
-import { BrokerSession } from '../amqp/session';
+import { BrokerSession } from './session';
 import { BrokerError } from '../errors';
 import { loadConfig } from '../config/load';
 import type { ConfigSources, LaneConfig, ResolvedConfig } from '../config/types';
 import { createLogger, type Logger } from '../logging/logger';
 import { encodeBody } from '../message/body';
 import { NO_HEADERS, type Headers } from '../message/headers';
-import type { OutgoingMessage } from '../message/types';
-import type { TimingOptions } from '../worker/handler-types';
+import type { OutgoingMessage, TimingOptions } from '../message/types';
 import type { Settle } from './bundler';
 import { resolveId, resolveSchedule } from './schedule';
 

@@ -1,6 +1,6 @@
 import { InvalidMessageError, errorMessage, PublishError } from '../errors';
 import type { OutgoingMessage } from '../message/types';
-import type { PublishLine } from '../publish/json-lines';
+import { lineError, type PublishLine } from '../publish/json-lines';
 import type { Settle } from '../publish/bundler';
 import { TokenBucket } from '../worker/token-bucket';
 
@@ -174,13 +174,12 @@ export async function seed(
       if (item.parsed instanceof InvalidMessageError) throw item.parsed;
       const { lane, body, options: o } = item.parsed;
       const laneName = lane ?? options.lane;
-      if (!laneName) throw new InvalidMessageError(`line ${item.line}: no lane (give "lane" or --lane)`, { code: 'BAD_LINE' });
+      if (!laneName) throw lineError(item.line, 'no lane (give "lane" or --lane)');
       return target.prepare(laneName, body, timingOf(o, item.line, options, random));
     } catch (err) {
       if (!(err instanceof InvalidMessageError)) throw err;
-      const lineErr = err.message.startsWith(`line ${item.line}:`)
-        ? err
-        : new InvalidMessageError(`line ${item.line}: ${err.message}`, { cause: err, code: 'BAD_LINE' });
+      // The publisher's own checks do not know the line: name it.
+      const lineErr = err.line === item.line ? err : lineError(item.line, err.message, err);
       malformed++;
       onMalformed(item.line, lineErr);
       if (options.strict) {

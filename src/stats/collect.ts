@@ -4,7 +4,7 @@
  * forecast derived from the delay levels.
  */
 import { probeQueues, type QueueCounts } from '../amqp/probe-queues';
-import type { BrokerSession } from '../amqp/session';
+import type { BrokerSession } from '../publish/session';
 import { findStrandedLanes, type StrandedLanes, type StrandedQueue } from '../amqp/stranded-lanes';
 import type { ResolvedConfig } from '../config/types';
 import { ladderOf } from '../delay/routing';

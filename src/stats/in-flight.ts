@@ -5,7 +5,7 @@
  * happens inside the daemons too, so the same scrape reads `orbit_work_ahead_total` and
  * `orbit_work_ahead_active`.
  */
-import { InvalidMessageError } from '../errors';
+import { errnoCode, InvalidMessageError } from '../errors';
 
 /** A lane's work-ahead as the daemons report it, summed over the daemons that answered. */
 export interface WorkAheadReport {
@@ -129,6 +129,6 @@ export async function scrapeInFlight(urls: readonly URL[], timeoutMs = 2000): Pr
 /** fetch wraps network errors as "fetch failed" with the useful part in `cause`. */
 function causeOf(err: Error): string {
   const cause = (err as Error & { cause?: unknown }).cause;
-  if (cause instanceof Error) return (cause as NodeJS.ErrnoException).code ?? cause.message;
+  if (cause instanceof Error) return String(errnoCode(cause) ?? cause.message);
   return err.message;
 }

@@ -1,7 +1,7 @@
 /**
  * The human screen of `orbit stats`: compact aligned tables. Pure: snapshot in, text out.
  */
-import { formatDuration } from '../delay/durations';
+import { formatDuration } from '../config/durations';
 import type { LaneWorkAhead, StatsSnapshot } from './collect';
 
 const STEPS_MS = [86_400_000, 3_600_000, 60_000, 1_000, 1] as const;

@@ -1,9 +1,9 @@
 import type { QueueType, ResolvedConfig } from '../config/types';
 import { rungExpiresMs } from '../delay/ladder';
 import { ladderOf, levelTtlMs } from '../delay/routing';
-import { laneQueues } from '../publish/partition';
+import { names } from '../naming/names';
+import { laneQueues, partitionDestination } from '../naming/partition';
 import { CURRENT_BROKER, QUORUM_DELIVERY_LIMIT, type BrokerFeatures } from './broker-features';
-import { names } from './names';
 
 /**
  * Topology is data: this pure function turns the config into every exchange, queue and
@@ -118,7 +118,7 @@ export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay'
     if (lane.maxPriority > 0 && lane.queueType === 'classic') args['x-max-priority'] = lane.maxPriority;
     laneQueues(lane, n).forEach((name, p) => {
       queues.push({ name, role: 'lane', lane: lane.name, arguments: args });
-      const destination = lane.partitions > 1 ? `${lane.name}~${p}` : lane.name;
+      const destination = partitionDestination(lane, p);
       bindings.push({ kind: 'queue', source: n.deliver, destination: name, pattern: `#.${destination}` });
     });
   }

@@ -1,6 +1,6 @@
 import type { ResolvedConfig } from '../config/types';
+import { names } from '../naming/names';
 import { buildTopology } from './build';
-import { names } from './names';
 
 /**
  * The lane record: which lane queues a namespace has had. AMQP 0-9-1 cannot list queues (and

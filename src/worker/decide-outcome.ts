@@ -69,7 +69,8 @@ function rescheduled(options: unknown, msg: DecisionInput, ctx: DecisionContext)
   return {
     id: msg.id,
     lane: schedule.lane.name,
-    body: o.body === undefined ? msg.body : encodeBody(o.body),
+    // Encoded for the lane it goes to: a string on a json lane is a JSON string, as publish makes it.
+    body: o.body === undefined ? msg.body : encodeBody(o.body, schedule.lane.format),
     priority: schedule.priority,
     dueAt: schedule.dueAt,
     delayMs: schedule.delayMs,

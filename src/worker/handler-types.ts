@@ -1,4 +1,5 @@
 import type { Logger } from '../logging/logger';
+import type { TimingOptions } from '../message/types';
 
 /**
  * The contract between orbit and a handler author. Exported from the package root so a
@@ -33,16 +34,6 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   /** Carries the message id and lane on every line. */
   readonly logger: Logger;
-}
-
-/** When a message runs, and how urgently. Give `delay` or `at`, not both; neither means now. */
-export interface TimingOptions {
-  /** ms, or a duration string (`"90s"`, `"10m"`, `"2h"`); rounded up to `delay.unit`. */
-  readonly delay?: number | string;
-  /** A Date, epoch ms or ISO-8601 string; a time in the past means now. */
-  readonly at?: Date | number | string;
-  /** 0 … the lane's maxPriority. */
-  readonly priority?: number;
 }
 
 /** Where and when a message runs again. Anything not given stays as it was. */

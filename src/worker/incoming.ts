@@ -1,8 +1,8 @@
 import type { Message as AmqpMessage } from 'amqplib';
 import type { LaneConfig } from '../config/types';
-import { BadBodyError } from '../errors';
+import { BadBodyError, errorMessage } from '../errors';
 import { BUNDLE_HEADER, decodeBundle, type BundleEntry } from '../message/bundle';
-import { type Headers, type MessageState, messageIdOf, NO_HEADERS, readState, userHeaders, withoutBrokerHeaders, writeState } from '../message/headers';
+import { headersOf, type Headers, type MessageState, messageIdOf, NO_HEADERS, readState, userHeaders, withoutBrokerHeaders, writeState } from '../message/headers';
 import type { StoredMessage } from '../message/types';
 import type { DecisionInput } from './decide-outcome';
 import type { Message } from './handler-types';
@@ -22,7 +22,7 @@ export interface IncomingMessage {
  * A bundle that does not decode becomes one message failing with BAD_BODY, kept whole.
  */
 export function decodeDelivery(raw: AmqpMessage, lane: LaneConfig, now: number, early = false): IncomingMessage[] {
-  const headers = (raw.properties.headers ?? {}) as Headers;
+  const headers = headersOf(raw);
   const priority = typeof raw.properties.priority === 'number' ? Math.min(raw.properties.priority, lane.maxPriority) : 0;
   const contentType = typeof raw.properties.contentType === 'string' ? raw.properties.contentType : undefined;
   const redelivered = raw.fields.redelivered;
@@ -100,7 +100,7 @@ class Logical implements Message, IncomingMessage {
       try {
         parsed = { value: JSON.parse(body.toString('utf8')) };
       } catch (err) {
-        badBody = new BadBodyError(`body is not valid JSON: ${(err as Error).message}`, { cause: err });
+        badBody = new BadBodyError(`body is not valid JSON: ${errorMessage(err)}`, { cause: err });
       }
     }
     this.#parsed = parsed;

@@ -2,11 +2,12 @@ import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel, ChannelModel, Message as AmqpMessage } from 'amqplib';
 import type { DelayConfig, LaneConfig } from '../config/types';
 import { ManagedChannel } from '../amqp/managed-channel';
-import { AckBatcher } from './ack-batcher';
 import { errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
 import type { MessagePublisher } from '../publish/message-publisher';
 import { decideOutcome, type HandlerResult, type Settlement } from './decide-outcome';
+import { DeliverySettler, type Delivery } from './delivery-settler';
+import { LaneCapacity } from './lane-capacity';
 import type { Handler } from './handler-types';
 import { decodeDelivery, type IncomingMessage } from './incoming';
 import type { WorkerObserver } from './observer';
@@ -41,14 +42,11 @@ export interface LaneWorkerOptions {
  */
 export const LADDER_BUNDLE_PREFETCH = 100;
 
-/** Longest pause between attempts to publish a replacement the broker keeps refusing. */
-const MAX_SETTLE_BACKOFF_MS = 30_000;
-
 /**
  * Consumes one lane queue: prefetch = concurrency, a handler run per message, and each
- * message settled by the ack-after-confirm rule — the replacement (reschedule, retry or
- * dead letter) is confirmed by the broker before the original is acked, and the ack goes
- * on the very channel that delivered it, or not at all.
+ * message settled by the ack-after-confirm rule (`DeliverySettler`) — the replacement
+ * (reschedule, retry or dead letter) is confirmed by the broker before the original is
+ * acked, and the ack goes on the very channel that delivered it, or not at all.
  */
 export class LaneWorker {
   private readonly channel: ManagedChannel<Channel>;
@@ -57,30 +55,29 @@ export class LaneWorker {
   private state: 'consuming' | 'paused' | 'stopped' = 'consuming';
   private consumerTags: string[] = [];
   /** Deliveries (AMQP messages) not yet settled: what shutdown drains. */
-  private inFlight = 0;
-  /** Logical messages of those deliveries: what `concurrency` counts. */
-  private logical = 0;
-  /** Logical messages from broker deliveries (early ones excluded): only real work makes a lane busy. */
-  private deliveredLogical = 0;
+  private deliveries = 0;
+  /**
+   * Logical messages from their handler's start until their settlement ends: what
+   * `orbit_in_flight` counts, changed at the same two points as the observer is told
+   * (`handlerStarted`, `messageReleased`), so the two always agree.
+   */
+  private activeMessages = 0;
+  /** Free capacity and idleness, for work-ahead. */
+  private readonly load: LaneCapacity;
   /**
    * Handler slots, for bundled or partitioned lanes: there the prefetch cannot bound the
    * running handlers (one delivery holds many messages; each partition's consumer has a
    * prefetch of its own, as RabbitMQ 4.x deprecates channel-wide prefetch and 4.3 refuses it).
    */
   private readonly slots: Semaphore | undefined;
-  /** When the broker last delivered (work-ahead waits for a quiet lane). */
-  private lastDeliveryAt = Date.now();
-  /** Since when real work has left capacity free without interruption (Infinity while full). */
-  private freeSince = Date.now();
   private idleWaiters: Array<() => void> = [];
-  private stopDeadline = Infinity;
   private readonly limiter: RateLimiter | undefined;
   /** Handlers running now (a handler's replacement may still linger in a bundle after). */
   private running = 0;
   /** Deliveries the broker lets this lane hold unacked, per consumer. */
   private readonly prefetch: number;
-  /** Acks of the current consume channel, coalesced per event-loop turn. */
-  private acks: { readonly channel: Channel; readonly batcher: AckBatcher } | undefined;
+  /** Publishes replacements and acks deliveries once they are confirmed. */
+  private readonly settler: DeliverySettler;
 
   constructor(private readonly o: LaneWorkerOptions) {
     this.log = o.logger.child({ lane: o.lane.name });
@@ -96,6 +93,8 @@ export class LaneWorker {
       bundle.max > 1
         ? Math.max(2 * Math.ceil(concurrency / bundle.max), o.delay.tolerance > 0 ? LADDER_BUNDLE_PREFETCH : 0)
         : concurrency;
+    this.load = new LaneCapacity(concurrency);
+    this.settler = new DeliverySettler({ lane: o.lane.name, publisher: o.publisher, logger: this.log, observer: o.observer });
     const limit = o.lane.rateLimit;
     this.limiter = limit ? new RateLimiter(limit.max, limit.perMs) : undefined;
     this.channel = new ManagedChannel<Channel>(
@@ -105,8 +104,7 @@ export class LaneWorker {
     );
     this.channel.on('lost', () => {
       this.consumerTags = [];
-      this.acks?.batcher.discard();
-      this.acks = undefined;
+      this.settler.channelLost();
     });
   }
 
@@ -114,14 +112,23 @@ export class LaneWorker {
     return this.o.lane;
   }
 
-  /** Messages whose handler runs or whose settlement is under way. */
+  /**
+   * Messages whose handler runs or whose settlement is under way: what `orbit_in_flight`
+   * counts for this lane (logical messages, each of a bundle on its own; not those still
+   * waiting for a slot or the rate limit).
+   */
   get active(): number {
-    return this.inFlight;
+    return this.activeMessages;
+  }
+
+  /** Deliveries taken and not yet settled (a bundle counts once): left unacked if the lane closed now. */
+  get unsettled(): number {
+    return this.deliveries;
   }
 
   /** Free handler slots. */
   get capacity(): number {
-    return Math.max(0, this.o.lane.concurrency - this.logical);
+    return this.load.free;
   }
 
   /**
@@ -129,8 +136,8 @@ export class LaneWorker {
    * broker (so its queue is empty) — 0 when not idle at all.
    */
   idleFor(now = Date.now()): number {
-    if (this.state !== 'consuming' || this.consumerTags.length === 0 || this.capacity === 0) return 0;
-    return Math.max(0, now - Math.max(this.lastDeliveryAt, this.freeSince));
+    if (this.state !== 'consuming' || this.consumerTags.length === 0) return 0;
+    return this.load.idleFor(now);
   }
 
   /** True while a channel is open and consuming (or deliberately paused by flow control). */
@@ -198,8 +205,8 @@ export class LaneWorker {
 
   /** Waits until nothing is in flight, or `timeoutMs` passes; true when drained. */
   async drain(timeoutMs: number): Promise<boolean> {
-    this.stopDeadline = Date.now() + timeoutMs;
-    if (this.inFlight === 0) return true;
+    this.settler.giveUpAfter(Date.now() + timeoutMs);
+    if (this.deliveries === 0) return true;
     let timer: NodeJS.Timeout | undefined;
     const drained = await Promise.race([
       new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true))),
@@ -212,16 +219,8 @@ export class LaneWorker {
   /** Closes the channel; deliveries still unacked go back to the queue. */
   close(): Promise<void> {
     // Settled deliveries whose ack waits for the end of this turn must not be redelivered.
-    this.acks?.batcher.flush();
+    this.settler.flush();
     return this.channel.close();
-  }
-
-  /** The ack batcher of a consume channel (a new channel replaces the old one's). */
-  private batcherFor(ch: Channel): AckBatcher {
-    if (this.acks?.channel === ch) return this.acks.batcher;
-    this.acks?.batcher.discard();
-    this.acks = { channel: ch, batcher: new AckBatcher(ch) };
-    return this.acks.batcher;
   }
 
   private async setup(ch: Channel, model: ChannelModel): Promise<void> {
@@ -235,10 +234,10 @@ export class LaneWorker {
     for (const queue of this.o.queues) {
       const { consumerTag } = await ch.consume(queue, (raw) => {
         if (raw) {
-          this.lastDeliveryAt = Date.now();
+          this.load.delivered();
           const from = this.o.rungs && raw.properties.headers?.['x-first-death-queue'];
           if (typeof from === 'string') this.o.rungs!.seen(from);
-          this.batcherFor(ch).received(raw);
+          this.settler.received(raw, ch);
           this.take(raw, ch, this.channel, false);
         }
         // null: the broker cancelled the consumer (queue deleted); a fresh channel re-declares and resumes.
@@ -250,7 +249,7 @@ export class LaneWorker {
   }
 
   private take(raw: AmqpMessage, ch: Channel, source: ManagedChannel<Channel>, early: boolean): void {
-    this.inFlight++;
+    this.deliveries++;
     this.process(raw, ch, source, early).then(
       () => this.release(),
       (err: unknown) => {
@@ -260,17 +259,6 @@ export class LaneWorker {
     );
   }
 
-  private hold(count: number, early: boolean): void {
-    this.logical += count;
-    if (!early && (this.deliveredLogical += count) >= this.o.lane.concurrency) this.freeSince = Infinity;
-  }
-
-  private unhold(early: boolean): void {
-    this.logical--;
-    if (!early) this.deliveredLogical--;
-    if (this.freeSince === Infinity && this.deliveredLogical < this.o.lane.concurrency) this.freeSince = Date.now();
-  }
-
   /**
    * A handler finished. If none runs any more and the lane holds all the deliveries its
    * prefetch allows, every one of them waits only for replacements lingering in bundles: send
@@ -278,17 +266,18 @@ export class LaneWorker {
    */
   private flushWhenStarved(): void {
     this.running--;
-    if (this.running === 0 && this.inFlight >= this.prefetch && this.o.publisher.lingering > 0) this.o.publisher.flush();
+    if (this.running === 0 && this.deliveries >= this.prefetch && this.o.publisher.lingering > 0) this.o.publisher.flush();
   }
 
   private release(): void {
-    this.inFlight--;
-    if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    this.deliveries--;
+    if (this.deliveries === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   private async process(raw: AmqpMessage, ch: Channel, source: ManagedChannel<Channel>, early: boolean): Promise<void> {
+    const delivery: Delivery = { raw, channel: ch, source, early };
     const messages = decodeDelivery(raw, this.o.lane, Date.now(), early);
-    this.hold(messages.length, early);
+    this.load.hold(messages.length, early);
     if (this.o.lane.bundle.max > 1) this.o.observer?.deliveryDecoded?.(this.o.lane.name, messages.length);
     const run = async (m: IncomingMessage): Promise<boolean> => {
       const slots = this.slots;
@@ -313,22 +302,18 @@ export class LaneWorker {
         // It waited for a slot while its channel closed: the broker hands the bundle out
         // again, so running it here would run it twice.
         if (slots && !source.isCurrent(ch)) return false;
-        return await this.runOne(m, ch, source, freeSlot);
+        return await this.runOne(m, delivery, freeSlot);
       } finally {
         freeSlot();
-        this.unhold(early);
+        this.load.release(early);
       }
     };
     // Every logical message of the delivery must be settled before the delivery is acked.
-    const settled = messages.length === 1 ? await run(messages[0]!) : (await Promise.all(messages.map(run))).every(Boolean);
-    if (!settled || !source.isCurrent(ch)) return;
-    // Early messages come on the work-ahead channel, which also nacks: ack those singly.
-    if (early) ch.ack(raw);
-    else this.batcherFor(ch).ack(raw);
+    await this.settler.settleDelivery(delivery, messages, run);
   }
 
   /** Runs and settles one logical message; false when its replacement was not confirmed. */
-  private async runOne(incoming: IncomingMessage, ch: Channel, source: ManagedChannel<Channel>, handlerDone?: () => void): Promise<boolean> {
+  private async runOne(incoming: IncomingMessage, delivery: Delivery, handlerDone?: () => void): Promise<boolean> {
     const { message } = incoming;
     const lane = this.o.lane.name;
     const observer = this.o.observer;
@@ -337,9 +322,11 @@ export class LaneWorker {
       if (waitedMs > 0) observer?.rateLimited?.(lane, waitedMs);
       // The delivering channel closed while it waited (connection lost, or stop ran out of
       // time): the broker has already handed the message out again; running it would run it twice.
-      if (!source.isCurrent(ch)) return false;
+      if (!delivery.source.isCurrent(delivery.channel)) return false;
     }
     const started = Date.now();
+    // `active` and the observer (orbit_in_flight) count from here to the `finally`, together.
+    this.activeMessages++;
     observer?.handlerStarted?.(lane, started - message.dueAt.getTime(), message.early);
     try {
       const result: HandlerResult = incoming.badBody
@@ -350,10 +337,9 @@ export class LaneWorker {
       if (!incoming.badBody) observer?.handlerFinished?.(lane, finished - started);
       const settlement = decideOutcome(result, incoming.decision, { lanes: this.o.lanes, delay: this.o.delay, now: finished });
       if (settlement.kind === 'dead' || settlement.kind === 'retried') this.logFailure(message.id, message.attempt, settlement, result);
-      const ok = await this.settle(settlement, incoming, ch, source);
-      if (ok) observer?.messageSettled?.(lane, settlement.kind);
-      return ok;
+      return await this.settler.replace(settlement, incoming, delivery);
     } finally {
+      this.activeMessages--;
       observer?.messageReleased?.(lane);
     }
   }
@@ -371,37 +357,5 @@ export class LaneWorker {
       },
       dead ? 'message dead-lettered' : 'handler failed; retry scheduled',
     );
-  }
-
-  /**
-   * Publishes the replacement, retrying with backoff while it still matters: the delivering
-   * channel is alive (else the broker has already requeued the original) and shutdown has
-   * not run out of time. The handler is never run twice for one delivery.
-   */
-  private async settle(settlement: Settlement, incoming: IncomingMessage, ch: Channel, source: ManagedChannel<Channel>): Promise<boolean> {
-    if (settlement.kind === 'done') return true;
-    // The delivering channel closed while the handler ran: the broker has already requeued
-    // the original and will hand it out again. Publishing its replacement now would leave
-    // two live copies of the message, each rescheduling itself for ever.
-    if (!source.isCurrent(ch)) {
-      this.log.warn({ id: incoming.message.id }, 'delivery channel closed during the handler; outcome dropped, the broker redelivers the message');
-      return false;
-    }
-    for (let attempt = 0; ; attempt++) {
-      try {
-        if (settlement.kind === 'dead') await this.o.publisher.deadLetter(incoming.stored, settlement.info, Date.now());
-        else await this.o.publisher.schedule(settlement.message, settlement.kind === 'retried' ? 'retry' : 'reschedule');
-        return true;
-      } catch (err) {
-        this.o.observer?.settleFailed?.(this.o.lane.name, err);
-        const wait = Math.min(MAX_SETTLE_BACKOFF_MS, 100 * 2 ** attempt);
-        if (!source.isCurrent(ch) || Date.now() + wait > this.stopDeadline) {
-          this.log.warn({ id: incoming.message.id, err: errorMessage(err) }, 'replacement not confirmed; original left unacked for redelivery');
-          return false;
-        }
-        this.log.warn({ id: incoming.message.id, err: errorMessage(err), retryInMs: wait }, 'replacement not confirmed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, wait));
-      }
-    }
   }
 }

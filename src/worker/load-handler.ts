@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { HandlerLoadError } from '../errors';
+import { errnoCode, HandlerLoadError } from '../errors';
 import type { Handler } from './handler-types';
 import { describeLoadFailure } from './load-failure';
 
@@ -23,7 +23,7 @@ export async function loadHandler(path: string): Promise<Handler> {
     mod = require(path);
   } catch (err) {
     // A module may throw anything at import, null included.
-    const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+    const code = errnoCode(err);
     if (code !== 'ERR_REQUIRE_ESM' && code !== 'ERR_REQUIRE_ASYNC_MODULE') {
       throw new HandlerLoadError(`cannot load handler ${path}: ${describeLoadFailure(path, err)}`, { cause: err });
     }

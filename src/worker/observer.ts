@@ -1,8 +1,8 @@
 import type { Settlement } from './decide-outcome';
 
 /**
- * What the worker reports as it goes: metrics (and tests) listen here, so the worker
- * knows nothing about Prometheus.
+ * What the worker (lane workers and work-ahead) reports as it goes: metrics (and tests)
+ * listen here, so the worker knows nothing about Prometheus.
  */
 export interface WorkerObserver {
   /** A message is taken up; `latenessMs` = start − due (negative when early). */
@@ -19,6 +19,10 @@ export interface WorkerObserver {
   settleFailed?(lane: string, err: unknown): void;
   /** The message no longer occupies a slot (settled, or given up for redelivery). */
   messageReleased?(lane: string): void;
+  /** Work-ahead took `messages` logical messages (a bundle counts each of its own) early, to run in `lane`. */
+  takenEarly?(lane: string, messages: number): void;
+  /** `lane` started (true) or stopped (false) working ahead: see `WorkAhead`, "Episodes". */
+  workingAhead?(lane: string, active: boolean): void;
 }
 
 /** Calls every observer's hook in turn (metrics plus a caller's own). */
@@ -34,5 +38,7 @@ export function combineObservers(...observers: ReadonlyArray<WorkerObserver | un
     messageSettled: (...a) => list.forEach((o) => o.messageSettled?.(...a)),
     settleFailed: (...a) => list.forEach((o) => o.settleFailed?.(...a)),
     messageReleased: (...a) => list.forEach((o) => o.messageReleased?.(...a)),
+    takenEarly: (...a) => list.forEach((o) => o.takenEarly?.(...a)),
+    workingAhead: (...a) => list.forEach((o) => o.workingAhead?.(...a)),
   };
 }

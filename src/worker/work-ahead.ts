@@ -2,24 +2,20 @@ import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel, GetMessage } from 'amqplib';
 import { ManagedChannel } from '../amqp/managed-channel';
 import type { DelayConfig } from '../config/types';
-import { formatDuration } from '../delay/durations';
+import { formatDuration } from '../config/durations';
 import { destinationOf } from '../delay/routing';
-import { errorMessage } from '../errors';
+import { errnoCode, errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
 import { BUNDLE_HEADER, BUNDLE_VERSION } from '../message/bundle';
-import { readState, type Headers } from '../message/headers';
-import { laneOfDestination } from '../publish/partition';
-import type { Names } from '../topology/names';
+import { headersOf, readState } from '../message/headers';
+import { laneOfDestination } from '../naming/partition';
+import type { Names } from '../naming/names';
 import type { LaneWorker } from './lane-worker';
+import type { WorkerObserver } from './observer';
 import { TokenBucket } from './token-bucket';
 
-/** What work-ahead tells the metrics. */
-export interface WorkAheadObserver {
-  /** `messages` logical messages (a bundle counts each of its own) were taken early, to run in `lane`. */
-  taken(lane: string, messages: number): void;
-  /** `lane` started (true) or stopped (false) working ahead: see `WorkAhead`, "Episodes". */
-  active(lane: string, active: boolean): void;
-}
+/** What work-ahead tells the metrics: its hooks of the worker's observer (so a caller's own observer hears them too). */
+export type WorkAheadObserver = Pick<WorkerObserver, 'takenEarly' | 'workingAhead'>;
 
 export interface WorkAheadOptions {
   readonly connection: AmqpConnectionManager;
@@ -161,7 +157,7 @@ export class WorkAhead {
           msg = await ch.get(queue, { noAck: false });
         } catch (err) {
           // A rung the broker deleted after it stayed unused (x-expires): forget it.
-          if ((err as { code?: unknown }).code === 404) this.o.rungs?.gone(queue);
+          if (errnoCode(err) === 404) this.o.rungs?.gone(queue);
           throw err;
         }
         if (!msg) break;
@@ -181,7 +177,7 @@ export class WorkAhead {
   }
 
   private noteTaken(lane: string, queue: string, messages: number, leadMs: number): void {
-    this.o.observer?.taken(lane, messages);
+    this.o.observer?.takenEarly?.(lane, messages);
     this.o.logger.debug({ lane, queue, messages, leadMs }, 'work-ahead took a message early');
     const now = Date.now();
     const episode = this.episodes.get(lane);
@@ -193,7 +189,7 @@ export class WorkAhead {
       return;
     }
     this.episodes.set(lane, { startedAt: now, lastTakenAt: now, messages, minLeadMs: leadMs, maxLeadMs: leadMs });
-    this.o.observer?.active(lane, true);
+    this.o.observer?.workingAhead?.(lane, true);
     const wa = this.byLane.get(lane)?.lane.workAhead;
     this.o.logger.info(
       { lane, leadMs, maxAdvanceMs: wa?.maxAdvanceMs, idleMs: wa?.idleMs },
@@ -216,7 +212,7 @@ export class WorkAhead {
     const episode = this.episodes.get(lane);
     if (!episode) return;
     this.episodes.delete(lane);
-    this.o.observer?.active(lane, false);
+    this.o.observer?.workingAhead?.(lane, false);
     const { messages, minLeadMs, maxLeadMs } = episode;
     const forMs = episode.lastTakenAt - episode.startedAt;
     this.o.logger.info(
@@ -236,7 +232,7 @@ export class WorkAhead {
   private earlyTarget(msg: GetMessage, maxAdvance: number): { target: LaneWorker; leadMs: number } | undefined {
     try {
       const now = Date.now();
-      const state = readState((msg.properties.headers ?? {}) as Headers, now);
+      const state = readState(headersOf(msg), now);
       const lane = state.lane ?? laneOfDestination(destinationOf(msg.fields.routingKey, this.o.delay.levels));
       const target = this.byLane.get(lane);
       const leadMs = state.dueAt - now;
@@ -278,7 +274,7 @@ function shown(ms: number): string {
  * version and count), else 1. Read here, not decoded: the lane decodes it when it runs.
  */
 function logicalCount(msg: GetMessage): number {
-  const version = (msg.properties.headers as Headers | undefined)?.[BUNDLE_HEADER];
+  const version = headersOf(msg)[BUNDLE_HEADER];
   if (version !== BUNDLE_VERSION || msg.content.length < 5) return 1;
   return Math.max(1, msg.content.readUInt32BE(1));
 }

@@ -8,9 +8,10 @@
  * each of its runs 0 … R-1 at least once (an `end` line: the handler finished that run),
  * and any extra start of the same (id, runs) is a duplicate.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Handler, Message } from '../../src';
+import { readAuditFields } from '../helpers/audit';
 
 export interface AuditEvent {
   readonly kind: 'start' | 'end';
@@ -26,10 +27,8 @@ export interface AuditEvent {
 
 /** Reads a file audit; a half-written last line (a SIGKILL mid-write) is ignored. */
 export function readAuditFile(file: string): AuditEvent[] {
-  if (!existsSync(file)) return [];
   const out: AuditEvent[] = [];
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const [kind, id, runs, t, a, b] = line.split(' ');
+  for (const [kind, id, runs, t, a, b] of readAuditFields(file)) {
     if ((kind !== 'start' && kind !== 'end') || !id || runs === undefined || t === undefined) continue;
     if (kind === 'start' && b === undefined) continue;
     out.push({

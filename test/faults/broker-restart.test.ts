@@ -9,40 +9,26 @@
  * disappears under them: everything they claim is confirmed is really in the queue.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqplib from 'amqplib';
 import { Daemon } from '../../src';
 import { silentLogger } from '../../src/logging/logger';
 import { randomNamespace, testConfig } from '../helpers/broker';
+import { canConnect } from '../helpers/can-connect';
 import { type CliProcess, ensureBuilt, runCli, startCli } from '../helpers/cli';
 import { type PrivateBroker, startPrivateBroker } from '../helpers/private-broker';
 import { completedRuns, describeFaults, expectIds, firstStartAfter, MemoryAudit, report, result, tally } from './audit';
-import { depthsAt, publishAll, sleep, topologyQueues, until, writeConfig } from './util';
+import { depthsAt, publishAll, topologyQueues, writeConfig } from './util';
+import { sleep, waitFor } from '../helpers/wait';
 
 const LEVELS = 6;
 /** Half the messages of an outage run: at the fault, at least this many runs must be left. */
 const MESSAGES_HALF = 300;
 
-/** True when 127.0.0.1:`port` accepts a TCP connection. */
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = tcpConnect({ host: '127.0.0.1', port });
-    s.setTimeout(500);
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-    s.once('timeout', () => done(false));
-  });
-}
-
 /** Resolves with Date.now() when the port first accepts connections (polled every 50 ms). */
 async function whenPortOpens(port: number, timeoutMs: number): Promise<number> {
-  await until(() => portOpen(port), timeoutMs, `port ${port} to open`, 50);
+  await waitFor(() => canConnect(port, 500), timeoutMs, `port ${port} to open`, 50);
   return Date.now();
 }
 
@@ -129,13 +115,13 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
       // (with its confirmed messages); a real deployment's queues are old. Not what is tested here.
       if (fault === 'kill') await sleep(6000);
       expect(await publishAll(config, 'work', expected.keys())).toHaveLength(MESSAGES);
-      await until(() => completedRuns(audit.events) >= (MESSAGES * TOTAL) * 0.3, 60_000, '30 % of the runs');
+      await waitFor(() => completedRuns(audit.events) >= (MESSAGES * TOTAL) * 0.3, 60_000, '30 % of the runs');
       faultAt = Date.now();
       remainingAtFault = tally(expected, audit.events).lost;
       let up: number;
       if (fault === 'stop_app') {
         await b.stopApp();
-        await until(() => !daemon.readiness().ready, 10_000, 'the daemon to notice the outage');
+        await waitFor(() => !daemon.readiness().ready, 10_000, 'the daemon to notice the outage');
         await sleep(2000);
         const opened = whenPortOpens(b.port, 60_000);
         await b.ctl('start_app');
@@ -148,9 +134,9 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
         up = await opened;
         await restart;
       }
-      await until(() => firstStartAfter(audit.events, up) !== undefined, 30_000, 'handlers to run after the broker came back', 20);
+      await waitFor(() => firstStartAfter(audit.events, up) !== undefined, 30_000, 'handlers to run after the broker came back', 20);
       recoveryMs = firstStartAfter(audit.events, up)!.t - up;
-      await until(() => daemon.readiness().ready, 30_000, 'ready again');
+      await waitFor(() => daemon.readiness().ready, 30_000, 'ready again');
       // Done when every run completed — or, where loss is possible (classic delay levels), when
       // nothing has moved for longer than the longest reschedule delay. Quorum may lose nothing,
       // so it waits for every run: a queue still recovering after the restart (slow on a loaded
@@ -166,8 +152,8 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
         else quietSince ??= Date.now();
         return quietSince !== undefined && Date.now() - quietSince > DELAY_MS + 2000;
       };
-      await until(settled, 90_000, 'the work to finish', 250);
-      await until(quiet, 30_000, 'queues to drain', 250);
+      await waitFor(settled, 90_000, 'the work to finish', 250);
+      await waitFor(quiet, 30_000, 'queues to drain', 250);
       await sleep(1000);
     } finally {
       await daemon.stop();
@@ -267,7 +253,7 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
     const lane = `${ns}.lane.sink`;
     const cli = await startCli(['publish', '--config', configFile, '--lane', 'sink', '--file', file, '--window', '20']);
     processes.push(cli);
-    await until(async () => (await depthsAt(b.url, [lane]))[lane]! >= 2000, 30_000, '2000 lines published', 100);
+    await waitFor(async () => (await depthsAt(b.url, [lane]))[lane]! >= 2000, 30_000, '2000 lines published', 100);
     await b.stopApp();
     const exit = await cli.waitForExit(30_000);
     await b.startApp();
@@ -306,7 +292,7 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
     const seedArgs = ['seed', '--config', configFile, '--lane', 'sink', '--file', file, '--no-progress', '--window', '200', '--rate', '4000'];
     const cli = await startCli(seedArgs);
     processes.push(cli);
-    await until(async () => (await depthsAt(b.url, [lane]))[lane]! >= 2000, 30_000, '2000 lines seeded', 100);
+    await waitFor(async () => (await depthsAt(b.url, [lane]))[lane]! >= 2000, 30_000, '2000 lines seeded', 100);
     await b.stopApp();
     const exit = await cli.waitForExit(30_000);
     await b.startApp();

@@ -10,7 +10,8 @@ import { silentLogger } from '../../src/logging/logger';
 import { randomNamespace, testConfig } from '../helpers/broker';
 import { type ScriptCluster, startCluster } from '../helpers/cluster';
 import { completedRuns, describeFaults, expectIds, firstStartAfter, MemoryAudit, report, result, tally } from './audit';
-import { depthsAt, publishAll, sleep, topologyQueues, until } from './util';
+import { depthsAt, publishAll, topologyQueues } from './util';
+import { sleep, waitFor } from '../helpers/wait';
 
 const LEVELS = 6;
 const CONCURRENCY = 20;
@@ -61,7 +62,7 @@ describeFaults('fault: a cluster node dies (3-node cluster from scripts/cluster.
       // Quorum queues get a replica on every node; give their Raft groups a moment to settle.
       await sleep(3000);
       expect(await publishAll(config, 'work', expected.keys())).toHaveLength(MESSAGES);
-      await until(() => completedRuns(audit.events) >= MESSAGES * TOTAL * 0.3, 90_000, '30 % of the runs');
+      await waitFor(() => completedRuns(audit.events) >= MESSAGES * TOTAL * 0.3, 90_000, '30 % of the runs');
       // The node the consume connection is on (urls[0] first, so usually node 1), asked of node 2 or 3.
       killed = (await c.nodeOfConnection(`orbit:${ns}:consume`, 2)) ?? (await c.nodeOfConnection(`orbit:${ns}:consume`, 3)) ?? 1;
       await c.kill(killed);
@@ -118,7 +119,7 @@ describeFaults('fault: a cluster node dies (3-node cluster from scripts/cluster.
       firstRemedyAt = remedyTimes[0] ?? null;
       const queues = topologyQueues(ns, LEVELS, ['work']);
       const url = c.urls[survivor(killed) - 1]!;
-      await until(async () => daemon.inFlight === 0 && Object.values(await depthsAt(url, queues)).every((n) => n === 0), 30_000, 'queues to drain', 250);
+      await waitFor(async () => daemon.inFlight === 0 && Object.values(await depthsAt(url, queues)).every((n) => n === 0), 30_000, 'queues to drain', 250);
       await sleep(1000);
       // The daemon now lives on the surviving nodes.
       const now = await c.nodeOfConnection(`orbit:${ns}:consume`, survivor(killed));

@@ -15,7 +15,8 @@ import { Daemon } from '../../src';
 import { randomNamespace, testConfig } from '../helpers/broker';
 import { type PrivateBroker, startPrivateBroker } from '../helpers/private-broker';
 import { describeFaults, expectIds, firstStartAfter, MemoryAudit, report, result, tally } from './audit';
-import { depthsAt, parseConnections, publishAll, sleep, topologyQueues, until } from './util';
+import { depthsAt, parseConnections, publishAll, topologyQueues } from './util';
+import { sleep, waitFor } from '../helpers/wait';
 
 const LEVELS = 6;
 const CONCURRENCY = 20;
@@ -68,12 +69,12 @@ describeFaults('fault: connection churn (private node)', () => {
     let after: Awaited<ReturnType<typeof census>> | undefined;
     try {
       await daemon.start();
-      await until(() => daemon.readiness().ready, 10_000, 'ready');
+      await waitFor(() => daemon.readiness().ready, 10_000, 'ready');
       baseline = await census();
       expect(await publishAll(config, 'work', expected.keys())).toHaveLength(MESSAGES);
 
       for (let k = 0; k < CLOSES; k++) {
-        await until(() => daemon.readiness().ready && daemon.inFlight > 0, 20_000, `work in flight before close #${k + 1}`, 10);
+        await waitFor(() => daemon.readiness().ready && daemon.inFlight > 0, 20_000, `work in flight before close #${k + 1}`, 10);
         // One rabbitmqctl call per round (each costs a CLI VM start): the connections only.
         const now = parseConnections(await b.ctl('-q', 'list_connections', 'pid', 'client_properties', 'channels', '--no-table-headers'));
         const mine = now.filter((c) => c.name?.startsWith(`orbit:${ns}:`));
@@ -87,7 +88,7 @@ describeFaults('fault: connection churn (private node)', () => {
         }
         const closedAt = Date.now();
         if (tally(expected, audit.events).lost === 0) break; // the work finished while rabbitmqctl ran
-        await until(() => firstStartAfter(audit.events, closedAt) !== undefined, 20_000, `handlers to run after close #${k + 1}`, 10).catch(async (err: Error) => {
+        await waitFor(() => firstStartAfter(audit.events, closedAt) !== undefined, 20_000, `handlers to run after close #${k + 1}`, 10).catch(async (err: Error) => {
           const depths = await depthsAt(b.url, topologyQueues(ns, LEVELS, ['work'])).catch((e: Error) => e.message);
           throw new Error(
             `${err.message}; readiness ${JSON.stringify(daemon.readiness())}, inFlight ${daemon.inFlight}, ` +
@@ -96,9 +97,9 @@ describeFaults('fault: connection churn (private node)', () => {
         });
         recoveries.push(firstStartAfter(audit.events, closedAt)!.t - closedAt);
       }
-      await until(() => tally(expected, audit.events).lost === 0, 90_000, 'every message to complete every run', 100);
+      await waitFor(() => tally(expected, audit.events).lost === 0, 90_000, 'every message to complete every run', 100);
       const queues = topologyQueues(ns, LEVELS, ['work']);
-      await until(async () => daemon.inFlight === 0 && Object.values(await depthsAt(b.url, queues)).every((n) => n === 0), 30_000, 'queues to drain', 250);
+      await waitFor(async () => daemon.inFlight === 0 && Object.values(await depthsAt(b.url, queues)).every((n) => n === 0), 30_000, 'queues to drain', 250);
       await sleep(1500); // channel reopen timers, late redeliveries
       after = await census();
     } finally {
@@ -193,15 +194,15 @@ describeFaults('fault: connection churn (private node)', () => {
       await daemon.start();
       const ids = Array.from({ length: N }, (_, i) => `fork-${i}`);
       expect(await publishAll(config, 'work', ids)).toHaveLength(N);
-      await until(() => starts.length === N, 10_000, 'every handler to be held');
+      await waitFor(() => starts.length === N, 10_000, 'every handler to be held');
       const consume = parseConnections(await b.ctl('-q', 'list_connections', 'pid', 'client_properties', 'channels', '--no-table-headers'))
         .filter((c) => c.name === `orbit:${ns}:consume`);
       expect(consume).toHaveLength(1);
       await b.ctl('close_connection', consume[0]!.pid, 'fault suite: channel gone under a running handler');
       // The broker hands the messages out again on the new connection: run 0 again, flagged.
-      await until(() => starts.filter((s) => s.redelivered).length === N, 15_000, 'the redeliveries');
+      await waitFor(() => starts.filter((s) => s.redelivered).length === N, 15_000, 'the redeliveries');
       release(); // now the first handlers return their reschedule, on a channel that is gone
-      await until(() => starts.filter((s) => s.runs === 1).length >= N, 10_000, 'run 1 of every message');
+      await waitFor(() => starts.filter((s) => s.runs === 1).length >= N, 10_000, 'run 1 of every message');
       await sleep(1500); // room for a second copy to show up
       for (const id of ids) {
         const mine = starts.filter((s) => s.id === id);

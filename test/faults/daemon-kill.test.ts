@@ -15,7 +15,8 @@ import { loadConfig } from '../../src';
 import { AMQP_URL, deleteNamespace, randomNamespace } from '../helpers/broker';
 import { type CliProcess, ensureBuilt, startCli } from '../helpers/cli';
 import { completedRuns, describeFaults, expectIds, firstStartAfter, readAuditFile, report, result, tally } from './audit';
-import { AUDIT_HANDLER, depthsAt, publishAll, sleep, topologyQueues, until, writeConfig } from './util';
+import { AUDIT_HANDLER, depthsAt, publishAll, topologyQueues, writeConfig } from './util';
+import { sleep, waitFor } from '../helpers/wait';
 
 const MESSAGES = 3000;
 const TOTAL = 3; // runs per message: runs 0 and 1 reschedule, run 2 is done
@@ -64,7 +65,7 @@ describeFaults('fault: daemon SIGKILL mid-run', () => {
 
     // Kill once a third of all runs completed: by then messages are everywhere — running,
     // settling, waiting in the delay levels and in the lane queue.
-    await until(() => completedRuns(readAuditFile(audit)) >= (MESSAGES * TOTAL) / 3, 60_000, 'a third of the runs', 20);
+    await waitFor(() => completedRuns(readAuditFile(audit)) >= (MESSAGES * TOTAL) / 3, 60_000, 'a third of the runs', 20);
     const killedAt = Date.now();
     first.kill('SIGKILL');
     const exit = await first.waitForExit(10_000);
@@ -73,10 +74,10 @@ describeFaults('fault: daemon SIGKILL mid-run', () => {
 
     const second = await startCli(['start', '--config', configFile], { env });
     processes.push(second);
-    await until(() => tally(expected, readAuditFile(audit)).lost === 0, 120_000, 'every message to complete every run', 200);
+    await waitFor(() => tally(expected, readAuditFile(audit)).lost === 0, 120_000, 'every message to complete every run', 200);
     // Quiet: nothing waiting anywhere (no redelivery pending, no stray copy), then time for a late duplicate to show.
     const queues = topologyQueues(ns, LEVELS, ['work']);
-    await until(async () => Object.values(await depthsAt(AMQP_URL, queues)).every((n) => n === 0), 30_000, 'queues to drain', 250);
+    await waitFor(async () => Object.values(await depthsAt(AMQP_URL, queues)).every((n) => n === 0), 30_000, 'queues to drain', 250);
     await sleep(1500);
     second.kill('SIGTERM');
     expect((await second.waitForExit(15_000)).code).toBe(0);

@@ -3,17 +3,7 @@
  * failure names a seed and a case number that reproduce it exactly:
  * `ORBIT_FUZZ_SEED=<seed> npx jest test/faults/fuzz.test.ts`.
  */
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../helpers/prng';
 
 export const FUZZ_SEED = Number(process.env.ORBIT_FUZZ_SEED ?? 20261121) >>> 0;
 

@@ -11,7 +11,8 @@ import { loadConfig } from '../../src';
 import { AMQP_URL, deleteNamespace, randomNamespace } from '../helpers/broker';
 import { type CliProcess, ensureBuilt, startCli } from '../helpers/cli';
 import { describeFaults, firstStartAfter, readAuditFile, report, result, tally } from './audit';
-import { AUDIT_HANDLER, depthsAt, publishAll, sleep, topologyQueues, until, writeConfig } from './util';
+import { AUDIT_HANDLER, depthsAt, publishAll, topologyQueues, writeConfig } from './util';
+import { sleep, waitFor } from '../helpers/wait';
 
 const LEVELS = 5;
 const CONCURRENCY = 10;
@@ -68,7 +69,7 @@ describeFaults('fault: slow and stuck handlers under SIGTERM', () => {
     const first = await startCli(['start', '--config', configFile], { env });
     processes.push(first);
     await first.waitForLine((l) => l.msg === 'orbit started', 30_000, '"orbit started"');
-    await until(() => readAuditFile(audit).filter((e) => e.kind === 'start').length >= CONCURRENCY, 15_000, 'the stuck and slow handlers to start');
+    await waitFor(() => readAuditFile(audit).filter((e) => e.kind === 'start').length >= CONCURRENCY, 15_000, 'the stuck and slow handlers to start');
     await sleep(100);
     const startedFirst = readAuditFile(audit).filter((e) => e.kind === 'start').map((e) => e.id).sort();
     expect(startedFirst).toEqual([...stuck, ...slow].sort());
@@ -86,16 +87,16 @@ describeFaults('fault: slow and stuck handlers under SIGTERM', () => {
     // Right after the exit: the stuck ones are back in the lane queue (not acked), with the
     // 40 never-started ones; the slow ones settled (their reschedule waits in the delay levels).
     const lane = `${ns}.lane.work`;
-    await until(async () => (await depthsAt(AMQP_URL, [lane]))[lane] === stuck.length + fast.length, 5000, 'stuck messages back in the lane queue');
+    await waitFor(async () => (await depthsAt(AMQP_URL, [lane]))[lane] === stuck.length + fast.length, 5000, 'stuck messages back in the lane queue');
     const afterFirst = readAuditFile(audit);
     expect(afterFirst.filter((e) => e.kind === 'end').map((e) => e.id).sort()).toEqual([...slow].sort());
 
     const restartAt = Date.now();
     const second = await startCli(['start', '--config', configFile], { env });
     processes.push(second);
-    await until(() => tally(expected, readAuditFile(audit)).lost === 0, 30_000, 'every message to complete');
+    await waitFor(() => tally(expected, readAuditFile(audit)).lost === 0, 30_000, 'every message to complete');
     const queues = topologyQueues(ns, LEVELS, ['work']);
-    await until(async () => Object.values(await depthsAt(AMQP_URL, queues)).every((n) => n === 0), 15_000, 'queues to drain', 250);
+    await waitFor(async () => Object.values(await depthsAt(AMQP_URL, queues)).every((n) => n === 0), 15_000, 'queues to drain', 250);
     await sleep(500);
     second.kill('SIGTERM');
     expect((await second.waitForExit(SHUTDOWN_MS + 10_000)).code).toBe(0);

@@ -6,10 +6,10 @@ import { Scheduler } from '../../src';
 import type { ResolvedConfig } from '../../src/config/types';
 import { silentLogger } from '../../src/logging/logger';
 import { REPO_ROOT } from '../helpers/cli';
+import { errnoCode } from '../../src/errors';
 
 export const AUDIT_HANDLER = join(REPO_ROOT, 'test', 'faults', 'fixtures', 'audit-handler.js');
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Writes `orbit.json` into `dir` and returns its path. */
 export function writeConfig(dir: string, config: Record<string, unknown>): string {
@@ -34,7 +34,7 @@ export async function depthsAt(url: string, queues: readonly string[]): Promise<
       try {
         out[q] = (await ch.checkQueue(q)).messageCount;
       } catch (err) {
-        out[q] = (err as { code?: unknown }).code === 404 ? 0 : Number.POSITIVE_INFINITY;
+        out[q] = errnoCode(err) === 404 ? 0 : Number.POSITIVE_INFINITY;
       } finally {
         await ch.close().catch(() => undefined);
       }
@@ -84,15 +84,6 @@ export async function publishAll(
   return confirmed;
 }
 
-/** Polls until `check` holds; returns how long it took. Throws with `what` on timeout. */
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string, everyMs = 50): Promise<number> {
-  const began = Date.now();
-  while (!(await check())) {
-    if (Date.now() - began > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-  return Date.now() - began;
-}
 
 /** Connection names (`orbit:<ns>:<role>`) and channel counts, from `rabbitmqctl list_connections name client_properties channels` output. */
 export function parseConnections(stdout: string): Array<{ name: string | undefined; channels: number; pid: string }> {

@@ -12,6 +12,7 @@ import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync, readFileSync }
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { errnoCode } from '../../src/errors';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 export const CLI_MAIN = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -50,7 +51,7 @@ function lockOwnerAlive(): boolean {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+    return errnoCode(err) !== 'ESRCH';
   }
 }
 
@@ -62,7 +63,7 @@ async function acquireLock(): Promise<void> {
       writeFileSync(join(LOCK_DIR, 'pid'), String(process.pid));
       return;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (errnoCode(err) !== 'EEXIST') throw err;
     }
     const age = Date.now() - mtimeOrZero(LOCK_DIR);
     if (age > STALE_LOCK_MS || (age > 2000 && !lockOwnerAlive())) {

@@ -1,5 +1,6 @@
-import { queueDepth, waitFor, withChannel } from './broker';
-import { sleep } from './recorder';
+import { queueDepth, withChannel } from './broker';
+import { sleep, waitFor } from './wait';
+import { headersOf } from '../../src/message/headers';
 
 /** A message as it lies in a namespace's dead-letter queue. */
 export interface DeadLetter {
@@ -21,7 +22,7 @@ export function readDeadLetters(ns: string, take: boolean): Promise<DeadLetter[]
       out.push({
         id: msg.properties.messageId as string | undefined,
         body: msg.content,
-        headers: (msg.properties.headers ?? {}) as Record<string, unknown>,
+        headers: headersOf(msg),
       });
     }
   });

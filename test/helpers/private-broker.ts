@@ -1,11 +1,13 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, promises as fs, openSync, readFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ctlAt, ctlEnv, defaultPrivateRabbitmq, requireRabbitmq4Root, SHARED_NODE, watchNodes } from './rabbitmq';
+import { canConnect } from './can-connect';
+import { sleep } from './wait';
 
 export { rabbitmq4Root, describeRabbitmq4, requireRabbitmq4Root } from './rabbitmq';
 
@@ -29,7 +31,6 @@ export function freePort(): Promise<number> {
   });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function isAlive(pid: number): boolean {
   try {
@@ -363,20 +364,6 @@ export class PrivateBroker {
   }
 }
 
-/** True when something accepts TCP connections on 127.0.0.1:`port`. */
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.setTimeout(1000);
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-    socket.once('timeout', () => done(false));
-  });
-}
 
 /** The root's /proc must be mounted for its RabbitMQ (as scripts/rabbitmq4-node.sh does). */
 async function ensureProcMounted(root: string): Promise<void> {

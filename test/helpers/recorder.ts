@@ -82,4 +82,3 @@ export class Cleanup {
   }
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, Scheduler } from '../../src';
 import { readAuditFields } from '../helpers/audit';
-import { deleteNamespace, randomNamespace, waitFor, writeConfigFile } from '../helpers/broker';
+import { deleteNamespace, randomNamespace, writeConfigFile } from '../helpers/broker';
 import { ensureBuilt, startCli } from '../helpers/cli';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(120_000);
 beforeAll(() => ensureBuilt(), 180_000);

@@ -1,6 +1,7 @@
 import amqplib from 'amqplib';
 import { Daemon, Scheduler, UnrecoverableError } from '../../src';
-import { AMQP_URL, deleteNamespace, queueDepth, randomNamespace, testConfig, waitFor } from '../helpers/broker';
+import { AMQP_URL, deleteNamespace, queueDepth, randomNamespace, testConfig } from '../helpers/broker';
+import { waitFor } from '../helpers/wait';
 
 describe('bundles', () => {
   const namespaces: string[] = [];

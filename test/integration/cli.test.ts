@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AMQP_URL, deleteNamespace, queueDepth, randomNamespace, withChannel } from '../helpers/broker';
-import { ensureBuilt, runCli } from '../helpers/cli';
+import { ensureBuilt, REPO_ROOT, runCli } from '../helpers/cli';
 import { brokerFeatures } from '../../src/topology/broker-features';
 
 jest.setTimeout(30_000);
@@ -63,9 +63,54 @@ describe('orbit config', () => {
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     expect(res.stdout).not.toContain('s3cret-pw');
-    const printed = JSON.parse(res.stdout) as { namespace: string; amqp: { urls: string[] } };
+    const printed = JSON.parse(res.stdout) as { namespace: string; amqp: { url: string } };
     expect(printed.namespace).toBe(ns);
-    expect(printed.amqp.urls).toEqual(['amqp://guest:***@127.0.0.1:5672/']);
+    expect(printed.amqp.url).toBe('amqp://guest:***@127.0.0.1:5672/');
+  });
+
+  test('prints a valid config file in its own keys and units: saved and loaded again, it prints the same', async () => {
+    const file = writeJson('round-trip.json', {
+      namespace: ns,
+      delay: { unit: '100ms', tolerance: '2%' },
+      retry: { backoff: { initial: '250ms' } },
+      lanes: [
+        { name: 'files', handler: join(REPO_ROOT, 'examples', 'log-and-reschedule.js'), timeout: '90s', workAhead: { idle: '1m' } },
+        { name: 'web', handler: { url: 'http://u:pw@127.0.0.1:1/', headers: { Authorization: { env: 'SOME_TOKEN' }, 'X-Caller': 'literal-secret' } }, rateLimit: { max: 5, per: '2s' } },
+      ],
+    });
+    const first = await runCli(['config', '--config', file]);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    const printed = JSON.parse(first.stdout) as Record<string, unknown> & {
+      delay: Record<string, unknown>;
+      lanes: Array<Record<string, unknown>>;
+    };
+    // The config's own vocabulary, not the resolved shape (unitMs, timeoutMs, httpHandler).
+    expect(first.stdout).not.toMatch(/unitMs|timeoutMs|httpHandler|idleMs|"urls"/);
+    expect(printed.delay).toMatchObject({ unit: '100ms', tolerance: '2%' });
+    expect(printed.lanes[0]).toMatchObject({ name: 'files', timeout: '1m30s', workAhead: { idle: '1m' } });
+    expect(printed.lanes[1]).toMatchObject({
+      handler: { url: 'http://u:***@127.0.0.1:1/', headers: { Authorization: { env: 'SOME_TOKEN' }, 'X-Caller': '***' } },
+      rateLimit: { max: 5, per: '2s' },
+    });
+    expect(first.stdout).not.toContain('literal-secret');
+    const again = await runCli(['config', '--config', writeJson('round-trip-printed.json', printed)]);
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe(first.stdout);
+  });
+
+  test('a lane handler file that is not there exits 2 naming each lane', async () => {
+    const file = writeJson('missing-handler.json', {
+      namespace: ns,
+      lanes: [{ name: 'ok' }, { name: 'a', handler: 'no-such-handler.js' }, { name: 'b', handler: 'handlers/gone.mjs' }],
+    });
+    const res = await runCli(['config', '--config', file]);
+    expect(res.code).toBe(2);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toContain(`lanes[1].handler: handler module not found: ${join(dir, 'no-such-handler.js')}`);
+    expect(res.stderr).toContain(`lanes[2].handler: handler module not found: ${join(dir, 'handlers', 'gone.mjs')}`);
+    expect(res.stderr).toContain('[CONFIG_INVALID]');
   });
 
   test('a bad duration exits 2 naming the key', async () => {

@@ -15,9 +15,10 @@ import {
   type Handler,
   type ResolvedConfig,
 } from '../../src';
-import { nonEmptyQueues, queueDepth, waitFor, withChannel } from '../helpers/broker';
+import { nonEmptyQueues, queueDepth, withChannel } from '../helpers/broker';
 import { connectTestScheduler, namespaceFor, startTestDaemon, type TestNamespace } from '../helpers/harness';
-import { Cleanup, Recorder, sleep } from '../helpers/recorder';
+import { Cleanup, Recorder } from '../helpers/recorder';
+import { sleep, waitFor } from '../helpers/wait';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());

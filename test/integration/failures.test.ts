@@ -20,17 +20,18 @@ import {
   type ResolvedConfig,
   type WorkerObserver,
 } from '../../src';
-import { BrokerSession } from '../../src/amqp/session';
+import { BrokerSession } from '../../src/publish/session';
 import { backoffBounds } from '../../src/delay/backoff';
 import { maxDelayMs } from '../../src/delay/routing';
 import { DeadLetterQueue } from '../../src/dlq/dead-letter-queue';
 import { createLogger } from '../../src/logging/logger';
 import { buildTopology } from '../../src/topology/build';
-import { AMQP_URL, deleteNamespace, nonEmptyQueues, queueDepth, rabbitmqctl, randomNamespace, testConfig, waitFor } from '../helpers/broker';
+import { AMQP_URL, deleteNamespace, nonEmptyQueues, queueDepth, rabbitmqctl, randomNamespace, testConfig } from '../helpers/broker';
 import { connectTestScheduler, namespaceFor, startTestDaemon, type TestNamespace } from '../helpers/harness';
 import { ensureBuilt, runCli } from '../helpers/cli';
 import { readDeadLetters, takeDeadLetters } from '../helpers/dead-letters';
-import { Cleanup, Recorder, sleep } from '../helpers/recorder';
+import { Cleanup, Recorder } from '../helpers/recorder';
+import { sleep, waitFor } from '../helpers/wait';
 
 /** 100 ms resolution, so retry delays are not rounded up to whole seconds. */
 const FINE_DELAY = { unit: '100ms', levels: 12 };
@@ -247,7 +248,7 @@ describe('the dead-letter queue', () => {
     // replay: three now succeed, two keep failing; all five start again at attempt 0.
     for (const id of ids.slice(2)) succeed.add(id);
     const before = recorder.count;
-    expect(await dlq.replay('dead')).toEqual({ replayed: 5, skipped: 0, unknownLanes: [] });
+    expect(await dlq.replay('dead')).toEqual({ replayed: 5, skipped: 0, left: 0, unknownLanes: [] });
     await waitFor(() => tally.count('b', 'done') === 3 && tally.count('b', 'dead') === 7, 15_000, 'replayed messages to settle');
     await sleep(200);
     const replayedRuns = recorder.runs.slice(before);
@@ -262,6 +263,17 @@ describe('the dead-letter queue', () => {
     const again = await dlq.list('dead', 100);
     expect(again.map((v) => v.id).sort()).toEqual(ids.slice(0, 2));
     for (const v of again) expect(v).toMatchObject({ code: 'HANDLER_ERROR', attempts: 3, lane: 'b' });
+
+    // replay of an id that is not there fails (exit 1) and says so; a filter matching nothing
+    // says how many are left, not how many it looked at.
+    const missing = await runCli(['dlq', 'replay', '--id', 'no-such-id', '--config', configFile]);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe('');
+    expect(missing.stderr).toContain(`no message with id "no-such-id" in ${ns}.dead (2 message(s) there); nothing replayed [MESSAGE_NOT_FOUND]`);
+    const otherLane = await runCli(['dlq', 'replay', '--lane', 'other', '--config', configFile]);
+    expect(otherLane.code).toBe(0);
+    expect(otherLane.stdout).toBe(`replayed 0 message(s) from ${ns}.dead; 2 left there\n`);
+    expect((await dlq.list('dead', 100)).map((v) => v.id)).toEqual(again.map((v) => v.id));
 
     // purge without --yes refuses (exit 2) and removes nothing.
     const refused = await runCli(['dlq', 'purge', '--config', configFile]);

@@ -11,10 +11,10 @@
  */
 import { Daemon, Scheduler } from '../../src';
 import { silentLogger } from '../../src/logging/logger';
-import { randomNamespace, testConfig, waitFor } from '../helpers/broker';
+import { randomNamespace, testConfig } from '../helpers/broker';
 import type { PrivateBroker } from '../helpers/private-broker';
 import { usePrivateBroker } from '../helpers/private-broker-suite';
-import { sleep } from '../helpers/recorder';
+import { sleep, waitFor } from '../helpers/wait';
 
 const privateBroker = usePrivateBroker();
 

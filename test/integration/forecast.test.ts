@@ -13,13 +13,14 @@
  * ≈ 9.1 h, is inside it). The 1-minute horizon holds ~17 messages: too few to bound its ratio;
  * it is checked against the pure forecast of the same depths only.
  */
-import { mulberry32 } from '../faults/prng';
-import type { BrokerSession } from '../../src/amqp/session';
+import { mulberry32 } from '../helpers/prng';
+import type { BrokerSession } from '../../src/publish/session';
 import { silentLogger } from '../../src/logging/logger';
 import { Scheduler } from '../../src/publish/scheduler';
 import { collectStats, type StatsSnapshot } from '../../src/stats/collect';
 import { forecast, HORIZONS_MS } from '../../src/stats/forecast';
-import { deleteNamespace, randomNamespace, testConfig, waitFor } from '../helpers/broker';
+import { deleteNamespace, randomNamespace, testConfig } from '../helpers/broker';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(120_000);
 

@@ -52,6 +52,21 @@ test('a missing handler file exits 2', async () => {
   const { res, file } = await startWith('missing.js', null);
   expect(res.code).toBe(2);
   expect(oneLine(res)).toBe(`orbit: handler module not found: ${file} [HANDLER_LOAD_FAILED]`);
+  // And one JSON log line on stdout, like every other daemon log, for the log pipeline.
+  const logs = res.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  expect(logs.filter((l) => l.level === 'fatal')).toEqual([
+    expect.objectContaining({ service: 'orbit', msg: 'orbit start failed', code: 'HANDLER_LOAD_FAILED', err: `handler module not found: ${file}` }),
+  ]);
+});
+
+test('a config error at start is a JSON log line too, naming the key', async () => {
+  const config = join(dir, 'bad-unit.config.json');
+  writeFileSync(config, JSON.stringify({ namespace: 'handler-load-never-connects', delay: { unit: '5x' }, lanes: [{ name: 'a' }] }));
+  const res = await runCli(['start', '--config', config], { timeoutMs: 20_000 });
+  expect(res.code).toBe(2);
+  expect(res.stderr).toMatch(/^orbit: .*delay\.unit.*\[CONFIG_INVALID\]\n$/s);
+  const fatal = res.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 'fatal');
+  expect(fatal).toEqual([expect.objectContaining({ msg: 'orbit start failed', code: 'CONFIG_INVALID', path: 'delay.unit' })]);
 });
 
 test('a CommonJS handler that throws on import exits 2 naming the message and the line that threw', async () => {

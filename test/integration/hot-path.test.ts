@@ -10,7 +10,8 @@ import { Daemon, Scheduler } from '../../src';
 import { isCoalescing, socketOfConnection } from '../../src/amqp/coalesce-writes';
 import { connectionName, openConnection } from '../../src/amqp/connection';
 import { silentLogger } from '../../src/logging/logger';
-import { deleteNamespace, queueDepth, randomNamespace, testConfig, waitFor } from '../helpers/broker';
+import { deleteNamespace, queueDepth, randomNamespace, testConfig } from '../helpers/broker';
+import { waitFor } from '../helpers/wait';
 
 describe('socket writes are coalesced per tick', () => {
   const ns = randomNamespace('hot');

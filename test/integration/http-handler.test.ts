@@ -19,10 +19,11 @@ import { createInterface } from 'node:readline';
 import pino from 'pino';
 import { Daemon, Scheduler, loadConfig, redactConfig, type ResolvedConfig, type WorkerObserver } from '../../src';
 import type { Logger } from '../../src/logging/logger';
-import { AMQP_URL, deleteNamespace, nonEmptyQueues, randomNamespace, waitFor } from '../helpers/broker';
+import { AMQP_URL, deleteNamespace, nonEmptyQueues, randomNamespace } from '../helpers/broker';
 import { connectTestScheduler, namespaceFor, startTestDaemon, type TestNamespace } from '../helpers/harness';
 import { takeDeadLetters } from '../helpers/dead-letters';
-import { Cleanup, sleep } from '../helpers/recorder';
+import { Cleanup } from '../helpers/recorder';
+import { sleep, waitFor } from '../helpers/wait';
 
 const REPO_ROOT = resolve(__dirname, '..', '..');
 /** 100 ms resolution, so retries and reschedules take tenths of a second, not seconds. */

@@ -9,15 +9,16 @@
  */
 import { createHash } from 'node:crypto';
 import { reschedule, type Handler, type ResolvedConfig } from '../../src';
-import { BrokerSession } from '../../src/amqp/session';
+import { BrokerSession } from '../../src/publish/session';
 import { allowedLatenessMs } from '../../src/delay/ladder';
 import { silentLogger } from '../../src/logging/logger';
 import { collectStats } from '../../src/stats/collect';
 import { renderStats } from '../../src/stats/render';
-import { names } from '../../src/topology/names';
-import { rabbitmqctl, waitFor } from '../helpers/broker';
+import { names } from '../../src/naming/names';
+import { rabbitmqctl } from '../helpers/broker';
 import { connectTestScheduler, namespaceFor, startTestDaemon, type TestNamespace } from '../helpers/harness';
-import { Cleanup, Recorder, sleep } from '../helpers/recorder';
+import { Cleanup, Recorder } from '../helpers/recorder';
+import { sleep, waitFor } from '../helpers/wait';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());

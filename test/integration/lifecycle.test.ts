@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { loadConfig, Scheduler } from '../../src';
 import { silentLogger } from '../../src/logging/logger';
 import { readAuditFields } from '../helpers/audit';
-import { deleteNamespace, randomNamespace, waitFor, withChannel, writeConfigFile } from '../helpers/broker';
+import { deleteNamespace, randomNamespace, withChannel, writeConfigFile } from '../helpers/broker';
 import { type CliProcess, ensureBuilt, startCli } from '../helpers/cli';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(90_000);
 

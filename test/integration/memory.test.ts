@@ -38,10 +38,11 @@ import { loadConfig, Scheduler } from '../../src';
 import { silentLogger } from '../../src/logging/logger';
 import { seed } from '../../src/seed/seeder';
 import { generated } from '../../src/seed/sources';
-import { deleteNamespace, queueDepth, randomNamespace, waitFor, writeConfigFile } from '../helpers/broker';
+import { deleteNamespace, queueDepth, randomNamespace, writeConfigFile } from '../helpers/broker';
 import { type CliProcess, ensureBuilt, startCli } from '../helpers/cli';
 import { freePort } from '../helpers/prometheus';
 import { rssOf } from '../helpers/rss';
+import { waitFor } from '../helpers/wait';
 
 const N = 200_000;
 const CONCURRENCY = 500;

@@ -5,8 +5,9 @@
 import { request } from 'node:http';
 import { Daemon, Scheduler, UnrecoverableError } from '../../src';
 import { silentLogger } from '../../src/logging/logger';
-import { deleteNamespace, randomNamespace, testConfig, waitFor } from '../helpers/broker';
+import { deleteNamespace, randomNamespace, testConfig } from '../helpers/broker';
 import { freePort } from '../helpers/private-broker';
+import { waitFor } from '../helpers/wait';
 
 interface Response {
   status: number;

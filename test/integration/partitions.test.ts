@@ -1,5 +1,6 @@
 import { Daemon, Scheduler } from '../../src';
-import { deleteNamespace, queueDepth, randomNamespace, testConfig, waitFor } from '../helpers/broker';
+import { deleteNamespace, queueDepth, randomNamespace, testConfig } from '../helpers/broker';
+import { waitFor } from '../helpers/wait';
 
 /** A lane with 4 partitions: spread over every queue, each message once, reschedules kept, metrics per lane. */
 test('a partitioned lane spreads, processes each message once, reschedules, and aggregates metrics', async () => {

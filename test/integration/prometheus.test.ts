@@ -9,7 +9,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon, Scheduler, UnrecoverableError, type Handler } from '../../src';
-import { deleteNamespace, randomNamespace, testConfig, waitFor } from '../helpers/broker';
+import { deleteNamespace, randomNamespace, testConfig } from '../helpers/broker';
 import {
   DOCKER_DIR,
   PrometheusServer,
@@ -21,6 +21,7 @@ import {
   requirePrometheus,
   type QueryResponse,
 } from '../helpers/prometheus';
+import { waitFor } from '../helpers/wait';
 
 const PROMETHEUS_DIR = join(DOCKER_DIR, 'prometheus');
 const DASHBOARD_FILE = join(DOCKER_DIR, 'grafana', 'dashboards', 'orbit.json');

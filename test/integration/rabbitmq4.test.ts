@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqplib from 'amqplib';
 import { Daemon, Scheduler, UnrecoverableError, type ResolvedConfig } from '../../src';
-import { BrokerSession } from '../../src/amqp/session';
+import { BrokerSession } from '../../src/publish/session';
 import { DeadLetterQueue } from '../../src/dlq/dead-letter-queue';
 import { silentLogger, type Logger } from '../../src/logging/logger';
 import { migrateQueues } from '../../src/migrate/migrate-queues';
@@ -22,17 +22,10 @@ import { buildTopology } from '../../src/topology/build';
 import { randomNamespace, testConfig } from '../helpers/broker';
 import { freePort, PrivateBroker } from '../helpers/private-broker';
 import { describeRabbitmq4 } from '../helpers/rabbitmq';
-import { Cleanup, Recorder, sleep } from '../helpers/recorder';
+import { Cleanup, Recorder } from '../helpers/recorder';
+import { sleep, waitFor } from '../helpers/wait';
 
 jest.setTimeout(120_000);
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** A logger that keeps the warnings, to see what the daemon said about old queues. */
 function capturingLogger(lines: Array<Record<string, unknown>>): Logger {
@@ -111,7 +104,7 @@ describeRabbitmq4('RabbitMQ 4.0 (quorum everywhere, global QoS denied)', () => {
 
     const recorder = new Recorder();
     await daemon(config, { q: recorder.wrap((m) => (m.runs === 0 ? { reschedule: { delay: 0 } } : undefined)) });
-    await until('the survivor to run twice', () => recorder.count === 2, 10_000);
+    await waitFor(() => recorder.count === 2, 10_000, 'the survivor to run twice');
     // Handlers see the headers as delivered: the broker's count of returns included.
     expect(recorder.runs[0]).toMatchObject({ id: 'survivor', body: 'survivor', redelivered: true, runs: 0 });
     expect(recorder.runs[0]!.headers['x-delivery-count']).toBe(25);
@@ -131,7 +124,7 @@ describeRabbitmq4('RabbitMQ 4.0 (quorum everywhere, global QoS denied)', () => {
     const session = await BrokerSession.open(config, 'cli', silentLogger());
     cleanup.add(() => session.close());
     const dlq = new DeadLetterQueue(session, config.lanes);
-    await until('four dead letters', async () => (await dlq.count('dead')) === 4, 10_000);
+    await waitFor(async () => (await dlq.count('dead')) === 4, 10_000, 'four dead letters');
     await d.stop();
     for (let round = 0; round < 25; round++) {
       const listed = await dlq.list("dead", 10);
@@ -179,7 +172,7 @@ describeRabbitmq4('RabbitMQ 4.0 (quorum everywhere, global QoS denied)', () => {
       // the levels alone (3 hops, each a TTL expiry and an at-least-once dead-lettering); work-ahead
       // only runs it sooner (measured: all done 24.2–25.4 s after publishing, alone, beside two busy
       // loops and beside tls.test). 19 s of slack is 6 s a hop: what misses it is stuck, not slow.
-      await until('every message to run', () => recorder.count >= delays.length, 45_000);
+      await waitFor(() => recorder.count >= delays.length, 45_000, 'every message to run');
     } catch (err) {
       // Seen once in CI (1 of 15 runs, not reproduced since): say where every message is.
       // checkQueue counts ready messages only; a quorum queue's fetched-and-not-handed-back
@@ -231,7 +224,7 @@ describeRabbitmq4('RabbitMQ 4.0 (quorum everywhere, global QoS denied)', () => {
     for (let i = 0; i < 12; i++) await s.publish('q', `h${i}`, { id: `h${i}`, priority: 5 + (i % 5) });
     const recorder = new Recorder();
     await daemon(config, { q: recorder.wrap() });
-    await until('all 24 to run', () => recorder.count === 24, 15_000);
+    await waitFor(() => recorder.count === 24, 15_000, 'all 24 to run');
     const order = recorder.runs.map((r) => r.id);
     // RabbitMQ serves the high level first but not exclusively (it keeps normal messages from
     // starving), so the test asserts the order on average, not strictly.
@@ -258,7 +251,7 @@ describeRabbitmq4('RabbitMQ 4.0 (quorum everywhere, global QoS denied)', () => {
         done++;
       },
     });
-    await until('all 40 to run', () => done === 40, 20_000);
+    await waitFor(() => done === 40, 20_000, 'all 40 to run');
     expect(peak).toBe(2);
   });
 
@@ -295,7 +288,7 @@ describeRabbitmq4('RabbitMQ 4.0 (quorum everywhere, global QoS denied)', () => {
     expect(lines.some((l) => l.level === 'warn' && l.queue === `${ns}.dead` && String(l.msg).includes('orbit migrate'))).toBe(true);
     const exposition = await d.metrics.registry.metrics();
     expect(exposition).toContain(`orbit_queue_drift{queue="${ns}.dead",argument="x-delivery-limit",severity="risky"} 1`);
-    await until('the ten due now to run', () => recorder.count >= 10, 10_000);
+    await waitFor(() => recorder.count >= 10, 10_000, 'the ten due now to run');
     await d.stop();
 
     // Migrate with 30 messages still in the delay levels.
@@ -320,7 +313,7 @@ describeRabbitmq4('RabbitMQ 4.0 (quorum everywhere, global QoS denied)', () => {
     cleanup.add(() => after.stop());
     await after.start();
     expect(after.asserter.drifts()).toEqual([]);
-    await until('all 40 to have run', () => new Set(recorder.runs.map((r) => r.id)).size === 40, 30_000);
+    await waitFor(() => new Set(recorder.runs.map((r) => r.id)).size === 40, 30_000, 'all 40 to have run');
     // Nothing early: a migrated message is routed again by its own due time.
     for (const run of recorder.runs) expect(run.startedAt).toBeGreaterThanOrEqual(run.dueAt - 50);
   });
@@ -354,7 +347,7 @@ describeRabbitmq4('the compose broker config on RabbitMQ 4.0', () => {
         await d.start();
         expect(d.asserter.broker?.version).toMatch(/^4\./);
         await s.publish('fast', 'hello', { id: 'hello' });
-        await until('two runs', () => recorder.count === 2, 10_000);
+        await waitFor(() => recorder.count === 2, 10_000, 'two runs');
         expect(recorder.runs.map((r) => r.runs)).toEqual([0, 1]);
       } finally {
         await s.close();

@@ -7,9 +7,10 @@
  * Every test runs in its own random namespace and deletes it.
  */
 import { Daemon, Scheduler, type ResolvedConfig, type WorkerObserver } from '../../src';
-import { closeOrbitConnections, queueDepth, waitFor } from '../helpers/broker';
+import { closeOrbitConnections, queueDepth } from '../helpers/broker';
 import { namespaceFor, type TestNamespace } from '../helpers/harness';
-import { Cleanup, sleep } from '../helpers/recorder';
+import { Cleanup } from '../helpers/recorder';
+import { sleep, waitFor } from '../helpers/wait';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -70,7 +71,6 @@ test('20 per second: 200 ready messages start 20 at once, then one every 50 ms â
   const at = starts.map((s) => s.at - t0);
   const interval = PER_MS / MAX; // 50 ms
   const expectedMs = (N - MAX) * interval; // (200 âˆ’ 20) / 20 per s = 9 s
-  expect(expectedMs).toBe(9000);
   const span = at[N - 1]!;
   expect(span).toBeGreaterThanOrEqual(expectedMs * 0.9);
   expect(span).toBeLessThanOrEqual(expectedMs * 1.1);

@@ -183,8 +183,9 @@ describe('HTTP handler header secrets: only orbit start reads them', () => {
 
     const config = await runCli(['config', '-c', configFile], { env });
     expect(config.code).toBe(0);
-    const printed = JSON.parse(config.stdout) as { lanes: Array<{ httpHandler: { headers: Record<string, string> } }> };
-    expect(printed.lanes[0]!.httpHandler.headers).toEqual({ Authorization: '***', 'X-Api-Key': '***' });
+    // Where each secret comes from, never its value (and none is read: RUN_TOKEN is not set).
+    const printed = JSON.parse(config.stdout) as { lanes: Array<{ handler: { headers: Record<string, unknown> } }> };
+    expect(printed.lanes[0]!.handler.headers).toEqual({ Authorization: { env: 'RUN_TOKEN' }, 'X-Api-Key': { file: join(dir, 'missing-key.txt') } });
   });
 
   test('orbit start fails at once, exit 2, naming each missing secret', async () => {

@@ -7,9 +7,10 @@
 import { request } from 'node:http';
 import { Daemon, Scheduler } from '../../src';
 import { silentLogger } from '../../src/logging/logger';
-import { randomNamespace, testConfig, waitFor } from '../helpers/broker';
+import { randomNamespace, testConfig } from '../helpers/broker';
 import { freePort } from '../helpers/private-broker';
 import { usePrivateBroker } from '../helpers/private-broker-suite';
+import { waitFor } from '../helpers/wait';
 
 const privateBroker = usePrivateBroker();
 

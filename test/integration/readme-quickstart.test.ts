@@ -9,11 +9,11 @@
  * the config file), so the test uses the broker under test and a namespace of its own.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AMQP_URL, deleteNamespace, randomNamespace } from '../helpers/broker';
-import { CliProcess, cliEnv, REPO_ROOT } from '../helpers/cli';
+import { AMQP_URL, deleteNamespace, queueDepth, randomNamespace } from '../helpers/broker';
+import { CliProcess, cliEnv, ensureBuilt, REPO_ROOT } from '../helpers/cli';
 
 jest.setTimeout(240_000);
 
@@ -99,5 +99,48 @@ describe('README quickstart', () => {
     process.kill(-daemon.pid!, 'SIGINT');
     await daemon.waitForExit(45_000);
     expect(daemon.lines.filter((l) => l.msg === 'orbit stopped')).toHaveLength(1);
+  });
+});
+
+describe('README publishing examples', () => {
+  const [cli] = shellBlocks('Publishing');
+  const ns = randomNamespace('readmepub');
+  let dir: string;
+
+  beforeAll(async () => {
+    await ensureBuilt();
+    dir = mkdtempSync(join(tmpdir(), 'orbit-readme-pub-'));
+    // What the README assumes: `orbit` on the PATH (npm link) and an orbit.json with lane "fast".
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'orbit'), `#!/bin/sh\nexec node ${JSON.stringify(join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js'))} "$@"\n`);
+    chmodSync(join(bin, 'orbit'), 0o755);
+    const config = JSON.parse(readFileSync(join(REPO_ROOT, 'config', 'default.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'orbit.json'), JSON.stringify({ ...config, namespace: ns, amqp: { url: AMQP_URL } }));
+    writeFileSync(join(dir, 'jobs.jsonl'), ['{"id":"a","body":{"n":1}}', '{"id":"b","body":"x","delay":"1h"}', '{"body":{},"priority":9}', ''].join('\n'));
+  });
+
+  afterAll(async () => {
+    await deleteNamespace(ns);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the CLI lines run as written: one message with delay, priority and id; a JSON-lines file', async () => {
+    expect(cli).toEqual([expect.stringMatching(/^orbit publish -c orbit\.json .*--id job-1/), expect.stringMatching(/^orbit publish -c orbit\.json .*--file jobs\.jsonl$/)]);
+    const results: Array<{ code: number | null; stdout: string; stderr: string }> = [];
+    for (const line of cli!) {
+      const child = spawn('bash', ['-c', line], { cwd: dir, env: cliEnv({ PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}` }) });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      results.push({ code, stdout, stderr });
+    }
+    expect(results.map((r) => r.code)).toEqual([0, 0]);
+    expect(JSON.parse(results[0]!.stdout.trim())).toMatchObject({ id: 'job-1', lane: 'fast' });
+    expect(results[1]!.stderr).toContain('published 3 message(s)');
+    // The two due now wait in the lane (no daemon runs here); the 90 s and 1 h ones in the delay path.
+    expect(await queueDepth(`${ns}.lane.fast`)).toBe(2);
   });
 });

@@ -6,9 +6,9 @@
  */
 import { Daemon, Scheduler } from '../../src';
 import { silentLogger } from '../../src/logging/logger';
-import { closeOrbitConnections, deleteNamespace, rabbitmqctl, randomNamespace, testConfig, waitFor, withChannel } from '../helpers/broker';
+import { closeOrbitConnections, deleteNamespace, rabbitmqctl, randomNamespace, testConfig, withChannel } from '../helpers/broker';
+import { sleep, waitFor } from '../helpers/wait';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Names of this namespace's orbit connections the broker still lists. */
 async function orbitConnections(ns: string): Promise<string[]> {

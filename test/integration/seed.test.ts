@@ -5,6 +5,7 @@ import amqplib from 'amqplib';
 import { BUNDLE_HEADER, decodeBundle } from '../../src/message/bundle';
 import { AMQP_URL, deleteNamespace, queueDepth, randomNamespace } from '../helpers/broker';
 import { runCli, startCli } from '../helpers/cli';
+import { sleep } from '../helpers/wait';
 
 /** Config flags for a namespace with one lane `a` (bundled with `bundle`) and 12 one-second levels. */
 function flags(ns: string, bundle?: { max: number; linger: string }): string[] {
@@ -99,13 +100,22 @@ describe('orbit seed', () => {
     expect(await queueDepth(`${ns}.delay.11`)).toBeGreaterThan(10_000);
   }, 120_000);
 
+  /** Seeds `file` again from `--skip skip`: afterwards each of its `total` lines must be on the lane. */
+  async function resumeLeavesNoGaps(ns: string, file: string, skip: number, total: number): Promise<void> {
+    const second = await runCli(['seed', ...flags(ns), '--lane', 'a', '--file', file, '--skip', String(skip)], { timeoutMs: 60_000 });
+    expect(second.code).toBe(0);
+    const ids = new Set(await drainIds(`${ns}.lane.a`, total));
+    const missing = Array.from({ length: total }, (_, i) => `line-${i + 1}`).filter((id) => !ids.has(id));
+    expect(missing).toEqual([]);
+  }
+
   test('an interrupted run resumed with --skip leaves no gaps', async () => {
     const ns = randomNamespace('seed');
     namespaces.push(ns);
     const file = join(dir, 'interrupt.jsonl');
     writeFileSync(file, lines(1, 20_000));
     const first = await startCli(['seed', ...flags(ns), '--lane', 'a', '--file', file, '--rate', '4000']);
-    await new Promise((r) => setTimeout(r, 2000));
+    await sleep(2000);
     first.kill('SIGINT');
     const res = await first.waitForExit(30_000);
     expect(res.code).toBe(1);
@@ -113,11 +123,7 @@ describe('orbit seed', () => {
     expect(skip).toBeGreaterThan(0);
     expect(skip).toBeLessThan(20_000);
 
-    const second = await runCli(['seed', ...flags(ns), '--lane', 'a', '--file', file, '--skip', String(skip)], { timeoutMs: 60_000 });
-    expect(second.code).toBe(0);
-    const ids = new Set(await drainIds(`${ns}.lane.a`, 20_000));
-    const missing = Array.from({ length: 20_000 }, (_, i) => `line-${i + 1}`).filter((id) => !ids.has(id));
-    expect(missing).toEqual([]);
+    await resumeLeavesNoGaps(ns, file, skip, 20_000);
   }, 120_000);
 
   test('a killed run resumed from its last progress line leaves no gaps', async () => {
@@ -128,18 +134,14 @@ describe('orbit seed', () => {
     const first = await startCli(['seed', ...flags(ns), '--lane', 'a', '--file', file, '--rate', '3000']);
     // Plain progress lines come every 2 s; wait for one, then kill hard.
     const deadline = Date.now() + 10_000;
-    while (!/every line through \d+ done/.test(first.stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (!/every line through \d+ done/.test(first.stderr) && Date.now() < deadline) await sleep(100);
     first.kill('SIGKILL');
     await first.waitForExit(10_000);
     const progressLines = [...first.stderr.matchAll(/every line through (\d+) done/g)];
     expect(progressLines.length).toBeGreaterThan(0);
     const skip = Number(progressLines.at(-1)![1]);
 
-    const second = await runCli(['seed', ...flags(ns), '--lane', 'a', '--file', file, '--skip', String(skip)], { timeoutMs: 60_000 });
-    expect(second.code).toBe(0);
-    const ids = new Set(await drainIds(`${ns}.lane.a`, 15_000));
-    const missing = Array.from({ length: 15_000 }, (_, i) => `line-${i + 1}`).filter((id) => !ids.has(id));
-    expect(missing).toEqual([]);
+    await resumeLeavesNoGaps(ns, file, skip, 15_000);
   }, 120_000);
 
   test('--generate --spread into a bundled lane: every line exactly once, in well-filled bundles, without waiting out the linger', async () => {
@@ -186,7 +188,7 @@ describe('orbit seed', () => {
     writeFileSync(file, lines(1, 20_000));
     const bundle = { max: 50, linger: '500ms' };
     const first = await startCli(['seed', ...flags(ns, bundle), '--lane', 'a', '--file', file, '--rate', '4000']);
-    await new Promise((r) => setTimeout(r, 2000));
+    await sleep(2000);
     first.kill('SIGINT');
     const res = await first.waitForExit(30_000);
     expect(res.code).toBe(1);

@@ -1,5 +1,6 @@
 import { Daemon, Scheduler } from '../../src';
-import { deleteNamespace, randomNamespace, testConfig, waitFor } from '../helpers/broker';
+import { deleteNamespace, randomNamespace, testConfig } from '../helpers/broker';
+import { waitFor } from '../helpers/wait';
 
 test('a published message runs and is rescheduled once', async () => {
   const ns = randomNamespace();

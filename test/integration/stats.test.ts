@@ -10,15 +10,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqplib from 'amqplib';
-import type { BrokerSession } from '../../src/amqp/session';
+import type { BrokerSession } from '../../src/publish/session';
 import { routeDelay } from '../../src/delay/routing';
 import { silentLogger } from '../../src/logging/logger';
 import { Scheduler } from '../../src/publish/scheduler';
 import { collectStats, type StatsSnapshot } from '../../src/stats/collect';
 import { forecast } from '../../src/stats/forecast';
-import { names } from '../../src/topology/names';
-import { AMQP_URL, deleteNamespace, queueDepth, randomNamespace, testConfig, waitFor } from '../helpers/broker';
+import { names } from '../../src/naming/names';
+import { AMQP_URL, deleteNamespace, queueDepth, randomNamespace, testConfig } from '../helpers/broker';
 import { ensureBuilt, runCli, startCli } from '../helpers/cli';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(60_000);
 

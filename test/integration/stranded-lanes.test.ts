@@ -16,10 +16,11 @@ import type { ResolvedConfig } from '../../src/config/types';
 import { Daemon } from '../../src/daemon';
 import { Scheduler } from '../../src/publish/scheduler';
 import type { StatsSnapshot } from '../../src/stats/collect';
-import { names } from '../../src/topology/names';
+import { names } from '../../src/naming/names';
 import type { Handler, Message } from '../../src/worker/handler-types';
-import { AMQP_URL, deleteNamespace, queueDepth, randomNamespace, testConfig, waitFor, writeConfigFile } from '../helpers/broker';
+import { AMQP_URL, deleteNamespace, queueDepth, randomNamespace, testConfig, writeConfigFile } from '../helpers/broker';
 import { ensureBuilt, runCli } from '../helpers/cli';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(120_000);
 

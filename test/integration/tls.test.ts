@@ -213,8 +213,8 @@ test('credentials never appear in `orbit config` output or in the errors of a fa
   });
   const shown = await runCli(['config', '--config', file]);
   expect(shown.code).toBe(0);
-  const printed = JSON.parse(shown.stdout) as { amqp: { urls: string[]; tls: { passphrase: string } } };
-  expect(printed.amqp.urls).toEqual([`amqps://${USER}:***@localhost:${tlsPort}`, `amqp://${USER}:***@127.0.0.1:1`]);
+  const printed = JSON.parse(shown.stdout) as { amqp: { url: string; tls: { passphrase: string } } };
+  expect(printed.amqp.url).toBe(`amqps://${USER}:***@localhost:${tlsPort},amqp://${USER}:***@127.0.0.1:1`);
   expect(printed.amqp.tls.passphrase).toBe('***');
 
   // A port nobody listens on, the password in the URL, debug logging: every retry is logged

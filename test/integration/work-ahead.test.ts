@@ -12,9 +12,11 @@
 import type { Channel as AmqpChannel, GetMessage } from 'amqplib';
 import pino from 'pino';
 import { Daemon, Scheduler, reschedule, type Handler, type ResolvedConfig } from '../../src';
-import { nonEmptyQueues, queueDepth, waitFor, withChannel } from '../helpers/broker';
+import { nonEmptyQueues, queueDepth, withChannel } from '../helpers/broker';
 import { connectTestScheduler, namespaceFor, startTestDaemon, type TestNamespace } from '../helpers/harness';
-import { Cleanup, Recorder, sleep, type Run } from '../helpers/recorder';
+import { Cleanup, Recorder, type Run } from '../helpers/recorder';
+import { sleep, waitFor } from '../helpers/wait';
+import { headersOf } from '../../src/message/headers';
 
 /**
  * The prototype of amqplib's (non-confirm) channel class, taken from a real channel: the
@@ -69,7 +71,7 @@ function peek(queue: string): Promise<Peeked[]> {
         id: String(m.properties.messageId),
         redelivered: m.fields.redelivered,
         routingKey: m.fields.routingKey,
-        headers: (m.properties.headers ?? {}) as Record<string, unknown>,
+        headers: headersOf(m),
       });
     }
   });

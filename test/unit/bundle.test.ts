@@ -49,4 +49,11 @@ describe('bundle format', () => {
       }
     }
   });
+
+  test('encodeBundle checks a size given by the caller', () => {
+    const entries = [{ id: 'a', key: undefined, runs: 0, attempt: 0, dueAt: 1, body: Buffer.from('x') }];
+    const size = 5 + entrySize(entries[0]!);
+    expect(decodeBundle(encodeBundle(entries, size), 1)).toHaveLength(1);
+    expect(() => encodeBundle(entries, size + 1)).toThrow(RangeError);
+  });
 });

@@ -108,6 +108,36 @@ describe('decideOutcome: reschedule', () => {
     expect(s.message.body).toBe(body);
   });
 
+  describe('a new body for a json lane is encoded as publish encodes it', () => {
+    const jsonLane = laneConfig({ name: 'orders', concurrency: 1, format: 'json' });
+    const jsonCtx = () => ctx({ lanes: new Map([['fast', fast], ['orders', jsonLane]]) });
+
+    it('a string becomes a JSON string (it would not parse as raw UTF-8 text)', () => {
+      const s = expectKind(decideOutcome(ok({ reschedule: { delay: 1000, body: 'héllo' } }), input({ lane: jsonLane }), jsonCtx()), 'rescheduled');
+      expect(s.message.body.toString('utf8')).toBe('"héllo"');
+      expect(JSON.parse(s.message.body.toString('utf8'))).toBe('héllo');
+    });
+
+    it('moving a string body to a json lane encodes it for that lane', () => {
+      const s = expectKind(decideOutcome(ok({ reschedule: { delay: 1000, lane: 'orders', body: 'x' } }), input(), jsonCtx()), 'rescheduled');
+      expect(s.message.body.toString('utf8')).toBe('"x"');
+    });
+
+    it('bytes that are not JSON go to dead as a bad outcome, with the reason', () => {
+      const s = expectKind(
+        decideOutcome(ok({ reschedule: { delay: 1000, body: Buffer.from('{not json') } }), input({ lane: jsonLane }), jsonCtx()),
+        'dead',
+      );
+      expect(s.info.code).toBe('BAD_OUTCOME');
+      expect(s.info.message).toMatch(/not valid JSON.*"json"/);
+    });
+
+    it('a raw lane keeps a string as UTF-8 text', () => {
+      const s = expectKind(decideOutcome(ok({ reschedule: { delay: 1000, body: 'plain' } }), input(), jsonCtx()), 'rescheduled');
+      expect(s.message.body.toString('utf8')).toBe('plain');
+    });
+  });
+
   it('moves to another lane and changes priority', () => {
     const s = expectKind(decideOutcome(ok({ reschedule: { delay: 1000, lane: 'slow', priority: 2 } }), input(), ctx()), 'rescheduled');
     expect(s.message.lane).toBe('slow');

@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
 
 const ROOT = join(__dirname, '..', '..');
 const unit = readFileSync(join(ROOT, 'config', 'orbit.service'), 'utf8');
@@ -34,5 +35,29 @@ describe('config/orbit.service and the install steps', () => {
     expect(copiedToOpt()).toContain(path.split('/')[0]);
     // dist/ is built; everything else must be in the repo as the steps copy it.
     if (!path.startsWith('dist/')) expect(existsSync(join(ROOT, path))).toBe(true);
+  });
+});
+
+/**
+ * `docker run --env-file` takes everything after the first `=` as the value, quotes included,
+ * where systemd, compose and dotenv strip them: a quoted example would reach orbit with its
+ * quotes. Every example line, uncommented, must read the same both ways.
+ */
+describe('config/orbit.env.example', () => {
+  const example = readFileSync(join(ROOT, 'config', 'orbit.env.example'), 'utf8');
+  const lines = example
+    .split('\n')
+    .map((l) => l.replace(/^#(?=ORBIT_[A-Z0-9_]*=)/, ''))
+    .filter((l) => /^ORBIT_[A-Z0-9_]*=/.test(l));
+
+  test('names every variable it documents as a settable line', () => {
+    expect(lines.length).toBeGreaterThanOrEqual(15);
+    expect(lines.some((l) => l.startsWith('ORBIT_LANES=['))).toBe(true);
+  });
+
+  test.each(lines.map((l) => [l.slice(0, l.indexOf('=')), l]))('%s reads the same under docker --env-file and dotenv', (key, line) => {
+    const dockerValue = line.slice(line.indexOf('=') + 1);
+    expect(dockerValue).not.toMatch(/^['"]|['"]$/);
+    expect(parseDotenv(line)[key]).toBe(dockerValue);
   });
 });

@@ -1,4 +1,4 @@
-import { formatDuration, parseDuration } from '../../src/delay/durations';
+import { formatDuration, parseDuration } from '../../src/config/durations';
 import { configError } from '../helpers/errors';
 
 describe('parseDuration', () => {

@@ -4,7 +4,7 @@
  * messages — placed in the queues by the routing rules, so the truth (how many of them fall due
  * within each horizon) is known exactly.
  */
-import { mulberry32 } from '../faults/prng';
+import { mulberry32 } from '../helpers/prng';
 import { ladderOf } from '../../src/delay/routing';
 import { rungIndex } from '../../src/delay/ladder';
 import {

@@ -5,8 +5,8 @@
  */
 import { allowedLatenessMs, holdMs, ladderRungs, rungExpiresMs, rungIndex, rungRenewMs } from '../../src/delay/ladder';
 import { ladderOf, routeDelay } from '../../src/delay/routing';
-import { names } from '../../src/topology/names';
-import { mulberry32 as prng } from '../faults/prng';
+import { names } from '../../src/naming/names';
+import { mulberry32 as prng } from '../helpers/prng';
 
 const n = names('p');
 

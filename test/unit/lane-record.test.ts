@@ -11,7 +11,7 @@ import { summarize } from '../../src/stats/collect';
 import { renderStats } from '../../src/stats/render';
 import { buildTopology } from '../../src/topology/build';
 import { decodeEntry, encodeEntry, laneRecordEntries, planRecordUpdate, unconfiguredQueues } from '../../src/topology/lane-record';
-import { names } from '../../src/topology/names';
+import { names } from '../../src/naming/names';
 import { testConfig } from '../helpers/broker';
 
 const a = { lane: 'a', queue: 'ns.lane.a' };

@@ -37,3 +37,19 @@ test('settled counts, in-flight level and published counts reach prom-client at 
   expect(text).toContain('orbit_published_total{kind="reschedule"} 2');
   expect(await value(metrics.messages, { lane: 'a', outcome: 'rescheduled' })).toBe(3);
 });
+
+test('work-ahead is counted through the worker observer: messages taken early and the working-ahead gauge', async () => {
+  const metrics = new Metrics();
+  metrics.initLanes([{ name: 'a', concurrency: 5, rateLimit: null }]);
+  const worker = metrics.workerObserver();
+  expect(await value(metrics.workAhead, { lane: 'a' })).toBe(0);
+  worker.takenEarly!('a', 1);
+  worker.takenEarly!('a', 50); // a bundle counts each of its messages
+  worker.workingAhead!('a', true);
+  expect(await value(metrics.workAhead, { lane: 'a' })).toBe(51);
+  expect(await value(metrics.workAheadActive, { lane: 'a' })).toBe(1);
+  worker.workingAhead!('a', false);
+  const text = await metrics.registry.metrics();
+  expect(text).toContain('orbit_work_ahead_total{lane="a"} 51');
+  expect(text).toContain('orbit_work_ahead_active{lane="a"} 0');
+});

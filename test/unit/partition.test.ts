@@ -1,6 +1,6 @@
 import { buildTopology } from '../../src/topology/build';
-import { names } from '../../src/topology/names';
-import { destinationFor, laneOfDestination, laneQueues, partitionOf } from '../../src/publish/partition';
+import { names } from '../../src/naming/names';
+import { destinationFor, laneOfDestination, laneQueues, partitionOf } from '../../src/naming/partition';
 import { laneConfig } from '../helpers/lane-config';
 
 describe('partitions', () => {

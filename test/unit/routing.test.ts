@@ -11,8 +11,9 @@ import {
 } from '../../src/delay/routing';
 import { DelayOutOfRangeError, InvalidMessageError } from '../../src/errors';
 import { buildTopology, type QueueSpec, type Topology } from '../../src/topology/build';
-import { names } from '../../src/topology/names';
+import { names } from '../../src/naming/names';
 import { topologyConfig } from '../helpers/topology-config';
+import { mulberry32 } from '../helpers/prng';
 
 const n = names('ns');
 
@@ -28,18 +29,6 @@ function setLevels(units: number): number[] {
     if (Math.floor(units / 2 ** level) % 2 === 1) out.push(level);
   }
   return out;
-}
-
-/** Deterministic PRNG (mulberry32), so a failing random case reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function thrown(fn: () => unknown): unknown {
@@ -195,7 +184,7 @@ describe('routeDelay', () => {
         expect(at.routingKey.split('.').indexOf('1')).toBe(lv - 1 - k);
       }
 
-      const random = prng(lv * 7 + unitMs);
+      const random = mulberry32(lv * 7 + unitMs);
       for (let i = 0; i < 200; i++) {
         const units = Math.floor(random() * 2 ** lv);
         const route = routeDelay(units * unitMs, 'fast', d, n);
@@ -342,7 +331,7 @@ describe('simulated topology', () => {
 
   it.each<QueueType>(['classic', 'quorum'])('walks random delays with 28 levels (%p delay queues)', (queueType) => {
     const { config, topology } = topologyFor(28, '1s', queueType);
-    const random = prng(queueType === 'classic' ? 28 : 29);
+    const random = mulberry32(queueType === 'classic' ? 28 : 29);
     const max = maxDelayMs(config.delay);
     const delays = [0, 1, 999, 1000, 1001, max - 999, max];
     for (let i = 0; i < 150; i++) delays.push(Math.floor(random() * (max + 1)));

@@ -1,16 +1,15 @@
 import type { ConfirmedPublisher } from '../../src/amqp/confirmed-publisher';
 import type { ResolvedConfig } from '../../src/config/types';
-import { PublishError } from '../../src/errors';
-import { BUNDLE_HEADER, decodeBundle, encodeBundle, entrySize } from '../../src/message/bundle';
-import type { OutgoingMessage } from '../../src/message/types';
-import { Bundler } from '../../src/publish/bundler';
+import { BUNDLE_HEADER, decodeBundle } from '../../src/message/bundle';
 import { MessagePublisher } from '../../src/publish/message-publisher';
 import { Scheduler } from '../../src/publish/scheduler';
+import { InvalidMessageError } from '../../src/errors';
+import { lineError } from '../../src/publish/json-lines';
 import { PendingLines, seed, type SeedItem, type SeedTarget } from '../../src/seed/seeder';
 import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { generated, jsonLineBatches, jsonLines } from '../../src/seed/sources';
-import { names } from '../../src/topology/names';
+import { names } from '../../src/naming/names';
 import { testConfig } from '../helpers/broker';
 
 /** One AMQP publish the fake broker saw; `confirm`/`fail` settle it. */
@@ -161,58 +160,21 @@ describe('jsonLines / jsonLineBatches', () => {
   });
 });
 
-describe('Bundler', () => {
-  test('flushOldest sends the oldest open bundles first, down to `keep` lingering messages', async () => {
-    const sent: string[] = [];
-    const bundler = new Bundler(async ({ routingKey }, body) => {
-      sent.push(`${routingKey}:${decodeBundle(body, 1).length}`);
-    });
-    const cfg = { max: 100, lingerMs: 3_600_000, maxBytes: 262_144 };
-    const msg = (id: string): OutgoingMessage => ({ id, lane: 'b', body: Buffer.from('{}'), priority: 0, dueAt: 1, delayMs: 0, runs: 0, attempt: 0, headers: {} });
-    const settled: number[] = [];
-    for (let i = 0; i < 30; i++) bundler.addWith(msg(`m${i}`), { exchange: 'x', routingKey: `k${Math.floor(i / 10)}` }, cfg, (t, ok) => ok && settled.push(t), i);
-    expect(bundler.lingering).toBe(30);
-    bundler.flushOldest(15);
-    expect(sent).toEqual(['k0:10', 'k1:10']);
-    expect(bundler.lingering).toBe(10);
-    bundler.flushAll();
-    expect(sent).toEqual(['k0:10', 'k1:10', 'k2:10']);
-    await new Promise((r) => setImmediate(r));
-    expect(settled.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
-  });
-
-  test('on the ladder, messages to one rung but different destinations (CC keys) never share a bundle', async () => {
-    const sent: string[] = [];
-    const bundler = new Bundler(async ({ routingKey, cc }, body) => {
-      sent.push(`${routingKey}>${(cc ?? []).join(',')}:${decodeBundle(body, 1).length}`);
-    });
-    const cfg = { max: 100, lingerMs: 3_600_000, maxBytes: 262_144 };
-    const msg = (id: string, lane: string): OutgoingMessage => ({ id, lane, body: Buffer.from('{}'), priority: 0, dueAt: 1, delayMs: 0, runs: 0, attempt: 0, headers: {} });
-    for (let i = 0; i < 6; i++) {
-      const lane = i % 2 ? 'a' : 'b';
-      bundler.addWith(msg(`m${i}`, lane), { exchange: '', routingKey: 'ns.wait:1m', cc: [`ns.to.${lane}`] }, cfg, () => undefined, i);
-    }
-    bundler.flushAll();
-    expect(sent.sort()).toEqual(['ns.wait:1m>ns.to.a:3', 'ns.wait:1m>ns.to.b:3']);
-  });
-
-  test('a failed bundle fails each of its messages, promise and callback alike', async () => {
-    const bundler = new Bundler(() => Promise.reject(new PublishError('nacked', { code: 'NACKED' })));
-    const cfg = { max: 3, lingerMs: 3_600_000, maxBytes: 262_144 };
-    const msg = (id: string): OutgoingMessage => ({ id, lane: 'b', body: Buffer.from('{}'), priority: 0, dueAt: 1, delayMs: 0, runs: 0, attempt: 0, headers: {} });
-    const failed: number[] = [];
-    const promise = bundler.add(msg('a'), { exchange: 'x', routingKey: 'k' }, cfg);
-    bundler.addWith(msg('b'), { exchange: 'x', routingKey: 'k' }, cfg, (t, ok, err) => !ok && err instanceof PublishError && failed.push(t), 7);
-    bundler.addWith(msg('c'), { exchange: 'x', routingKey: 'k' }, cfg, (t, ok, err) => !ok && err instanceof PublishError && failed.push(t), 8);
-    await expect(promise).rejects.toThrow('nacked');
-    expect(failed).toEqual([7, 8]);
-  });
-
-  test('encodeBundle checks a size given by the caller', () => {
-    const entries = [{ id: 'a', key: undefined, runs: 0, attempt: 0, dueAt: 1, body: Buffer.from('x') }];
-    const size = 5 + entrySize(entries[0]!);
-    expect(decodeBundle(encodeBundle(entries, size), 1)).toHaveLength(1);
-    expect(() => encodeBundle(entries, size + 1)).toThrow(RangeError);
+describe('seed() naming malformed lines', () => {
+  test('each error names its line once: parse errors and missing lanes as made, the publisher\'s own checks with the line added', async () => {
+    const t = target(bundledConfig(1), fakeBroker('confirm').publisher);
+    const input: SeedItem[] = [
+      { line: 1, bytes: 10, parsed: lineError(1, 'expected a JSON object') },
+      { line: 2, bytes: 10, parsed: { lane: undefined, body: 1, options: {} } },
+      { line: 3, bytes: 10, parsed: { lane: 'nope', body: 1, options: {} } },
+    ];
+    const errors: InvalidMessageError[] = [];
+    await seed(input, t, {}, (_line, err) => errors.push(err));
+    expect(errors.map((e) => [e.line, e.message.replace(/ \(lanes:.*$/, '')])).toEqual([
+      [1, 'line 1: expected a JSON object'],
+      [2, 'line 2: no lane (give "lane" or --lane)'],
+      [3, 'line 3: unknown lane "nope"'],
+    ]);
   });
 });
 

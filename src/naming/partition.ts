@@ -1,5 +1,5 @@
 import type { LaneConfig } from '../config/types';
-import type { Names } from '../topology/names';
+import type { Names } from './names';
 
 /**
  * Partitioned lanes (`partitions: N`): a message goes to partition hash(key ?? id) mod N,
@@ -22,7 +22,12 @@ export function partitionOf(key: string, partitions: number): number {
 
 /** The routing-key destination word of a message for `lane`. */
 export function destinationFor(lane: Pick<LaneConfig, 'name' | 'partitions'>, key: string): string {
-  return lane.partitions > 1 ? `${lane.name}~${partitionOf(key, lane.partitions)}` : lane.name;
+  return partitionDestination(lane, partitionOf(key, lane.partitions));
+}
+
+/** The routing-key destination word of partition `p` of `lane` (the lane's name when unpartitioned). */
+export function partitionDestination(lane: Pick<LaneConfig, 'name' | 'partitions'>, p: number): string {
+  return lane.partitions > 1 ? `${lane.name}~${p}` : lane.name;
 }
 
 /** The lane a destination word belongs to. */

@@ -2,7 +2,7 @@
  * Names of everything orbit declares. One place, so the topology builder, the publisher,
  * the consumer and the CLI can never disagree.
  */
-import { formatDuration, parseDuration } from '../delay/durations';
+import { formatDuration, parseDuration } from '../config/durations';
 
 /**
  * RabbitMQ 4.x quorum queues have two priority levels, 0–4 and 5 and above, and serve (and

@@ -1,14 +1,14 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel, ChannelModel } from 'amqplib';
+import { connectionName, openConnection, type ConnectionRole } from '../amqp/connection';
+import { ManagedChannel } from '../amqp/managed-channel';
+import type { PublishChannel } from '../amqp/publish-channel';
+import type { RungDeclarer } from '../amqp/rung-declarer';
+import { TopologyAsserter } from '../amqp/topology-asserter';
 import type { ResolvedConfig } from '../config/types';
 import type { Logger } from '../logging/logger';
-import { MessagePublisher } from '../publish/message-publisher';
-import { names } from '../topology/names';
-import { connectionName, openConnection, type ConnectionRole } from './connection';
-import { ManagedChannel } from './managed-channel';
-import { openPublishChannel, type PublishChannel } from './publish-channel';
-import { RungDeclarer } from './rung-declarer';
-import { TopologyAsserter } from './topology-asserter';
+import type { MessagePublisher } from './message-publisher';
+import { openPublisher } from './open-publisher';
 
 /**
  * What a session does to the namespace's topology on each (re)connect:
@@ -37,8 +37,8 @@ export interface SessionOptions {
 
 /**
  * One connection with a topology-asserting confirm channel: what the Scheduler API and the
- * one-shot CLI commands (publish, topology, dlq) need. The daemon wires its own, with
- * separate connections for consuming and publishing.
+ * one-shot CLI commands (publish, topology, dlq) need. The daemon has separate connections
+ * for consuming and publishing, but wires its publishing side the same way (`openPublisher`).
  */
 export class BrokerSession {
   readonly connection: AmqpConnectionManager;
@@ -70,9 +70,10 @@ export class BrokerSession {
       passive: (model) => asserter.inspect(model, inspect),
     };
     const mode = setup[options.topology ?? 'declare'];
-    this.publish = openPublishChannel(this.connection, config, { assert: (model) => mode(model) }, logger);
-    this.rungs = config.delay.tolerance > 0 ? new RungDeclarer(this.connection, config, logger) : undefined;
-    this.publisher = new MessagePublisher(this.publish.publisher, names(config.namespace), config.delay, config.lanes, this.rungs);
+    const stack = openPublisher(this.connection, config, { assert: (model) => mode(model) }, logger);
+    this.publish = stack.channel;
+    this.rungs = stack.rungs;
+    this.publisher = stack.publisher;
   }
 
   /**

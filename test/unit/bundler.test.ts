@@ -1,0 +1,65 @@
+import { PublishError } from '../../src/errors';
+import { decodeBundle } from '../../src/message/bundle';
+import type { OutgoingMessage } from '../../src/message/types';
+import { Bundler } from '../../src/publish/bundler';
+
+/** A long linger: only the test decides when bundles go. */
+const cfg = { max: 100, lingerMs: 3_600_000, maxBytes: 262_144 };
+const msg = (id: string, lane = 'b'): OutgoingMessage => ({ id, lane, body: Buffer.from('{}'), priority: 0, dueAt: 1, delayMs: 0, runs: 0, attempt: 0, headers: {} });
+
+describe('Bundler', () => {
+  test('flushOldest sends the oldest open bundles first, down to `keep` lingering messages', async () => {
+    const sent: string[] = [];
+    const bundler = new Bundler(async ({ routingKey }, body) => {
+      sent.push(`${routingKey}:${decodeBundle(body, 1).length}`);
+    });
+    const settled: number[] = [];
+    for (let i = 0; i < 30; i++) bundler.addWith(msg(`m${i}`), { exchange: 'x', routingKey: `k${Math.floor(i / 10)}` }, cfg, (t, ok) => ok && settled.push(t), i);
+    expect(bundler.lingering).toBe(30);
+    bundler.flushOldest(15);
+    expect(sent).toEqual(['k0:10', 'k1:10']);
+    expect(bundler.lingering).toBe(10);
+    bundler.flushAll();
+    expect(sent).toEqual(['k0:10', 'k1:10', 'k2:10']);
+    await new Promise((r) => setImmediate(r));
+    expect(settled.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+  });
+
+  test('on the ladder, messages to one rung but different destinations (CC keys) never share a bundle', async () => {
+    const sent: string[] = [];
+    const bundler = new Bundler(async ({ routingKey, cc }, body) => {
+      sent.push(`${routingKey}>${(cc ?? []).join(',')}:${decodeBundle(body, 1).length}`);
+    });
+    for (let i = 0; i < 6; i++) {
+      const lane = i % 2 ? 'a' : 'b';
+      bundler.addWith(msg(`m${i}`, lane), { exchange: '', routingKey: 'ns.wait:1m', cc: [`ns.to.${lane}`] }, cfg, () => undefined, i);
+    }
+    bundler.flushAll();
+    expect(sent.sort()).toEqual(['ns.wait:1m>ns.to.a:3', 'ns.wait:1m>ns.to.b:3']);
+  });
+
+  test('a failed bundle fails each of its messages with its error', async () => {
+    const bundler = new Bundler(() => Promise.reject(new PublishError('nacked', { code: 'NACKED' })));
+    const three = { ...cfg, max: 3 };
+    const route = { exchange: 'x', routingKey: 'k' };
+    const failed: number[] = [];
+    const first = new Promise<void>((resolve, reject) => bundler.addWith(msg('a'), route, three, (_t, ok, err) => (ok ? resolve() : reject(err)), 0));
+    bundler.addWith(msg('b'), route, three, (t, ok, err) => !ok && err instanceof PublishError && failed.push(t), 7);
+    bundler.addWith(msg('c'), route, three, (t, ok, err) => !ok && err instanceof PublishError && failed.push(t), 8);
+    await expect(first).rejects.toThrow('nacked');
+    expect(failed).toEqual([7, 8]);
+  });
+
+  test('a message that would push a bundle past maxBytes goes in the next one', async () => {
+    const sizes: number[] = [];
+    const bundler = new Bundler(async (_route, body) => {
+      sizes.push(decodeBundle(body, 1).length);
+    });
+    const route = { exchange: 'x', routingKey: 'k' };
+    // Each entry is a few dozen bytes: 1024 bytes hold some, not all 100.
+    for (let i = 0; i < 100; i++) bundler.addWith(msg(`m${i}`), route, { ...cfg, maxBytes: 1024 }, () => undefined, i);
+    bundler.flushAll();
+    expect(sizes.length).toBeGreaterThan(1);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(100);
+  });
+});
