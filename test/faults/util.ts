@@ -7,6 +7,7 @@ import type { ResolvedConfig } from '../../src/config/types';
 import { silentLogger } from '../../src/logging/logger';
 import { REPO_ROOT } from '../helpers/cli';
 import { errnoCode } from '../../src/errors';
+import { names } from '../../src/naming/names';
 
 export const AUDIT_HANDLER = join(REPO_ROOT, 'test', 'faults', 'fixtures', 'audit-handler.js');
 
@@ -47,12 +48,8 @@ export async function depthsAt(url: string, queues: readonly string[]): Promise<
 
 /** Every queue name a config's topology declares. */
 export function topologyQueues(ns: string, levels: number, lanes: readonly string[]): string[] {
-  return [
-    ...lanes.map((l) => `${ns}.lane.${l}`),
-    ...Array.from({ length: levels }, (_, l) => `${ns}.delay.${l}`),
-    `${ns}.dead`,
-    `${ns}.unroutable`,
-  ];
+  const n = names(ns);
+  return [...lanes.map((l) => n.lane(l)), ...Array.from({ length: levels }, (_, l) => n.delayLevel(l)), n.dead, n.unroutable];
 }
 
 /**
