@@ -1,9 +1,9 @@
-import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import type { ResolvedConfig } from '../config/types';
+import { configView } from '../config/view';
 import { ConfigError } from '../errors';
+import { missingHandler } from '../worker/load-handler';
 import { action, configFromFlags, type ConfigFlags, withConfigOptions } from './common';
-import { configView } from './config-view';
 
 export function configCommand(): Command {
   return withConfigOptions(
@@ -22,9 +22,10 @@ export function configCommand(): Command {
  * first, naming each lane. Only existence is checked: importing a handler runs its code.
  */
 function refuseMissingHandlers(config: ResolvedConfig): void {
-  const missing = config.lanes.flatMap((l, i) =>
-    l.handler !== null && !existsSync(l.handler) ? [{ path: `lanes[${i}].handler`, file: l.handler }] : [],
-  );
+  const missing = config.lanes.flatMap((l, i) => {
+    const why = l.handler === null ? undefined : missingHandler(l.handler);
+    return why === undefined ? [] : [{ path: `lanes[${i}].handler`, why }];
+  });
   if (missing.length === 0) return;
-  throw new ConfigError(missing.map((m) => `${m.path}: handler module not found: ${m.file}`).join('\n'), { path: missing[0]!.path });
+  throw new ConfigError(missing.map((m) => `${m.path}: ${m.why}`).join('\n'), { path: missing[0]!.path });
 }

@@ -4,7 +4,8 @@
  */
 import type { ResolvedConfig } from './types';
 
-const MASK = '***';
+/** What a secret prints as, in logs, `orbit config` and errors. */
+export const MASK = '***';
 
 /**
  * Replaces the password in a URL with `***`, keeping scheme, user, host, port and vhost:

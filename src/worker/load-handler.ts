@@ -5,6 +5,14 @@ import type { Handler } from './handler-types';
 import { describeLoadFailure } from './load-failure';
 
 /**
+ * Why the handler at `path` cannot be loaded without running it (it is not there), or
+ * undefined: the check `orbit config` makes, and the first one `loadHandler` makes.
+ */
+export function missingHandler(path: string): string | undefined {
+  return existsSync(path) ? undefined : `handler module not found: ${path}`;
+}
+
+/**
  * Loads a lane's handler module: CommonJS or ES module (`.js`, `.cjs`, `.mjs`) exporting
  * `handle` or a default function.
  *
@@ -17,7 +25,8 @@ import { describeLoadFailure } from './load-failure';
  * syntax error or throw): the CLI exits 2 on it, as for bad configuration.
  */
 export async function loadHandler(path: string): Promise<Handler> {
-  if (!existsSync(path)) throw new HandlerLoadError(`handler module not found: ${path}`);
+  const missing = missingHandler(path);
+  if (missing !== undefined) throw new HandlerLoadError(missing);
   let mod: unknown;
   try {
     mod = require(path);

@@ -1,9 +1,6 @@
-import type { HeaderSource, LaneConfig, ResolvedConfig, RetryConfig } from '../config/types';
-import { redactUrl } from '../config/redact';
-import { formatDuration } from '../config/durations';
-
-/** A duration as a config file writes it ("1s", "1h30m"). */
-const duration = formatDuration;
+import { formatDuration as duration } from './durations';
+import { MASK, redactUrl } from './redact';
+import type { HeaderSource, LaneConfig, ResolvedConfig, RetryConfig } from './types';
 
 /**
  * The effective configuration in the keys and units a config file uses (`delay.unit: "1s"`,
@@ -11,6 +8,7 @@ const duration = formatDuration;
  * reads (`unitMs`, `httpHandler`): what `orbit config` prints is itself a valid config file,
  * so a user can save it, edit it and load it again.
  *
+ * The file-shaped twin of `redactConfig` (which keeps the resolved shape, for the library API).
  * Secrets are masked as in logs: URL passwords, the TLS passphrase and literal HTTP handler
  * header values print as `***`; a header read from an environment variable or a file prints
  * where it comes from (`{ "env": "TOKEN" }`), never its value.
@@ -46,8 +44,6 @@ export function configView(cfg: ResolvedConfig): unknown {
     http: { host: cfg.http.host, port: cfg.http.port },
   };
 }
-
-const MASK = '***';
 
 function lane(l: LaneConfig): unknown {
   return {
