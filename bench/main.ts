@@ -78,6 +78,7 @@ interface CliOptions {
   quick?: boolean;
   rounds?: number;
   concurrency?: number;
+  window?: number;
   queueTypes: QueueType[];
   units?: string[];
   tolerance: string[];
@@ -99,6 +100,7 @@ async function main(argv: readonly string[]): Promise<number> {
     .addOption(new Option('--n <count>', "messages per run, overriding every benchmark's default for the mode").argParser(positiveInt))
     .addOption(new Option('--rounds <count>', "rounds (each contender once per round, alternating order), overriding each benchmark's default").argParser(positiveInt))
     .addOption(new Option('--concurrency <count>', 'reschedule: lane concurrency = consumer prefetch, for every contender (default 100)').argParser(positiveInt))
+    .addOption(new Option('--window <count>', "fill: logical messages awaiting their confirm at once (default 5,000, orbit seed's for a lane of bundle.max 100)").argParser(positiveInt))
     .addOption(new Option('--queue-types <list>', 'delay.queueType values to measure: classic, quorum or both').argParser(queueTypes).default(['classic', 'quorum']))
     .addOption(new Option('--units <list>', 'delay.unit values for the lateness benchmark (default: 1s with --quick, 1s,1m otherwise)').argParser(units))
     .addOption(new Option('--tolerance <list>', 'steady and fill: delay.tolerance values to measure (fractions or percentages, e.g. 0,2%)').argParser(tolerances).default(['0']))
@@ -143,6 +145,7 @@ async function main(argv: readonly string[]): Promise<number> {
         n: opts.n,
         rounds: opts.rounds,
         concurrency: opts.concurrency,
+        window: opts.window,
         queueTypes: opts.queueTypes,
         units: opts.units,
         tolerances: opts.tolerance,

@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { QueueType } from '../../src/config/types';
 import { Scheduler } from '../../src/publish/scheduler';
 import { buildTopology } from '../../src/topology/build';
@@ -7,13 +5,13 @@ import { installAmqpCounters, snapshotCounts } from '../lib/amqp-counters';
 import { deleteNamespace } from '../lib/broker';
 import { brokerIsLocal } from '../lib/broker-stats';
 import { owe } from '../lib/cleanup';
+import { benchCtl } from '../lib/ctl';
 import { paddedBody } from '../lib/floor';
 import { unitHash } from '../lib/hash';
 import { variantConfig } from '../lib/orbit-settings';
 import { atMost, failOnStall } from '../lib/stall';
 import { nowSeconds } from '../lib/stats';
 
-const run = promisify(execFile);
 
 export const LANE = 'fill';
 /** A fill that confirms nothing for this long has failed. */
@@ -104,15 +102,38 @@ export async function runFill(job: FillJob, progress: (line: string) => void): P
     const p0 = snapshotCounts().published;
     const cpu0 = cpuSeconds();
     const t0 = nowSeconds();
-    let next = 0;
+    // A bulk load, as `orbit seed` does it: `window` messages awaiting their confirm at once;
+    // when the window is full, the oldest open bundles are sent until half of it is left
+    // lingering. (Awaiting each `publish` instead would wait for every bundle's hold, on the
+    // ladder up to tolerance/2 × delay: minutes for a message due in a day.)
     let confirmed = 0;
-    const worker = async () => {
-      for (let i = next++; i < job.n; i = next++) {
-        await scheduler.publish(LANE, paddedBody(i, job.bodyBytes), { id: `f-${i}`, delay: fillDelayMs(i, job.minDelayMs, job.maxDelayMs) });
-        confirmed++;
+    let outstanding = 0;
+    let failure: unknown;
+    let wake: (() => void) | undefined;
+    const settle = (_token: number, ok: boolean, err?: unknown): void => {
+      outstanding--;
+      if (ok) confirmed++;
+      else failure ??= err;
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const waitForRoom = async (limit: number, keep: number): Promise<void> => {
+      while (outstanding >= limit && failure === undefined) {
+        scheduler.flush(keep);
+        await new Promise<void>((resolve) => (wake = resolve));
       }
     };
-    await failOnStall(Promise.all(Array.from({ length: Math.min(job.n, job.window) }, worker)), () => confirmed, STALL_MS, 'publishing (confirms)', LIMIT_MS);
+    const load = async (): Promise<void> => {
+      for (let i = 0; i < job.n && failure === undefined; i++) {
+        if (outstanding >= job.window) await waitForRoom(job.window, Math.floor(job.window / 2));
+        outstanding++;
+        scheduler.sendWith(scheduler.prepare(LANE, paddedBody(i, job.bodyBytes), { id: `f-${i}`, delay: fillDelayMs(i, job.minDelayMs, job.maxDelayMs) }), settle, i);
+      }
+      await waitForRoom(1, 0);
+      if (failure !== undefined) throw failure;
+    };
+    await failOnStall(load(), () => confirmed, STALL_MS, 'publishing (confirms)', LIMIT_MS);
     const seconds = nowSeconds() - t0;
     const cpu = cpuSeconds() - cpu0;
     const amqpPublished = snapshotCounts().published - p0;
@@ -172,7 +193,7 @@ interface NamespaceCount {
 
 /** The namespace's queues and the messages in them, as `rabbitmqctl list_queues` reports them. */
 async function namespaceCount(namespace: string): Promise<NamespaceCount> {
-  const { stdout } = await run('rabbitmqctl', ['-q', 'list_queues', 'name', 'messages', '--no-table-headers'], { maxBuffer: 64 * 1024 * 1024, timeout: 60_000 });
+  const stdout = await benchCtl(['-q', 'list_queues', 'name', 'messages', '--no-table-headers']);
   let queues = 0;
   let used = 0;
   let messages = 0;

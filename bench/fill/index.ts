@@ -59,6 +59,7 @@ export const fillBenchmark: Benchmark = {
     const plan = options.quick ? PLAN.quick : PLAN.full;
     const rounds = options.rounds ?? plan.rounds;
     const n = options.n ?? plan.n;
+    const window = options.window ?? WINDOW;
     const prefetch = options.concurrency ?? DEFAULT_PREFETCH;
     const entries: Entry[] = [{ name: 'floor' }];
     for (const queueType of options.queueTypes) for (const tolerance of options.tolerances) entries.push({ name: `fill ${queueType} tol ${tolerance}`, queueType, tolerance });
@@ -84,7 +85,7 @@ export const fillBenchmark: Benchmark = {
               extra: options.orbitSettings,
               amqpUrl: options.amqpUrl,
               n,
-              window: WINDOW,
+              window,
               bundleMax: BUNDLE_MAX,
               lingerMs: LINGER_MS,
               bodyBytes: BODY_BYTES,
@@ -154,7 +155,7 @@ export const fillBenchmark: Benchmark = {
     const dash = '—';
     const text = [
       `fill — ${this.description}`,
-      `N = ${formatInt(n)} logical messages of ${BODY_BYTES} bytes through Scheduler.publish (${formatInt(WINDOW)} awaiting their confirm at once), lane bundle { max: ${BUNDLE_MAX}, linger: ${LINGER_MS}ms }, delay.unit orbit's default, delay of message i uniform over [1 min, 1 day) by a hash of i; nothing consumes; timed from the first publish to the last confirm`,
+      `N = ${formatInt(n)} logical messages of ${BODY_BYTES} bytes through Scheduler.publish (${formatInt(window)} awaiting their confirm at once, a bulk load as orbit seed makes it: when they are all out, the oldest open bundles go, down to half), lane bundle { max: ${BUNDLE_MAX}, linger: ${LINGER_MS}ms }, delay.unit orbit's default, delay of message i uniform over [1 min, 1 day) by a hash of i; nothing consumes; timed from the first publish to the last confirm`,
       `AMQP messages: what the broker holds in the namespace's queues afterwards (rabbitmqctl list_queues, queues declared on demand included); "published": basic.publish frames the process sent (counting wrapper)`,
       `floor: raw amqplib on one plain classic queue, prefetch ${prefetch}, ${formatInt(plan.floorN)} resident messages, consume → sendToQueue (confirm) → ack; ${plan.floorWarmupMs / 1000} s warm-up, ${plan.floorWindowMs / 1000} s counted`,
       `delay.queueType ${options.queueTypes.join(', ')}; delay.tolerance ${options.tolerances.join(', ')}${Object.keys(options.orbitSettings).length > 0 ? `; --orbit-set ${Object.entries(options.orbitSettings).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}; ${rounds} round(s), alternating; ${options.inProcess ? 'all in this process' : 'each run in a fresh node process and namespace'}`,
@@ -223,7 +224,7 @@ export const fillBenchmark: Benchmark = {
       text,
       data: {
         benchmark: this.name,
-        params: { n, rounds, window: WINDOW, bundleMax: BUNDLE_MAX, lingerMs: LINGER_MS, bodyBytes: BODY_BYTES, minDelayMs: MIN_DELAY_MS, maxDelayMs: MAX_DELAY_MS, queueTypes: options.queueTypes, tolerances: options.tolerances, orbitSettings: options.orbitSettings, floorPlan: plan, prefetch },
+        params: { n, rounds, window, bundleMax: BUNDLE_MAX, lingerMs: LINGER_MS, bodyBytes: BODY_BYTES, minDelayMs: MIN_DELAY_MS, maxDelayMs: MAX_DELAY_MS, queueTypes: options.queueTypes, tolerances: options.tolerances, orbitSettings: options.orbitSettings, floorPlan: plan, prefetch },
         load: { start: loadStart, end: loadEnd },
         floor: floorRate === undefined ? undefined : round(floorRate, 1),
         rounds: rows.map((x) => ({ round: x.round, run: x.entry.name, queueType: x.entry.queueType, tolerance: x.entry.tolerance, floor: x.floor, fill: x.fill, error: x.error })),

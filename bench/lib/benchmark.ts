@@ -13,6 +13,8 @@ export interface BenchOptions {
   readonly rounds: number | undefined;
   /** `--concurrency`: lane concurrency = consumer prefetch (reschedule; its default is 100). */
   readonly concurrency: number | undefined;
+  /** `--window`: fill's logical messages awaiting their confirm at once; undefined: its default. */
+  readonly window?: number | undefined;
   /** `delay.queueType` values to measure (each benchmark runs once per value where it matters). */
   readonly queueTypes: readonly QueueType[];
   /** `delay.unit` values (durations such as `1s`, `1m`) for the benchmarks where the unit matters; undefined: the benchmark's default for the mode. */

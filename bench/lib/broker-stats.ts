@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { benchCtl } from './ctl';
 import { median } from './stats';
 
 const run = promisify(execFile);
@@ -31,8 +32,7 @@ export interface BrokerDisk {
 }
 
 async function ctl(args: string[], timeout = 60_000): Promise<string> {
-  const { stdout } = await run('rabbitmqctl', args, { timeout, maxBuffer: 16 * 1024 * 1024 });
-  return stdout.trim();
+  return (await benchCtl(args, { timeoutMs: timeout, maxBuffer: 16 * 1024 * 1024 })).trim();
 }
 
 /** True when rabbitmqctl on this host can talk to the node. */
@@ -55,7 +55,7 @@ export async function collectBrokerGarbage(): Promise<void> {
 
 export async function brokerMemory(): Promise<BrokerMemory> {
   const [json, totals] = await Promise.all([
-    run('rabbitmq-diagnostics', ['-q', 'memory_breakdown', '--unit', 'bytes', '--formatter', 'json'], { timeout: 60_000 }).then((r) => r.stdout),
+    benchCtl(['-q', 'memory_breakdown', '--unit', 'bytes', '--formatter', 'json'], { tool: 'rabbitmq-diagnostics' }),
     ctl(['-q', 'eval', '{vm_memory_monitor:get_process_memory(), erlang:memory(total)}.']),
   ]);
   const breakdown = JSON.parse(json) as Record<string, { bytes: number }>;

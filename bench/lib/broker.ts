@@ -1,11 +1,9 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
 import amqplib from 'amqplib';
 import { loadConfig } from '../../src/config/load';
 import type { ResolvedConfig } from '../../src/config/types';
+import { benchCtl } from './ctl';
 
-const run = promisify(execFile);
 
 /** The broker benchmarks run against: `--amqp-url`, else ORBIT_BENCH_AMQP_URL, else the test broker. */
 export function defaultAmqpUrl(): string {
@@ -94,6 +92,10 @@ export async function deleteNamespace(amqpUrl: string, namespace: string, known:
   const queues = new Set([...(known.queues ?? []), ...listed[0]!].filter((n) => n.startsWith(prefix)));
   const exchanges = new Set([...(known.exchanges ?? []), ...listed[1]!].filter((n) => n.startsWith(prefix)));
   const conn = await amqplib.connect(amqpUrl);
+  // RabbitMQ 3.10 can fail a delete racing another with a connection-level 541 (an internal
+  // error in the channel): the clean-up is best effort, and must not crash the bench with an
+  // unhandled 'error' event.
+  conn.on('error', () => undefined);
   try {
     // A delete of something already gone closes the channel on some brokers: one channel each,
     // a few at a time (a tolerance ladder declares hundreds of queues on demand).
@@ -124,6 +126,6 @@ async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) =
 
 async function listNames(command: 'list_queues' | 'list_exchanges'): Promise<string[]> {
   // Bounded: a node busy with a stuck queue can keep rabbitmqctl waiting; the known names are deleted anyway.
-  const { stdout } = await run('rabbitmqctl', ['-q', command, 'name', '--no-table-headers'], { maxBuffer: 64 * 1024 * 1024, timeout: 120_000 });
+  const stdout = await benchCtl(['-q', command, 'name', '--no-table-headers'], { timeoutMs: 120_000 });
   return stdout.split('\n').map((l) => l.trim()).filter(Boolean);
 }

@@ -7,6 +7,7 @@ import { Scheduler } from '../publish/scheduler';
 import { progressReporter } from '../seed/progress';
 import { seed, type SeedSource } from '../seed/seeder';
 import { DescendingSpread } from '../seed/descending-spread';
+import { defaultSeedWindow } from '../seed/default-window';
 import { countLines, generated, jsonLineBatches, openInput } from '../seed/sources';
 import { action, configFromFlags, type ConfigFlags, withConfigOptions } from './common';
 
@@ -33,7 +34,7 @@ export function seedCommand(): Command {
       .option('--rate <n>', 'publish at most n messages per second')
       .option('--skip <n>', 'skip the first n lines (resume after a failure)', '0')
       .option('--strict', 'stop at the first malformed line instead of skipping it')
-      .option('--window <n>', 'unconfirmed messages in flight, those waiting in open bundles included (default: 2000, or 50 bundles of a bundled lane, at most 100000)')
+      .option('--window <n>', 'unconfirmed messages in flight, those waiting in open bundles included (default: 2000; on a bundled lane 50 bundles, or 100000 with delay.tolerance > 0)')
       .option('--generate <n>', 'publish n synthetic messages instead of reading lines')
       .option('--bytes <n>', 'approximate body size of generated messages', '80')
       .option('--no-progress', 'no progress output'),
@@ -72,8 +73,11 @@ export function seedCommand(): Command {
 
       // Bundles fill from the window: keep several bundles' worth in flight. When the window
       // is full the seeder sends the oldest open bundles rather than wait out their linger.
+      // On the ladder (tolerance > 0) a bundle's key is its rung, and delays spread over a
+      // day use ~700 of them: 50 bundles' worth would give each rung ~7 messages per bundle
+      // (docs/BENCHMARKS.md, "fill"), so the window is the most we allow.
       const largestBundle = Math.max(1, ...config.lanes.map((l) => l.bundle.max));
-      const window = flags.window === undefined ? Math.max(2000, Math.min(100_000, 50 * largestBundle)) : wholeNumber(flags.window, '--window');
+      const window = flags.window !== undefined ? wholeNumber(flags.window, '--window') : defaultSeedWindow(largestBundle, config.delay.tolerance);
       // A bar redrawn in place on a terminal is torn apart by info lines ("amqp connected")
       // written to the same stderr: while it is drawn, only warnings and worse are logged
       // (debug and trace stay, being asked for).

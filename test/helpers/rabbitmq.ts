@@ -25,6 +25,9 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ctlCommand, ctlEnv, type CtlTarget } from './ctl-command';
+
+export { ctlCommand, ctlEnv, type CtlTarget };
 
 const run = promisify(execFile);
 
@@ -83,14 +86,6 @@ export function describeRabbitmq4(name: string, fn: () => void): void {
   }
 }
 
-/** A node to run a RabbitMQ CLI tool against. */
-export interface CtlTarget {
-  /** Erlang node name (`-n`); undefined: the tool's default node. */
-  readonly node?: string;
-  /** RabbitMQ 4 root the node runs in: the tool runs chrooted there. */
-  readonly root?: string;
-}
-
 export interface CtlOptions {
   /** @defaultValue 90 s */
   readonly timeoutMs?: number;
@@ -135,26 +130,6 @@ function isSharedBrokerUrl(url: string): boolean {
 
 function redact(url: string): string {
   return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
-}
-
-/**
- * The command line that runs a RabbitMQ CLI tool (`rabbitmqctl`, `rabbitmq-queues`, …)
- * against `target`: `[command, args]`. The only place that knows how.
- */
-export function ctlCommand(target: CtlTarget, args: readonly string[], tool = 'rabbitmqctl'): [string, string[]] {
-  const nodeArgs = target.node === undefined ? [] : ['-n', target.node];
-  if (target.root !== undefined) return ['chroot', [target.root, `/usr/sbin/${tool}`, ...nodeArgs, ...args]];
-  return [tool, [...nodeArgs, ...args]];
-}
-
-/**
- * The CLI's environment: this one without RABBITMQ_* (a CLI that sees a node's
- * RABBITMQ_DIST_PORT or RABBITMQ_NODENAME would use them).
- */
-export function ctlEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('RABBITMQ_')) env[k] = v;
-  return env;
 }
 
 /** Runs a RabbitMQ CLI tool against `target`; resolves with stdout. */

@@ -1,3 +1,4 @@
+import { defaultSeedWindow } from '../../src/seed/default-window';
 import type { ConfirmedPublisher } from '../../src/amqp/confirmed-publisher';
 import type { ResolvedConfig } from '../../src/config/types';
 import { BUNDLE_HEADER, decodeBundle } from '../../src/message/bundle';
@@ -232,5 +233,15 @@ describe('seed() on a bundled lane', () => {
     // Everything before line 22 is confirmed or malformed; 22 failed: resume with --skip 21.
     expect(result.doneThrough).toBe(21);
     expect(String(result.failure)).toMatch(/line (22|24|26|28|30|32|34|36|38|40): nacked/);
+  });
+});
+
+describe('orbit seed default window', () => {
+  test('unbundled 2,000; bundled 50 bundles; bundled on the ladder the most (100,000)', () => {
+    expect(defaultSeedWindow(1, 0)).toBe(2000);
+    expect(defaultSeedWindow(1, 0.02)).toBe(2000);
+    expect(defaultSeedWindow(100, 0)).toBe(5000);
+    expect(defaultSeedWindow(10_000, 0)).toBe(100_000);
+    expect(defaultSeedWindow(100, 0.02)).toBe(100_000);
   });
 });
