@@ -39,8 +39,15 @@ export interface LaneWorkerOptions {
  * deliveries for the bundles to fill and for its handlers to stay busy meanwhile. When the
  * prefetch is used up anyway, the lane sends what lingers (`flushWhenStarved`). A crash
  * redelivers at most this many bundles.
+ *
+ * Why 1,000: replacements bundle per rung, and intervals spread over a day use ~700 rungs
+ * at 2 %. With 100, a backlogged lane held ~4 messages per rung, flushed them for want of
+ * prefetch, sent bundles of 2.4 and ran at 1.0 × the plain-queue floor; with 1,000 its
+ * bundles went out with 43 and it ran 3.9 × (docs/BENCHMARKS.md, session 8). The cost: a
+ * crash may run up to 1,000 × `bundle.max` messages again, and the broker and the client
+ * hold up to that many bundles (~8 MB at 100 × 80 B).
  */
-export const LADDER_BUNDLE_PREFETCH = 100;
+export const LADDER_BUNDLE_PREFETCH = 1000;
 
 /**
  * Consumes one lane queue: prefetch = concurrency, a handler run per message, and each
