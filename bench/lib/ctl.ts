@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ctlCommand, ctlEnv, type CtlTarget } from '../../test/helpers/ctl-command';
+import { ctlCommand, ctlEnv, type CtlTarget } from './ctl-command';
 
 const run = promisify(execFile);
 

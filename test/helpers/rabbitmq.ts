@@ -25,7 +25,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ctlCommand, ctlEnv, type CtlTarget } from './ctl-command';
+import { ctlCommand, ctlEnv, type CtlTarget } from '../../bench/lib/ctl-command';
 
 export { ctlCommand, ctlEnv, type CtlTarget };
 

@@ -1,7 +1,8 @@
 /**
- * How to run a RabbitMQ CLI tool against a given node: shared by the tests (through
- * ./rabbitmq) and the benchmarks (bench/lib/ctl.ts). No test-runner globals here, so the
- * benchmarks' build can include it.
+ * How to run a RabbitMQ CLI tool against a given node: shared by the benchmarks
+ * (./ctl.ts) and the tests (test/helpers/rabbitmq.ts re-exports it). It lives here, not in
+ * test/, because the build (tsconfig.build.json: src and bench) and the copies of the repo
+ * that `npm start` builds (the Docker image, the README quickstart test) hold no test/.
  */
 
 /** A node to run a RabbitMQ CLI tool against. */
