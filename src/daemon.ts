@@ -2,6 +2,7 @@ import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import { connectionName, openConnection } from './amqp/connection';
 import type { PublishChannel } from './amqp/publish-channel';
 import type { RungDeclarer } from './amqp/rung-declarer';
+import { readBrokerNodes } from './amqp/read-broker-nodes';
 import { findStrandedLanes, type StrandedQueue } from './amqp/stranded-lanes';
 import { TopologyAsserter } from './amqp/topology-asserter';
 import type { LaneConfig, ResolvedConfig } from './config/types';
@@ -11,6 +12,7 @@ import { createLogger, type Logger } from './logging/logger';
 import type { MessagePublisher } from './publish/message-publisher';
 import { openPublisher } from './publish/open-publisher';
 import { laneQueues } from './naming/partition';
+import { capacityWarnings, handlesNeeded } from './topology/broker-capacity';
 import { buildTopology, ladderQueues, type QueueSpec, type Topology } from './topology/build';
 import { laneTopology } from './topology/lane-topology';
 import { names } from './naming/names';
@@ -43,6 +45,10 @@ export interface DaemonOptions {
   readonly queueSampleIntervalMs?: number;
 }
 
+/** Looks at the management API this many more times, CAPACITY_ROUND_MS apart, while a node's figures are missing. */
+const CAPACITY_ROUNDS = 3;
+const CAPACITY_ROUND_MS = 5000;
+
 /**
  * The composition root: wires connections, topology, publisher and lane workers, and owns
  * the order in which they start and stop.
@@ -67,6 +73,8 @@ export class Daemon {
   private workAhead: WorkAhead | undefined;
   private rungs: RungDeclarer | undefined;
   private discovery: NodeJS.Timeout | undefined;
+  /** The start-time read of the broker's limits (settles on its own, bounded by its timeout). */
+  private capacityCheck: Promise<void> | undefined;
   /** Queues of lanes removed from the config that still hold messages, by queue: their lane. */
   private readonly stranded = new Map<string, string>();
   private readonly httpHandlers: HttpHandler[] = [];
@@ -136,6 +144,8 @@ export class Daemon {
       // HTTP first: /healthz answers and /readyz explains while the broker is still awaited.
       ['start http', () => this.startHttp()],
       ['open publishing', () => this.openPublishing(timeout)],
+      // In the background: the management API may be absent or slow, and only informs.
+      ['check broker capacity', async () => void (this.capacityCheck ??= this.checkBrokerCapacity())],
       ['open consume connection', async () => this.openConsumeConnection()],
       ['start lanes', () => this.startLanes(handlers, timeout)],
       ['start work-ahead', async () => this.startWorkAhead()],
@@ -265,6 +275,44 @@ export class Daemon {
       },
     );
     this.sampler.start();
+  }
+
+  /**
+   * Warns when a broker node cannot keep open the file handles the delay queues will need
+   * (`topology/broker-capacity.ts`), read from the management API; a broker without it is
+   * noted at info and not judged: AMQP does not tell a client the broker's limits.
+   */
+  private async checkBrokerCapacity(): Promise<void> {
+    const { amqp, delay } = this.config;
+    if (!amqp.management.check) return;
+    try {
+      let result = await readBrokerNodes(amqp);
+      // A node's figures appear with the management plugin's first statistics round (every
+      // 5 s by default): a broker that just booted has none yet. Look again a few times.
+      for (let round = 0; round < CAPACITY_ROUNDS && 'nodes' in result && result.nodes.some((n) => n.fdTotal === undefined); round++) {
+        await new Promise((resolve) => setTimeout(resolve, CAPACITY_ROUND_MS).unref());
+        if (this.lifecycle.stopped) return;
+        result = await readBrokerNodes(amqp);
+      }
+      if ('unavailable' in result) {
+        this.log.info(
+          { managementApi: result.unavailable, handlesNeeded: handlesNeeded(delay) },
+          "broker file-handle limit not checked: the management API did not answer (set amqp.management.url, or amqp.management.check false); the broker needs the handles given (docs/DEPLOY.md)",
+        );
+        return;
+      }
+      const silent = result.nodes.filter((n) => n.fdTotal === undefined).map((n) => n.name);
+      if (silent.length > 0) {
+        this.log.info({ nodes: silent, managementApi: result.from }, "broker file-handle limit not checked on these nodes: the management API reports none (its metrics collector may be off)");
+      }
+      const warnings = capacityWarnings(result.nodes, delay);
+      for (const w of warnings) this.log.warn({ node: w.node, path: w.path, managementApi: result.from }, w.message);
+      if (warnings.length === 0 && silent.length < result.nodes.length) {
+        this.log.info({ nodes: result.nodes.map((n) => `${n.name} ${n.fdUsed ?? '?'}/${n.fdTotal ?? '?'}`), handlesNeeded: handlesNeeded(delay) }, 'broker file handles checked');
+      }
+    } catch (err) {
+      this.log.info({ err: errorMessage(err) }, 'broker file-handle limit not checked');
+    }
   }
 
   /**

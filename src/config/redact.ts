@@ -30,13 +30,13 @@ export function redactUrl(url: string): string {
 
 /** The parts of the JSON copy that redaction rewrites. */
 interface Redactable {
-  amqp: { urls: string[]; tls: { passphrase: string | null } };
+  amqp: { urls: string[]; tls: { passphrase: string | null }; management: { url: string | null } };
   lanes: { httpHandler: { url: string; headers: Record<string, unknown> } | null }[];
 }
 
 /**
  * A plain, JSON-serialisable copy of the configuration for logging and printing, with every
- * secret masked: passwords in AMQP and HTTP handler URLs, `amqp.tls.passphrase` when set, and
+ * secret masked: passwords in AMQP, management and HTTP handler URLs, `amqp.tls.passphrase` when set, and
  * every HTTP handler header value (names stay, so one can see which are sent). The copy is
  * not frozen: callers may decorate it.
  */
@@ -44,6 +44,7 @@ export function redactConfig(cfg: ResolvedConfig): unknown {
   const copy = JSON.parse(JSON.stringify(cfg)) as Redactable;
   copy.amqp.urls = copy.amqp.urls.map(redactUrl);
   if (copy.amqp.tls.passphrase !== null) copy.amqp.tls.passphrase = MASK;
+  if (copy.amqp.management.url !== null) copy.amqp.management.url = redactUrl(copy.amqp.management.url);
   for (const lane of copy.lanes) {
     const http = lane.httpHandler;
     if (http === null) continue;

@@ -103,6 +103,7 @@ export interface RawConfig {
     readonly publishTimeout: DurationInput;
     readonly connectTimeout: DurationInput;
     readonly tls: RawTls;
+    readonly management: { readonly url: string | null; readonly check: boolean };
   };
   readonly namespace: string;
   readonly delay: { readonly unit: DurationInput; readonly levels: number | null; readonly tolerance: number | string; readonly queueType: QueueType };
@@ -289,6 +290,22 @@ export const configSchema: convict.Schema<RawConfig> = {
       '10s',
       'ORBIT_AMQP_CONNECT_TIMEOUT',
     ),
+    management: {
+      url: {
+        doc: "RabbitMQ management API, read at start for the broker's file-handle limit (http(s)://user:pass@host:port/). Unset: each AMQP URL's host on port 15672 (15671 for amqps) with its credentials.",
+        format: String,
+        nullable: true,
+        default: null,
+        sensitive: true,
+        env: 'ORBIT_AMQP_MANAGEMENT_URL',
+      },
+      check: {
+        doc: 'At start, read the management API (when reachable) and warn when a node cannot hold the delay queues.',
+        format: BOOLEAN,
+        default: true,
+        env: 'ORBIT_AMQP_MANAGEMENT_CHECK',
+      },
+    },
     tls: {
       ca: tlsFile('CA certificate(s), PEM, relative to the config file directory.', 'ORBIT_AMQP_TLS_CA'),
       cert: tlsFile('Client certificate, PEM; needs amqp.tls.key.', 'ORBIT_AMQP_TLS_CERT'),
@@ -332,7 +349,7 @@ export const configSchema: convict.Schema<RawConfig> = {
     tolerance: {
       doc: 'How late a message may run, relative to its delay ("2%" or 0.02): delays round up to a ladder of queues, one hop each. 0: exact to the unit, through binary delay levels.',
       format: TOLERANCE,
-      default: 0,
+      default: '2%',
       env: 'ORBIT_DELAY_TOLERANCE',
     },
     queueType: {

@@ -129,6 +129,13 @@ export interface AmqpConfig {
    */
   readonly connectTimeoutMs: number;
   readonly tls: TlsConfig;
+  /** RabbitMQ's management API, read once at start (`amqp/read-broker-nodes.ts`). */
+  readonly management: {
+    /** Secret (it may carry credentials): never log. null: derived from each AMQP URL. @defaultValue null */
+    readonly url: string | null;
+    /** Warn at start when a node cannot hold the delay queues. @defaultValue true */
+    readonly check: boolean;
+  };
 }
 
 export interface DelayConfig {
@@ -143,7 +150,7 @@ export interface DelayConfig {
    * How late a message may run, as a fraction of its delay (0.02 = 2 %): above 0, delays round
    * up to a ladder of fixed-TTL queues (`delay/ladder.ts`), one hop each, and bundles may wait
    * for company within it; 0 keeps delays exact to the unit through the binary levels.
-   * @defaultValue 0 (for now: see the README, "The delay ladder")
+   * @defaultValue 0.02 (2 %: the broker needs the file handles for its rungs, README "The delay ladder")
    */
   readonly tolerance: number;
   /** Delay-level queue kind. @defaultValue 'classic' */

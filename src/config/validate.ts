@@ -156,6 +156,21 @@ function splitUrls(text: string): string[] {
   return text.split(/[\s,]+/).filter((url) => url !== '');
 }
 
+/** `amqp.management.url`: empty means unset (derived); else an http(s) URL. The message never shows it (credentials). */
+function resolveManagementUrl(raw: string | null, problems: Problems): string | null {
+  if (raw === null || raw.trim() === '') return null;
+  const path = 'amqp.management.url';
+  try {
+    const url = new URL(raw.trim());
+    if (url.protocol === 'http:' || url.protocol === 'https:') return url.toString();
+  } catch {
+    problems.add(path, `${path} is not a valid URL`);
+    return null;
+  }
+  problems.add(path, `${path} must start with http:// or https://`);
+  return null;
+}
+
 /**
  * The AMQP URLs, from `amqp.urlFile` when set, else `amqp.url`. Messages name the list index,
  * never the URL: URLs carry passwords and errors end up in logs.
@@ -453,6 +468,7 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
   const reconnectMs = problems.positiveDuration(raw.amqp.reconnect, 'amqp.reconnect');
   const publishTimeoutMs = problems.positiveDuration(raw.amqp.publishTimeout, 'amqp.publishTimeout');
   const connectTimeoutMs = problems.positiveDuration(raw.amqp.connectTimeout, 'amqp.connectTimeout');
+  const managementUrl = resolveManagementUrl(raw.amqp.management.url, problems);
 
   if (!NAME.test(raw.namespace)) {
     problems.add(
@@ -516,6 +532,7 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
       publishTimeoutMs: publishTimeoutMs ?? 0,
       connectTimeoutMs: connectTimeoutMs ?? 0,
       tls,
+      management: { url: managementUrl, check: raw.amqp.management.check },
     },
     namespace: raw.namespace,
     delay: { unitMs: unitMs ?? 0, levels, tolerance: tolerance ?? 0, queueType: raw.delay.queueType },

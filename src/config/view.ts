@@ -30,6 +30,7 @@ export function configView(cfg: ResolvedConfig): unknown {
         servername: cfg.amqp.tls.servername,
         rejectUnauthorized: cfg.amqp.tls.rejectUnauthorized,
       },
+      management: { url: cfg.amqp.management.url === null ? null : redactUrl(cfg.amqp.management.url), check: cfg.amqp.management.check },
     },
     delay: {
       unit: duration(cfg.delay.unitMs),

@@ -141,7 +141,7 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
       // nothing has moved for longer than the longest reschedule delay. Quorum may lose nothing,
       // so it waits for every run: a queue still recovering after the restart (slow on a loaded
       // machine) must not pass for an empty one.
-      const queues = topologyQueues(ns, LEVELS, ['work']);
+      const queues = topologyQueues(config, ['work']);
       const quiet = async () => daemon.inFlight === 0 && Object.values(await depthsAt(b.url, queues)).every((n) => n === 0);
       let quietSince: number | undefined;
       const settled = async () => {

@@ -117,7 +117,7 @@ describeFaults('fault: a cluster node dies (3-node cluster from scripts/cluster.
       const resumed = firstStartAfter(audit.events, killedAt + 1);
       recoveryMs = resumed ? resumed.t - killedAt : null;
       firstRemedyAt = remedyTimes[0] ?? null;
-      const queues = topologyQueues(ns, LEVELS, ['work']);
+      const queues = topologyQueues(config, ['work']);
       const url = c.urls[survivor(killed) - 1]!;
       await waitFor(async () => daemon.inFlight === 0 && Object.values(await depthsAt(url, queues)).every((n) => n === 0), 30_000, 'queues to drain', 250);
       await sleep(1000);

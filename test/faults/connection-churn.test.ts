@@ -89,7 +89,7 @@ describeFaults('fault: connection churn (private node)', () => {
         const closedAt = Date.now();
         if (tally(expected, audit.events).lost === 0) break; // the work finished while rabbitmqctl ran
         await waitFor(() => firstStartAfter(audit.events, closedAt) !== undefined, 20_000, `handlers to run after close #${k + 1}`, 10).catch(async (err: Error) => {
-          const depths = await depthsAt(b.url, topologyQueues(ns, LEVELS, ['work'])).catch((e: Error) => e.message);
+          const depths = await depthsAt(b.url, topologyQueues(config, ['work'])).catch((e: Error) => e.message);
           throw new Error(
             `${err.message}; readiness ${JSON.stringify(daemon.readiness())}, inFlight ${daemon.inFlight}, ` +
               `depths ${JSON.stringify(depths)}, census ${JSON.stringify(await census())}, log ${logFile}`,
@@ -98,7 +98,7 @@ describeFaults('fault: connection churn (private node)', () => {
         recoveries.push(firstStartAfter(audit.events, closedAt)!.t - closedAt);
       }
       await waitFor(() => tally(expected, audit.events).lost === 0, 90_000, 'every message to complete every run', 100);
-      const queues = topologyQueues(ns, LEVELS, ['work']);
+      const queues = topologyQueues(config, ['work']);
       await waitFor(async () => daemon.inFlight === 0 && Object.values(await depthsAt(b.url, queues)).every((n) => n === 0), 30_000, 'queues to drain', 250);
       await sleep(1500); // channel reopen timers, late redeliveries
       after = await census();

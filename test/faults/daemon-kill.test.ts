@@ -76,7 +76,7 @@ describeFaults('fault: daemon SIGKILL mid-run', () => {
     processes.push(second);
     await waitFor(() => tally(expected, readAuditFile(audit)).lost === 0, 120_000, 'every message to complete every run', 200);
     // Quiet: nothing waiting anywhere (no redelivery pending, no stray copy), then time for a late duplicate to show.
-    const queues = topologyQueues(ns, LEVELS, ['work']);
+    const queues = topologyQueues(config, ['work']);
     await waitFor(async () => Object.values(await depthsAt(AMQP_URL, queues)).every((n) => n === 0), 30_000, 'queues to drain', 250);
     await sleep(1500);
     second.kill('SIGTERM');

@@ -95,7 +95,7 @@ describeFaults('fault: slow and stuck handlers under SIGTERM', () => {
     const second = await startCli(['start', '--config', configFile], { env });
     processes.push(second);
     await waitFor(() => tally(expected, readAuditFile(audit)).lost === 0, 30_000, 'every message to complete');
-    const queues = topologyQueues(ns, LEVELS, ['work']);
+    const queues = topologyQueues(config, ['work']);
     await waitFor(async () => Object.values(await depthsAt(AMQP_URL, queues)).every((n) => n === 0), 15_000, 'queues to drain', 250);
     await sleep(500);
     second.kill('SIGTERM');

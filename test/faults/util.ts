@@ -8,6 +8,7 @@ import { silentLogger } from '../../src/logging/logger';
 import { REPO_ROOT } from '../helpers/cli';
 import { errnoCode } from '../../src/errors';
 import { names } from '../../src/naming/names';
+import { ladderQueues } from '../../src/topology/build';
 
 export const AUDIT_HANDLER = join(REPO_ROOT, 'test', 'faults', 'fixtures', 'audit-handler.js');
 
@@ -32,6 +33,8 @@ export async function depthsAt(url: string, queues: readonly string[]): Promise<
     const out: Record<string, number> = {};
     for (const q of queues) {
       const ch = await conn.createChannel();
+      // A missing queue (a rung never used) closes the channel with 404: caught below, not a crash.
+      ch.on('error', () => undefined);
       try {
         out[q] = (await ch.checkQueue(q)).messageCount;
       } catch (err) {
@@ -46,10 +49,16 @@ export async function depthsAt(url: string, queues: readonly string[]): Promise<
   }
 }
 
-/** Every queue name a config's topology declares. */
-export function topologyQueues(ns: string, levels: number, lanes: readonly string[]): string[] {
-  const n = names(ns);
-  return [...lanes.map((l) => n.lane(l)), ...Array.from({ length: levels }, (_, l) => n.delayLevel(l)), n.dead, n.unroutable];
+/**
+ * Every queue a config's messages can rest in: the lanes', the binary delay levels (tolerance
+ * 0) or every rung the ladder can have (declared on first use: one never used counts 0), the
+ * dead letters and the unroutables.
+ */
+export function topologyQueues(config: ResolvedConfig, lanes: readonly string[]): string[] {
+  const n = names(config.namespace);
+  const delay =
+    config.delay.tolerance > 0 ? ladderQueues(config).map((r) => r.queue) : Array.from({ length: config.delay.levels }, (_, l) => n.delayLevel(l));
+  return [...lanes.map((l) => n.lane(l)), ...delay, n.dead, n.unroutable];
 }
 
 /**

@@ -77,6 +77,12 @@ export interface PrivateBrokerOptions {
    * with how to build it when it is missing). @defaultValue ORBIT_TEST_RABBITMQ, else 3
    */
   readonly rabbitmq?: 3 | 4;
+  /**
+   * The node's file-handle limit (`ulimit -n` in its env file, up to the hard limit): a 3.10
+   * node otherwise keeps the 1,024 that Debian's `su` wrapper sets (RabbitMQ reports 927).
+   * @defaultValue the wrapper's
+   */
+  readonly fileHandles?: number;
   /** Plugins to enable (`enabled_plugins`), e.g. to boot a config that sets their keys. @defaultValue none */
   readonly plugins?: readonly string[];
   /** An `advanced.config` (Erlang terms) to copy into the node's dir and boot with. @defaultValue none */
@@ -198,7 +204,8 @@ export class PrivateBroker {
     );
     await fs.writeFile(join(base, 'enabled_plugins'), `[${(this.options.plugins ?? []).join(',')}].\n`);
     if (this.options.advancedConfigFile) await fs.copyFile(this.options.advancedConfigFile, join(base, 'advanced.config'));
-    await fs.writeFile(join(base, 'env.conf'), '');
+    // Sourced by rabbitmq-server's shell after the wrapper's su, so a ulimit here holds for the beam.
+    await fs.writeFile(join(base, 'env.conf'), this.options.fileHandles ? `ulimit -n ${this.options.fileHandles}\n` : '');
     // The node runs as `rabbitmq` (the Debian wrapper su's to it): it must own its dirs. In
     // the root that is the root's rabbitmq user, whose uid only the root's passwd knows.
     if (this.root === undefined) await run('chown', ['-R', 'rabbitmq:rabbitmq', base]);

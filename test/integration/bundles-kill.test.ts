@@ -9,6 +9,7 @@ import { loadConfig, Scheduler } from '../../src';
 import { readAuditFields } from '../helpers/audit';
 import { deleteNamespace, randomNamespace, writeConfigFile } from '../helpers/broker';
 import { ensureBuilt, startCli } from '../helpers/cli';
+import { LADDER_BUNDLE_PREFETCH } from '../../src/worker/lane-worker';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(120_000);
@@ -24,7 +25,17 @@ function completed(file: string): Map<string, number[]> {
   return out;
 }
 
-test('a bundled lane killed mid-run loses nothing', async () => {
+/**
+ * Both layouts: the binary levels (tolerance 0) and the default ladder (2 %), whose bundled
+ * lanes prefetch at least LADDER_BUNDLE_PREFETCH bundles (their deliveries stay unacked while
+ * the replacements wait for company within the tolerance).
+ */
+const LAYOUTS = [
+  { layout: 'binary levels (tolerance 0)', delay: { unit: '1s', levels: 4, tolerance: 0 }, prefetch: 2 * Math.ceil(100 / 50) },
+  { layout: 'the default ladder (tolerance 2 %)', delay: { unit: '1s', levels: 4 }, prefetch: LADDER_BUNDLE_PREFETCH },
+];
+
+test.each(LAYOUTS)('a bundled lane killed mid-run loses nothing: $layout', async ({ delay, prefetch }) => {
   const dir = mkdtempSync(join(tmpdir(), 'orbit-bundle-kill-'));
   const ns = randomNamespace('bkill');
   const audit = join(dir, 'audit.log');
@@ -39,6 +50,7 @@ exports.handle = async (m) => {
 };`,
   );
   const configFile = writeConfigFile(dir, ns, {
+    delay,
     log: { level: 'warn' },
     lanes: [{ name: 'b', concurrency: 100, handler, workAhead: false, bundle: { max: 50, linger: '20ms' } }],
   });
@@ -74,11 +86,12 @@ exports.handle = async (m) => {
     // would count chains: a redelivered run 0 whose replacement was already confirmed runs 0, 1
     // and 2 again. An id can only be duplicated if it sat in a delivery the broker still held
     // unacked when the connection died, and the broker never lets more than the prefetch (bundles)
-    // be unacked, each holding at most bundle.max ids: 2 × ceil(100 / 50) × 50 = 200.
+    // be unacked, each holding at most bundle.max ids: prefetch × 50 — on the binary levels
+    // 2 × ceil(100 / 50) × 50 = 200; on the ladder 1,000 × 50, more than N (README, "Bundles").
     const duplicated = [...runs.values()].filter((r) => new Set(r).size < r.length).length;
     const extraRuns = [...runs.values()].reduce((n, r) => n + r.length - 3, 0);
-    console.log(`bundles-kill: ${N} ids, ${duplicated} duplicated, ${extraRuns} extra runs`);
-    expect(duplicated).toBeLessThanOrEqual(2 * Math.ceil(100 / 50) * 50);
+    console.log(`bundles-kill (${delay.tolerance === 0 ? 'binary' : 'ladder'}): ${N} ids, ${duplicated} duplicated, ${extraRuns} extra runs`);
+    expect(duplicated).toBeLessThanOrEqual(prefetch * 50);
   } finally {
     await scheduler.close();
     await deleteNamespace(ns);

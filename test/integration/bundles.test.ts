@@ -112,7 +112,8 @@ describe('bundles', () => {
     const ns = randomNamespace('bundle');
     namespaces.push(ns);
     // Linger of an hour: without the close-time flush nothing below would be sent for an hour.
-    const config = testConfig(ns, { lanes: [{ name: 'l', concurrency: 50, bundle: { max: 1000, linger: '1h' } }] });
+    // Binary levels: the test finds the rescheduled bundle in delay level 5.
+    const config = testConfig(ns, { delay: { unit: '1s', levels: 8, tolerance: 0 }, lanes: [{ name: 'l', concurrency: 50, bundle: { max: 1000, linger: '1h' } }] });
     const scheduler = new Scheduler({ config });
     await scheduler.connect();
     const published = Array.from({ length: 20 }, (_, i) => scheduler.publish('l', { i }, { id: `l-${i}` }));

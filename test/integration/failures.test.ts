@@ -537,7 +537,8 @@ test('500 messages, 10% always failing: every success runs exactly once, every f
 // ---------------------------------------------------------------------------------------
 
 test('a broker refusing the reschedule keeps the original unacked and un-rerun until the publish goes through; nothing lost', async () => {
-  const { ns, config } = namespaceWith('fail6', { delay: { unit: '100ms', levels: 8 }, lanes: [{ name: 'r', concurrency: 2 }] });
+  // The binary levels, whose queues exist up front for the policy to find (the ladder declares rungs on first use).
+  const { ns, config } = namespaceWith('fail6', { delay: { unit: '100ms', levels: 8, tolerance: 0 }, lanes: [{ name: 'r', concurrency: 2 }] });
   const tally = new Tally();
   const recorder = new Recorder();
   const daemon = await startDaemon(config, { r: recorder.wrap((m) => (m.runs === 0 ? reschedule({ delay: 500 }) : undefined)) }, tally);

@@ -73,6 +73,8 @@ exports.handle = async function handle(message) {
 `,
     );
     const configFile = writeConfigFile(dir, ns, {
+      // Binary levels: the test counts the reschedules resting in delay level 2.
+      delay: { unit: '1s', levels: 4, tolerance: 0 },
       shutdown: { timeout: `${SHUTDOWN_TIMEOUT_MS}ms` },
       lanes: [{ name: 'work', concurrency: CONCURRENCY, handler: './handler.js', timeout: '10s' }],
     });

@@ -71,7 +71,8 @@ test('a known workload shows exact counts on /metrics; /healthz, /readyz and 404
   const LANE = 'm';
   const CONCURRENCY = 4;
   const config = testConfig(ns, {
-    delay: { unit: '1s', levels: 3 },
+    // Binary levels: the test reads the depth of each of the topology's delay queues.
+    delay: { unit: '1s', levels: 3, tolerance: 0 },
     http: { port, host: '127.0.0.1' },
     lanes: [{ name: LANE, concurrency: CONCURRENCY }],
   });

@@ -27,7 +27,7 @@ const PROMETHEUS_DIR = join(DOCKER_DIR, 'prometheus');
 const DASHBOARD_FILE = join(DOCKER_DIR, 'grafana', 'dashboards', 'orbit.json');
 const DATASOURCE_FILE = join(DOCKER_DIR, 'grafana', 'provisioning', 'datasources', 'prometheus.yml');
 
-const ALERTS = ['OrbitDown', 'OrbitNotReady', 'OrbitDeadLettersGrowing', 'OrbitLatenessHigh', 'OrbitBrokerBlocked', 'OrbitUnroutable', 'OrbitQueueNeedsMigration', 'OrbitStrandedMessages'];
+const ALERTS = ['OrbitDown', 'OrbitNotReady', 'OrbitDeadLettersGrowing', 'OrbitLatenessHigh', 'OrbitBrokerBlocked', 'OrbitUnroutable', 'OrbitQueueNeedsMigration', 'OrbitStrandedMessages', 'OrbitBrokerFileHandlesLow'];
 
 /** Panels that must show data once the workload ran (the others may be legitimately empty). */
 const CORE_PANELS = [
@@ -299,6 +299,8 @@ describe('a real Prometheus scraping a running daemon', () => {
     expect(states).toEqual({
       OrbitDown: 'inactive',
       OrbitNotReady: 'inactive',
+      // The broker's job points at a closed port here: no series, nothing to fire on.
+      OrbitBrokerFileHandlesLow: 'inactive',
       // 3 dead letters just now: pending, firing after its `for: 5m`.
       OrbitDeadLettersGrowing: 'pending',
       OrbitLatenessHigh: 'inactive',

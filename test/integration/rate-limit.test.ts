@@ -54,7 +54,10 @@ test('20 per second: 200 ready messages start 20 at once, then one every 50 ms â
   const daemon = new Daemon({ config, observer, handlers: { limited: (m) => void starts.push({ id: m.id, at: Date.now() }) } });
   cleanup.add(() => daemon.stop());
   await daemon.start();
-  expect(await rateLimitedSeconds(daemon, 'limited')).toBe(0); // there, at 0, before any wait
+  // The series is there from the start (NaN when missing). Not necessarily still 0: the lane
+  // consumes before start() returns (rung discovery and the stranded-lane check come after),
+  // so the first waits may already have ended and been counted.
+  expect(await rateLimitedSeconds(daemon, 'limited')).toBeGreaterThanOrEqual(0);
 
   await waitFor(() => starts.length >= N / 2, 15_000, 'half the messages to start');
   const halfway = await rateLimitedSeconds(daemon, 'limited');

@@ -6,6 +6,7 @@
  */
 import { Daemon, Scheduler } from '../../src';
 import { silentLogger } from '../../src/logging/logger';
+import { names as nameOf } from '../../src/naming/names';
 import { closeOrbitConnections, deleteNamespace, rabbitmqctl, randomNamespace, testConfig, withChannel } from '../helpers/broker';
 import { sleep, waitFor } from '../helpers/wait';
 
@@ -35,12 +36,15 @@ test('the daemon survives forced connection closes mid-stream and loses nothing'
   const RUNS = 3; // each message is rescheduled twice
   const KILLS = 3;
   const ns = randomNamespace('rec');
+  // The default delay ladder (tolerance 2 %): delays of 1–11 s rest in the rungs of 1–11 s
+  // (every whole unit up to 100 units is a rung), each declared on first use.
   const config = testConfig(ns, {
     delay: { unit: '1s', levels: 4 },
     lanes: [{ name: 'r', concurrency: 10 }],
   });
+  expect(config.delay.tolerance).toBe(0.02);
   const lane = `${ns}.lane.r`;
-  const queues = [lane, ...[0, 1, 2, 3].map((l) => `${ns}.delay.${l}`)];
+  const queues = [lane, ...Array.from({ length: 11 }, (_, i) => nameOf(ns).rung((i + 1) * 1000))];
 
   /** Every handler start, by id: the `runs` it saw. */
   const seen = new Map<string, number[]>();

@@ -8,7 +8,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import amqplib from 'amqplib';
 import pino from 'pino';
 import { readLaneRecord } from '../../src/amqp/lane-record-queue';
@@ -20,6 +19,7 @@ import { names } from '../../src/naming/names';
 import type { Handler, Message } from '../../src/worker/handler-types';
 import { AMQP_URL, deleteNamespace, queueDepth, randomNamespace, testConfig, writeConfigFile } from '../helpers/broker';
 import { ensureBuilt, runCli } from '../helpers/cli';
+import { capturingLogger } from '../helpers/capturing-logger';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(120_000);
@@ -37,17 +37,6 @@ const extraNamespaces: string[] = [];
 const withBoth = (): ResolvedConfig => testConfig(ns, { lanes: [{ name: 'a' }, { name: 'b' }] });
 const onlyA = (): ResolvedConfig => testConfig(ns, { lanes: [{ name: 'a' }] });
 
-/** A logger whose JSON lines the test reads. */
-function capturingLogger(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info', formatters: { level: (label) => ({ level: label }) } }, stream), lines };
-}
 
 async function startDaemon(config: ResolvedConfig, handlers: Record<string, Handler>, logger: pino.Logger): Promise<Daemon> {
   const daemon = new Daemon({ config, handlers, logger, queueSampleIntervalMs: 200 });

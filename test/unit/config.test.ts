@@ -11,6 +11,7 @@ import {
   type ResolvedConfig,
 } from '../../src/config';
 import { resolveHeaders } from '../../src/config/http-headers';
+import { configView } from '../../src/config/view';
 import type { ConfigError } from '../../src/errors';
 import { configError } from '../helpers/errors';
 import { laneConfig } from '../helpers/lane-config';
@@ -75,9 +76,10 @@ describe('loadConfig defaults', () => {
         publishTimeoutMs: 30_000,
         connectTimeoutMs: 10_000,
         tls: DEFAULT_TLS,
+        management: { url: null, check: true },
       },
       namespace: 'orbit',
-      delay: { unitMs: 1000, levels: 28, tolerance: 0, queueType: 'classic' },
+      delay: { unitMs: 1000, levels: 28, tolerance: 0.02, queueType: 'classic' },
       lanes: [],
       retry: { maxAttempts: 5, backoff: { initialMs: 1000, factor: 2, maxMs: 3_600_000, jitter: 'full' } },
       shutdown: { timeoutMs: 30_000 },
@@ -170,7 +172,7 @@ describe('loadConfig sources and precedence', () => {
       env: { ORBIT_DELAY_UNIT: '250ms', ORBIT_DELAY_LEVELS: '12', ORBIT_SHUTDOWN_TIMEOUT: '1m30s', ORBIT_AMQP_HEARTBEAT: '30s' },
       overrides: { 'retry.backoff.factor': '1.5', 'retry.maxAttempts': '3', 'retry.backoff.jitter': 'none' },
     });
-    expect(cfg.delay).toEqual({ unitMs: 250, levels: 12, tolerance: 0, queueType: 'classic' });
+    expect(cfg.delay).toEqual({ unitMs: 250, levels: 12, tolerance: 0.02, queueType: 'classic' });
     expect(cfg.shutdown.timeoutMs).toBe(90_000);
     expect(cfg.amqp.heartbeatSeconds).toBe(30);
     expect(cfg.retry).toEqual({ maxAttempts: 3, backoff: { initialMs: 1000, factor: 1.5, maxMs: 3_600_000, jitter: 'none' } });
@@ -478,6 +480,7 @@ const raw: RawConfig = {
     publishTimeout: '1m',
     connectTimeout: '5s',
     tls: { ca: null, cert: null, key: null, passphrase: null, servername: null, rejectUnauthorized: true },
+    management: { url: null, check: true },
   },
   namespace: 'ns',
   delay: { unit: '1m', levels: 20, tolerance: 0, queueType: 'quorum' },
@@ -529,7 +532,7 @@ describe('resolveConfig', () => {
       { ...raw, amqp: { ...raw.amqp, urlFile: 'secret' } },
       { configFile: '/etc/orbit/orbit.json', readFile: (path) => (path === '/etc/orbit/secret' ? 'amqp://a@b' : '') },
     );
-    expect(cfg.amqp).toEqual({ urls: ['amqp://a@b'], heartbeatSeconds: 5, reconnectMs: 100, publishTimeoutMs: 60_000, connectTimeoutMs: 5000, tls: DEFAULT_TLS });
+    expect(cfg.amqp).toEqual({ urls: ['amqp://a@b'], heartbeatSeconds: 5, reconnectMs: 100, publishTimeoutMs: 60_000, connectTimeoutMs: 5000, tls: DEFAULT_TLS, management: { url: null, check: true } });
     expect(cfg.lanes[0]?.handler).toBe('/etc/orbit/h.js');
     expect(cfg.configFile).toBe('/etc/orbit/orbit.json');
     expect(cfg.shutdown.timeoutMs).toBe(0);
@@ -1079,7 +1082,8 @@ describe('delay levels within RabbitMQ TTL limits', () => {
 
   test('delay.levels left unset follows the unit: --set delay.unit=1m works alone', () => {
     expect(loadConfig({ env: {}, overrides: { 'delay.unit': '1m', 'delay.tolerance': '2%' } }).delay).toMatchObject({ unitMs: 60_000, levels: 22 });
-    expect(loadConfig({ env: {}, overrides: { 'delay.unit': '1m' } }).delay.levels).toBe(23);
+    expect(loadConfig({ env: {}, overrides: { 'delay.unit': '1m' } }).delay.levels).toBe(22);
+    expect(loadConfig({ env: {}, overrides: { 'delay.unit': '1m', 'delay.tolerance': '0' } }).delay.levels).toBe(23);
     expect(loadConfig({ env: {}, overrides: { 'delay.unit': '1s' } }).delay.levels).toBe(28);
     expect(configError(() => loadConfig({ env: {}, overrides: { 'delay.unit': '4000d' } })).path).toBe('delay.unit');
   });
@@ -1092,6 +1096,25 @@ describe('delay levels within RabbitMQ TTL limits', () => {
       const err = configError(() => loadConfig({ env: {}, overrides: { 'delay.tolerance': bad } }));
       expect(err.path).toBe('delay.tolerance');
       expect(err.message).toMatch(/delay\.tolerance/);
+    }
+  });
+});
+
+describe('amqp.management', () => {
+  test('url: an http(s) URL from the file or ORBIT_AMQP_MANAGEMENT_URL, masked when shown; check: a boolean', () => {
+    const cfg = loadConfig({ env: { ORBIT_AMQP_MANAGEMENT_URL: 'https://ops:mgmt-pw@mq:15671/', ORBIT_AMQP_MANAGEMENT_CHECK: 'false' } });
+    expect(cfg.amqp.management).toEqual({ url: 'https://ops:mgmt-pw@mq:15671/', check: false });
+    expect(JSON.stringify(redactConfig(cfg))).not.toContain('mgmt-pw');
+    expect(JSON.stringify(configView(cfg))).not.toContain('mgmt-pw');
+    // Empty means unset, as for the other URL keys: derived from the AMQP URLs.
+    expect(loadConfig({ env: { ORBIT_AMQP_MANAGEMENT_URL: '' } }).amqp.management.url).toBeNull();
+  });
+
+  test('a URL that is not http(s) is refused by name, without echoing it', () => {
+    for (const bad of ['amqp://u:secret@mq', 'not a url secret']) {
+      const err = configError(() => loadConfig({ env: { ORBIT_AMQP_MANAGEMENT_URL: bad } }));
+      expect(err.path).toBe('amqp.management.url');
+      expect(err.message).not.toContain('secret');
     }
   });
 });

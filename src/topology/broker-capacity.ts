@@ -1,0 +1,93 @@
+import type { DelayConfig } from '../config/types';
+import { ladderRungs } from '../delay/ladder';
+
+/**
+ * Whether the broker's nodes can hold the queues orbit's layout will use, from what the
+ * management API reports of each node (`amqp/read-broker-nodes.ts` reads it). Pure.
+ *
+ * Every queue that holds messages keeps file handles open on RabbitMQ 3.x: about 3 each,
+ * measured on 3.10.8, for a lazy classic v2 queue holding messages and for every quorum queue
+ * (an empty classic queue holds none). A node started from a shell keeps the shell's
+ * `ulimit -n` (1,024 by default; RabbitMQ keeps ~100 of them for itself and reports 927 as
+ * its limit): it then holds about 300 such queues. Past that, classic queues nack publishes
+ * and a node with quorum queues stops answering (both seen on 3.10.8, docs/DEPLOY.md).
+ * Debian's systemd unit and the official images give it 65,536. The binary levels are few
+ * (`levels` queues); the ladder is what needs the room.
+ */
+
+/** File handles one queue holding messages keeps open (3.10.8, classic lazy v2 and quorum alike). */
+export const HANDLES_PER_QUEUE = 3;
+/** The span of intervals the check sizes the ladder for: the user's workload, 1 min to 1 day. */
+export const SIZING_SPAN_MS: readonly [number, number] = [60_000, 86_400_000];
+/** Handles kept free beside the ladder: lane and other queues, the WAL, connections' overhead. */
+export const HANDLE_HEADROOM = 200;
+/** A node using more of its handles than this already, at start, is worth a warning of its own. */
+export const HANDLES_BUSY_SHARE = 0.8;
+
+/** One broker node as the management API reports it (`GET /api/nodes`). */
+export interface BrokerNodeLimits {
+  readonly name: string;
+  /** The node's file-handle limit (`fd_total`); undefined when the broker does not report it. */
+  readonly fdTotal: number | undefined;
+  /** Handles in use (`fd_used`); undefined when not reported. */
+  readonly fdUsed: number | undefined;
+}
+
+/** A broker that cannot hold what the config asks of it; `path` names the setting it bears on. */
+export interface CapacityWarning {
+  readonly path: string;
+  readonly node: string;
+  readonly message: string;
+}
+
+/** Rungs of the ladder whose TTL falls within `SIZING_SPAN_MS` (within the longest delay); 0 for binary levels. */
+export function ladderQueuesInSpan(delay: DelayConfig): number {
+  if (!(delay.tolerance > 0)) return 0;
+  const maxUnits = 2 ** delay.levels - 1;
+  const [from, to] = SIZING_SPAN_MS.map((ms) => Math.ceil(ms / delay.unitMs));
+  return ladderRungs(delay.tolerance, Math.min(maxUnits, to!)).filter((r) => r >= from!).length;
+}
+
+/** File handles a node should have for the layout of `delay`: the ladder's queues over the sizing span, plus headroom. */
+export function handlesNeeded(delay: DelayConfig): number {
+  const queues = delay.tolerance > 0 ? ladderQueuesInSpan(delay) : delay.levels;
+  return queues * HANDLES_PER_QUEUE + HANDLE_HEADROOM;
+}
+
+const RAISE =
+  "raise the broker's file-handle limit (systemd: LimitNOFILE=65536 in the unit; a shell: ulimit -n 65536 before rabbitmq-server; " +
+  'the official images and Debian\'s unit already do), or lower the ladder with a larger delay.tolerance';
+
+/** The warnings for each node whose handles cannot hold the layout; empty when every node can. */
+export function capacityWarnings(nodes: readonly BrokerNodeLimits[], delay: DelayConfig): CapacityWarning[] {
+  const needed = handlesNeeded(delay);
+  const queues = delay.tolerance > 0 ? ladderQueuesInSpan(delay) : delay.levels;
+  const layout =
+    delay.tolerance > 0
+      ? `the delay ladder at tolerance ${+(delay.tolerance * 100).toFixed(4)} % uses up to ${queues} queues for delays between 1 min and 1 day`
+      : `the ${queues} binary delay levels`;
+  const out: CapacityWarning[] = [];
+  for (const node of nodes) {
+    if (node.fdTotal === undefined) continue;
+    if (node.fdTotal < needed) {
+      out.push({
+        path: delay.tolerance > 0 ? 'delay.tolerance' : 'delay.levels',
+        node: node.name,
+        message:
+          `RabbitMQ node ${node.name} can keep ${node.fdTotal} file handles open; ${layout}, ` +
+          `each keeping ~${HANDLES_PER_QUEUE} open while it holds messages (${needed} with headroom). ` +
+          'Out of handles, RabbitMQ nacks publishes to classic queues and a node with quorum queues stops answering: ' +
+          RAISE,
+      });
+    } else if (node.fdUsed !== undefined && node.fdUsed > node.fdTotal * HANDLES_BUSY_SHARE) {
+      out.push({
+        path: delay.tolerance > 0 ? 'delay.tolerance' : 'delay.levels',
+        node: node.name,
+        message:
+          `RabbitMQ node ${node.name} already uses ${node.fdUsed} of its ${node.fdTotal} file handles ` +
+          `(${layout} need ~${needed}); out of handles, it refuses publishes or stops: ${RAISE}`,
+      });
+    }
+  }
+  return out;
+}
