@@ -87,43 +87,61 @@ describeFaults('fault: daemon SIGKILL mid-run', () => {
     const resumed = firstStartAfter(events.filter((e) => e.pid === second.pid), killedAt);
     const recoveryMs = resumed ? resumed.t - killedAt : null;
 
-    // In flight at the kill, per the audit: started by the first daemon and not finished
-    // before the kill, or finished so shortly before it that its settlement (publish the
-    // replacement, await the confirm, ack) may not have completed.
+    // Settling at the kill, per the audit: started by the first daemon and not finished, or
+    // finished less than SETTLE_MS before the kill (its replacement's confirm and its ack may
+    // still have been on their way). Reported, not asserted: it is a timing estimate, and on a
+    // loaded CI machine 20 of 100 duplicated ids once had finished earlier than that. What a
+    // duplicate must be is asserted exactly below: a delivery the broker still held unacked
+    // when the daemon died, handed out again to the second daemon.
     const SETTLE_MS = 2000;
     const endedAt = new Map<string, number>();
     for (const e of atKill) if (e.kind === 'end' && e.pid === first.pid) endedAt.set(`${e.id} ${e.runs}`, e.t);
-    const inFlight = new Set<string>();
+    const settling = new Set<string>();
     for (const e of atKill) {
-      if (e.kind !== 'start' || e.pid !== first.pid || e.t > killedAt) continue;
+      if (e.kind !== 'start' || e.pid !== first.pid) continue;
       const end = endedAt.get(`${e.id} ${e.runs}`);
-      if (end === undefined || end > killedAt - SETTLE_MS) inFlight.add(e.id);
+      if (end === undefined || end > killedAt - SETTLE_MS) settling.add(e.id);
     }
     const runningAtKill = atKill.filter((e) => e.kind === 'start' && e.pid === first.pid && !endedAt.has(`${e.id} ${e.runs}`)).length;
 
-    // The first duplicated run of each duplicated id came back as a broker redelivery.
+    // The first repeated run of each duplicated id: run by the first daemon first, then came
+    // back to the second daemon as a broker redelivery.
     const starts = events.filter((e) => e.kind === 'start');
     const notRedelivered: string[] = [];
     for (const id of t.duplicatedIds) {
       const mine = starts.filter((e) => e.id === id);
       const seen = new Set<number>();
       const dup = mine.find((e) => (seen.has(e.runs) ? true : (seen.add(e.runs), false)));
-      if (dup && !dup.redelivered) notRedelivered.push(id);
+      const original = dup && mine.find((e) => e.runs === dup.runs);
+      if (!dup || !dup.redelivered || dup.pid !== second.pid || original?.pid !== first.pid) notRedelivered.push(id);
+    }
+    const earlier = t.duplicatedIds.filter((id) => !settling.has(id));
+    if (earlier.length > 0) {
+      // For the record: each such id's runs relative to the kill, and the first daemon's complaints.
+      const complaints = first.lines.filter((l) => l.level === 'warn' || l.level === 'error').map((l) => JSON.stringify(l).slice(0, 300));
+      console.log(
+        `FAULT-INFO daemon kill: ${earlier.length} duplicated id(s) had finished over ${SETTLE_MS} ms before the kill: ` +
+          earlier
+            .slice(0, 10)
+            .map((id) => `${id}: ${events.filter((e) => e.id === id).map((e) => `${e.kind} r${e.runs} ${e.t - killedAt}ms${e.redelivered ? ' redelivered' : ''} ${e.pid === first.pid ? 'first' : 'second'}`).join(', ')}`)
+            .join(' | ') +
+          `; first daemon's warnings: ${complaints.length === 0 ? 'none' : complaints.join(' | ')}`,
+      );
     }
 
     report(
       result('daemon SIGKILL mid-run', `SIGKILL of \`orbit start\` at ${Math.round((100 * completedRuns(atKill)) / t.expectedRuns)} % done`, t, {
         recoveryMs,
         durationMs: Date.now() - began,
-      }, `${runningAtKill} handlers running at the kill; ${inFlight.size} messages running or finished < ${SETTLE_MS / 1000} s before it; concurrency ${CONCURRENCY}`),
+      }, `${runningAtKill} handlers running at the kill; ${settling.size} messages running or finished < ${SETTLE_MS / 1000} s before it (${earlier.length} duplicated ids finished earlier); concurrency ${CONCURRENCY}`),
     );
 
     expect(t.strangers).toEqual([]);
     expect(t.lost).toBe(0);
     expect(runningAtKill).toBeGreaterThan(0); // the kill really hit work in progress
+    // The broker never holds more than the prefetch (= concurrency) unacked.
     expect(t.duplicatedIds.length).toBeLessThanOrEqual(CONCURRENCY);
     expect(t.duplicates).toBeLessThanOrEqual(CONCURRENCY * TOTAL);
-    expect(t.duplicatedIds.filter((id) => !inFlight.has(id))).toEqual([]);
     expect(notRedelivered).toEqual([]);
     expect(recoveryMs).not.toBeNull();
     const problems = second.lines.filter((l) => l.level === 'error' || l.level === 'fatal' || 'raw' in l);
