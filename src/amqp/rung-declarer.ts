@@ -11,6 +11,18 @@ import { ManagedChannel } from './managed-channel';
 import { probeQueues } from './probe-queues';
 import { brokerVersionOf, inequivalentArgument } from './topology-asserter';
 
+/**
+ * How long a publisher waits after declaring a quorum rung it had not declared before, before
+ * the first publish to it. RabbitMQ (Ra 2.2 in 3.10, 2.14 in 4.0) registers a new quorum
+ * queue's member in a DETS table flushed with `auto_save` 500 ms; if the node is killed before
+ * the registration reaches disk, the queue comes back as a new, empty member ("Quorum queue
+ * recovery: ... Starting member as a new one. Context: name_not_registered") and the messages
+ * confirmed into it are gone. Measured on both versions: the youngest queue (17–42 ms old) came
+ * back empty in 6 of 7 kills, none 79 ms or older did. Twice the auto_save interval leaves a
+ * margin; renewals of a rung declared earlier never wait.
+ */
+export const QUORUM_RUNG_SETTLE_MS = 1_000;
+
 /** A rung queue and its TTL. */
 export interface KnownRung {
   readonly queue: string;
@@ -46,6 +58,8 @@ export class RungDeclarer {
     private readonly connection: AmqpConnectionManager,
     private readonly config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'amqp'>,
     private readonly logger: Logger,
+    /** @defaultValue QUORUM_RUNG_SETTLE_MS */
+    private readonly settleMs = QUORUM_RUNG_SETTLE_MS,
   ) {
     this.names = names(config.namespace);
     this.channel = new ManagedChannel<Channel>(connection, { name: 'rungs', confirm: false, setup: async () => {} }, logger);
@@ -62,7 +76,9 @@ export class RungDeclarer {
     if (at !== undefined && performance.now() - at < rungRenewMs(ttlMs)) return undefined;
     let pending = this.declaring.get(queue);
     if (!pending) {
-      pending = this.declare(queue, ttlMs).finally(() => this.declaring.delete(queue));
+      // No earlier declare by this process (first use, after a reconnect or an unroutable):
+      // the rung may be new to the broker, so a quorum one gets time to become crash-safe.
+      pending = this.declare(queue, ttlMs, at === undefined).finally(() => this.declaring.delete(queue));
       this.declaring.set(queue, pending);
     }
     return pending;
@@ -113,7 +129,7 @@ export class RungDeclarer {
     return this.channel.close();
   }
 
-  private async declare(queue: string, ttlMs: number): Promise<void> {
+  private async declare(queue: string, ttlMs: number, mayBeNew: boolean): Promise<void> {
     const sent = performance.now();
     const ch = await this.channel.waitForChannel(this.config.amqp.publishTimeoutMs);
     const broker = brokerFeatures(brokerVersionOf(ch.connection));
@@ -131,6 +147,9 @@ export class RungDeclarer {
       this.drifted.add(queue);
       this.logger.info({ queue, argument }, 'rung declared with other arguments (another delay.queueType?); used as it is');
       await this.check(queue);
+    }
+    if (mayBeNew && spec.arguments['x-queue-type'] === 'quorum' && !this.drifted.has(queue)) {
+      await new Promise((resolve) => setTimeout(resolve, this.settleMs));
     }
     this.declared.set(queue, sent);
     this.known.set(queue, ttlMs);

@@ -8,7 +8,7 @@
  * and `orbit seed`, must say exactly which input lines were confirmed when the broker
  * disappears under them: everything they claim is confirmed is really in the queue.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqplib from 'amqplib';
@@ -93,10 +93,11 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
     const DELAY_MS = 3000; // the longest reschedule delay
     const config = testConfig(ns, {
       amqp: { url: b.url, reconnect: '500ms', heartbeat: '5s', publishTimeout: '5s' },
-      // Quorum: the binary levels (tolerance 0), declared at start. On the ladder a rung is
-      // declared when first used, possibly a moment before the crash, and RabbitMQ can forget a
-      // queue declared a second or two before it dies (see the sleep below): twice in five
-      // runs on the ladder the quorum kill never finished its work (README, "Broker crashes").
+      // Quorum: the binary levels (tolerance 0), declared at start. On the ladder, with the
+      // publisher's settle after a first declare (QUORUM_RUNG_SETTLE_MS), a rung no longer comes
+      // back empty; but the work still did not finish in 2 of 4 runs here: in one, a rung came
+      // back from the kill as a Raft member that never elected itself leader (README, "Broker
+      // crashes"). Until that is understood, quorum crash-safety is tested where it holds.
       delay: { unit: '100ms', levels: LEVELS, queueType, ...(queueType === 'quorum' ? { tolerance: 0 } : {}) },
       shutdown: { timeout: '5s' },
       lanes: [{ name: 'work', concurrency: 20, ...(queueType === 'quorum' ? { queueType: 'quorum', maxPriority: 0 } : {}) }],
@@ -160,7 +161,17 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
         // Say where the missing runs are: the queues still holding messages, and how many runs are missing.
         const depths = await depthsAt(b.url, queues).catch(() => ({}));
         const held = Object.entries(depths).filter(([, n]) => n !== 0);
-        throw new Error(`${err.message}: ${tally(expected, audit.events).lost} runs missing; in flight ${daemon.inFlight}; queues holding messages: ${held.length === 0 ? 'none' : held.map(([q, n]) => `${q} ${n}`).join(', ')}`);
+        // The node's log goes with its dir at the end of the file: keep a copy to read.
+        const kept = join(tmpdir(), `orbit-fault-log-${ns}`);
+        try {
+          cpSync(join(b.baseDir!, 'log'), kept, { recursive: true });
+        } catch {
+          // no log to keep
+        }
+        throw new Error(
+          `${err.message}: ${tally(expected, audit.events).lost} runs missing; in flight ${daemon.inFlight}; ` +
+            `queues holding messages: ${held.length === 0 ? 'none' : held.map(([q, n]) => `${q} ${n}`).join(', ')}; the node's log is kept in ${kept}`,
+        );
       });
       await waitFor(quiet, 30_000, 'queues to drain', 250);
       await sleep(1000);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Daemon } from '../../src';
 import { randomNamespace, testConfig } from '../helpers/broker';
-import { type PrivateBroker, startPrivateBroker } from '../helpers/private-broker';
+import { privateBrokerForFile } from '../helpers/private-broker';
 import { describeFaults, expectIds, firstStartAfter, MemoryAudit, report, result, tally } from './audit';
 import { depthsAt, parseConnections, publishAll, topologyQueues } from './util';
 import { sleep, waitFor } from '../helpers/wait';
@@ -22,19 +22,11 @@ const LEVELS = 6;
 const CONCURRENCY = 20;
 
 describeFaults('fault: connection churn (private node)', () => {
-  let broker: PrivateBroker | undefined;
-
-  beforeAll(async () => {
-    broker = await startPrivateBroker(90_000);
-  }, 120_000);
-
-  afterAll(async () => {
-    await broker?.stop();
-  }, 60_000);
+  const node = privateBrokerForFile();
 
   /** The broker's connections (name, channels, pid) and its total channel count, from rabbitmqctl. */
   async function census() {
-    const b = broker!;
+    const b = node();
     const conns = parseConnections(await b.ctl('-q', 'list_connections', 'pid', 'client_properties', 'channels', '--no-table-headers'));
     const channels = (await b.ctl('-q', 'list_channels', 'pid', '--no-table-headers')).split('\n').filter((l) => l.trim() !== '').length;
     conns.sort((a, c) => String(a.name).localeCompare(String(c.name)));
@@ -42,7 +34,7 @@ describeFaults('fault: connection churn (private node)', () => {
   }
 
   async function churn(mode: 'all' | 'consume') {
-    const b = broker!;
+    const b = node();
     const ns = randomNamespace('fchurn');
     const logFile = join(tmpdir(), `${ns}.log`);
     const MESSAGES = 800;
@@ -166,7 +158,7 @@ describeFaults('fault: connection churn (private node)', () => {
   }, 150_000);
 
   test('a handler that finishes after its channel is gone publishes no replacement: only the redelivered copy goes on', async () => {
-    const b = broker!;
+    const b = node();
     const ns = randomNamespace('ffork');
     const N = 5;
     const config = testConfig(ns, {

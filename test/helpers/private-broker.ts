@@ -391,3 +391,21 @@ export async function startPrivateBroker(timeoutMs?: number, options?: PrivateBr
     throw err;
   }
 }
+
+/**
+ * A private node for the tests of one file: started in `beforeAll`, stopped in `afterAll`.
+ * Returns a getter for it (defined once `beforeAll` has run).
+ */
+export function privateBrokerForFile(options?: PrivateBrokerOptions): () => PrivateBroker {
+  let broker: PrivateBroker | undefined;
+  beforeAll(async () => {
+    broker = await startPrivateBroker(90_000, options);
+  }, 120_000);
+  afterAll(async () => {
+    await broker?.stop();
+  }, 60_000);
+  return () => {
+    if (!broker) throw new Error('the private node is not started (use it inside a test)');
+    return broker;
+  };
+}
