@@ -8,20 +8,9 @@ import { brokerFeatures } from '../topology/broker-features';
 import { rungQueueSpec } from '../topology/build';
 import { names, type Names } from '../naming/names';
 import { ManagedChannel } from './managed-channel';
+import { isQuorumQueue, NEW_QUORUM_QUEUE_SETTLE_MS, settleNewQuorumQueues } from './new-quorum-queue';
 import { probeQueues } from './probe-queues';
 import { brokerVersionOf, inequivalentArgument } from './topology-asserter';
-
-/**
- * How long a publisher waits after declaring a quorum rung it had not declared before, before
- * the first publish to it. RabbitMQ (Ra 2.2 in 3.10, 2.14 in 4.0) registers a new quorum
- * queue's member in a DETS table flushed with `auto_save` 500 ms; if the node is killed before
- * the registration reaches disk, the queue comes back as a new, empty member ("Quorum queue
- * recovery: ... Starting member as a new one. Context: name_not_registered") and the messages
- * confirmed into it are gone. Measured on both versions: the youngest queue (17–42 ms old) came
- * back empty in 6 of 7 kills, none 79 ms or older did. Twice the auto_save interval leaves a
- * margin; renewals of a rung declared earlier never wait.
- */
-export const QUORUM_RUNG_SETTLE_MS = 1_000;
 
 /** A rung queue and its TTL. */
 export interface KnownRung {
@@ -40,8 +29,13 @@ export interface KnownRung {
  * the rung could be deleted. A publish waits for the declare's answer, on the same
  * connection, so the rung exists when the message arrives.
  *
- * Declares run on a channel of their own: a refused one must never close the confirm
- * channel that carries every outstanding publish.
+ * Each declare runs on a channel of its own, not on the confirm channel that carries every
+ * outstanding publish (a refused declare closes its channel), and not on one channel shared
+ * by all declares either: a queue that never answers (a quorum rung recovered from a crash
+ * without a leader, seen in the fault suite) would hold up every declare queued behind it,
+ * and so every reschedule. A declare gives up after `amqp.publishTimeout`; until the broker
+ * answers it, that rung is not declared again (at most one waiting channel per sick rung),
+ * and publishes to it fail, so their originals stay unacked while other rungs go on.
  */
 export class RungDeclarer {
   /** Rung → `performance.now()` when its last successful declare was sent. */
@@ -53,13 +47,15 @@ export class RungDeclarer {
   private readonly names: Names;
   /** Rungs found declared with other arguments (another queue type, say): used as they are. */
   private readonly drifted = new Set<string>();
+  /** Rungs whose last declare the broker has not answered yet. */
+  private readonly unanswered = new Set<string>();
 
   constructor(
     private readonly connection: AmqpConnectionManager,
     private readonly config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'amqp'>,
     private readonly logger: Logger,
-    /** @defaultValue QUORUM_RUNG_SETTLE_MS */
-    private readonly settleMs = QUORUM_RUNG_SETTLE_MS,
+    /** Wait after first declaring a quorum rung (`new-quorum-queue.ts`). @defaultValue NEW_QUORUM_QUEUE_SETTLE_MS */
+    private readonly settleMs = NEW_QUORUM_QUEUE_SETTLE_MS,
   ) {
     this.names = names(config.namespace);
     this.channel = new ManagedChannel<Channel>(connection, { name: 'rungs', confirm: false, setup: async () => {} }, logger);
@@ -130,17 +126,25 @@ export class RungDeclarer {
   }
 
   private async declare(queue: string, ttlMs: number, mayBeNew: boolean): Promise<void> {
+    const timeoutMs = this.config.amqp.publishTimeoutMs;
+    if (this.unanswered.has(queue)) {
+      throw new BrokerError(`rung ${queue} has not answered an earlier declare yet (a quorum queue without a leader?); not declared again until it does`, {
+        code: 'TOPOLOGY_FAILED',
+      });
+    }
     const sent = performance.now();
-    const ch = await this.channel.waitForChannel(this.config.amqp.publishTimeoutMs);
+    // The managed channel says when the connection is up (waiting for a reconnect) and to what broker.
+    const ch = await this.channel.waitForChannel(timeoutMs);
     const broker = brokerFeatures(brokerVersionOf(ch.connection));
     // Its arguments follow from the TTL alone (a high-priority rung has the same).
     const spec = rungQueueSpec(this.config, ttlMs, broker);
     try {
       if (this.drifted.has(queue)) await this.check(queue);
-      else await ch.assertQueue(queue, { durable: true, arguments: spec.arguments });
+      else await this.onOwnChannel(queue, timeoutMs, (own) => own.assertQueue(queue, { durable: true, arguments: spec.arguments }));
     } catch (err) {
       const argument = inequivalentArgument(err);
       if (argument === undefined) {
+        if (err instanceof BrokerError) throw err;
         throw new BrokerError(`cannot declare rung ${queue}: ${errorMessage(err)}`, { cause: err, code: 'TOPOLOGY_FAILED' });
       }
       // Its TTL is in its name, so only how it is stored differs: it delays just the same.
@@ -148,11 +152,40 @@ export class RungDeclarer {
       this.logger.info({ queue, argument }, 'rung declared with other arguments (another delay.queueType?); used as it is');
       await this.check(queue);
     }
-    if (mayBeNew && spec.arguments['x-queue-type'] === 'quorum' && !this.drifted.has(queue)) {
-      await new Promise((resolve) => setTimeout(resolve, this.settleMs));
-    }
+    if (mayBeNew && isQuorumQueue(spec.arguments) && !this.drifted.has(queue)) await settleNewQuorumQueues(this.settleMs);
     this.declared.set(queue, sent);
     this.known.set(queue, ttlMs);
+  }
+
+  /**
+   * Runs `op` on a new channel, closed once the broker answers; rejects after `timeoutMs`
+   * without an answer, leaving `queue` marked unanswered until the answer (or the
+   * connection's end) comes.
+   */
+  private async onOwnChannel(queue: string, timeoutMs: number, op: (channel: Channel) => Promise<unknown>): Promise<void> {
+    const model = this.connection.connection;
+    if (!model) throw new BrokerError(`cannot declare rung ${queue}: not connected`, { code: 'NOT_CONNECTED' });
+    const own = await model.createChannel();
+    own.on('error', () => undefined);
+    this.unanswered.add(queue);
+    const answer = op(own).finally(() => {
+      this.unanswered.delete(queue);
+      void own.close().catch(() => undefined);
+    });
+    // Settled after the timeout too: never an unhandled rejection.
+    answer.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.logger.warn({ queue, timeoutMs }, 'rung did not answer its declare; publishes to it fail (their originals stay unacked) until it does');
+        reject(new BrokerError(`rung ${queue} did not answer its declare within ${timeoutMs} ms (a quorum queue without a leader?)`, { code: 'TOPOLOGY_FAILED' }));
+      }, timeoutMs);
+    });
+    try {
+      await Promise.race([answer, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Passive check on a channel of its own (a missing queue closes it). */

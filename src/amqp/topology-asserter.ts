@@ -6,6 +6,7 @@ import { brokerFeatures, brokerProblems, type BrokerFeatures } from '../topology
 import { buildTopology, type QueueSpec, type Topology } from '../topology/build';
 import { classifyDrift, unsafeToLook, type QueueDrift } from '../topology/drift';
 import { names } from '../naming/names';
+import { isQuorumQueue, settleNewQuorumQueues } from './new-quorum-queue';
 import { probeQueues } from './probe-queues';
 
 /** How long the existence checks of a read-only command's `inspect` may take. */
@@ -85,6 +86,11 @@ export class TopologyAsserter {
    */
   async assert(model: ChannelModel, select: (t: Topology) => Topology = (t) => t): Promise<void> {
     const topology = select(this.topologyFor(model.connection));
+    // A quorum queue is not crash-safe for its first moments (`new-quorum-queue.ts`): find the
+    // ones this assert creates, and return only once they have settled.
+    const quorum = topology.queues.filter((q) => isQuorumQueue(q.arguments)).map((q) => q.name);
+    const existing = quorum.length > 0 ? await probeQueues(model, quorum, INSPECT_TIMEOUT_MS) : undefined;
+    const creates = quorum.some((q) => !existing?.get(q));
     const open = async (): Promise<Channel> => {
       const ch = await model.createChannel();
       // A refused declare closes the channel with an error event; the rejected call reports it.
@@ -109,6 +115,7 @@ export class TopologyAsserter {
     } finally {
       await ch.close().catch(() => undefined);
     }
+    if (creates) await settleNewQuorumQueues();
   }
 
   /**
