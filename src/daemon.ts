@@ -4,6 +4,7 @@ import type { PublishChannel } from './amqp/publish-channel';
 import type { RungDeclarer } from './amqp/rung-declarer';
 import { readBrokerNodes } from './amqp/read-broker-nodes';
 import { findStrandedLanes, type StrandedQueue } from './amqp/stranded-lanes';
+import { TombstoneFollower } from './amqp/tombstone-follower';
 import { TopologyAsserter } from './amqp/topology-asserter';
 import type { LaneConfig, ResolvedConfig } from './config/types';
 import { errorMessage, HandlerLoadError } from './errors';
@@ -15,6 +16,7 @@ import { laneQueues } from './naming/partition';
 import { capacityWarnings, handlesNeeded } from './topology/broker-capacity';
 import { buildTopology, ladderQueues, type QueueSpec, type Topology } from './topology/build';
 import { laneTopology } from './topology/lane-topology';
+import { Tombstones } from './message/tombstones';
 import { names } from './naming/names';
 import type { Handler } from './worker/handler-types';
 import { LaneWorker } from './worker/lane-worker';
@@ -69,6 +71,9 @@ export class Daemon {
   private publish: PublishChannel | undefined;
   private publisher: MessagePublisher | undefined;
   private workers: LaneWorker[] = [];
+  /** The cancels this daemon knows (README, "Cancel and replace"), fed by `follower`. */
+  private readonly tombstones: Tombstones;
+  private follower: TombstoneFollower | undefined;
   private sampler: QueueSampler | undefined;
   private workAhead: WorkAhead | undefined;
   private rungs: RungDeclarer | undefined;
@@ -92,6 +97,8 @@ export class Daemon {
     this.log = options.logger ?? createLogger(this.config.log.level);
     this.metrics = new Metrics(() => this.readiness().ready);
     this.observer = combineObservers(this.metrics.workerObserver(), options.observer);
+    this.tombstones = new Tombstones(this.config.cancel.retentionMs);
+    this.metrics.trackTombstones(() => this.tombstones.size);
     this.asserter = new TopologyAsserter(this.config, this.log, (d) =>
       this.metrics.queueDrift.set({ queue: d.queue, argument: d.argument, severity: d.severity }, 1),
     );
@@ -147,6 +154,8 @@ export class Daemon {
       // In the background: the management API may be absent or slow, and only informs.
       ['check broker capacity', async () => void (this.capacityCheck ??= this.checkBrokerCapacity())],
       ['open consume connection', async () => this.openConsumeConnection()],
+      // Before any lane consumes: a copy cancelled while this daemon was down must not run.
+      ['read cancels', () => this.followCancels(timeout)],
       ['start lanes', () => this.startLanes(handlers, timeout)],
       ['start work-ahead', async () => this.startWorkAhead()],
       ['start rung discovery', async () => this.rungs && this.discoverRungs(this.rungs)],
@@ -207,6 +216,19 @@ export class Daemon {
     );
   }
 
+  /** Reads the tombstone stream up to its end, and follows it from then on. */
+  private async followCancels(timeout: number): Promise<void> {
+    this.follower = new TombstoneFollower({
+      connection: this.consumeConnection!,
+      queue: names(this.config.namespace).tombstones,
+      tombstones: this.tombstones,
+      logger: this.log,
+      timeoutMs: this.config.amqp.publishTimeoutMs,
+    });
+    await this.follower.ready(timeout);
+    this.log.info({ tombstones: this.tombstones.size }, 'cancels read');
+  }
+
   /** A worker per lane; resolves once every lane consumes. */
   private async startLanes(handlers: ReadonlyMap<string, Handler>, timeout: number): Promise<void> {
     const { config, metrics } = this;
@@ -226,7 +248,12 @@ export class Daemon {
           rungs: this.rungs,
           logger: this.log,
           observer: this.observer,
-          setup: (_ch, model) => this.asserter.assert(model, (t) => laneTopology(t, lane.name)),
+          tombstones: this.tombstones,
+          setup: async (_ch, model) => {
+            await this.asserter.assert(model, (t) => laneTopology(t, lane.name));
+            // After a reconnect: the cancels made meanwhile are read before the lane consumes again.
+            await this.follower!.caughtUp(timeout);
+          },
         }),
       );
     }
@@ -416,6 +443,7 @@ export class Daemon {
         ['stop queue sampling', async () => this.sampler?.stop()],
         ['close work-ahead channel', async () => this.workAhead?.close()],
         ['close lane channels', () => Promise.all(this.workers.map((w) => w.close()))],
+        ['close tombstone follower', async () => this.follower?.close()],
         ['close consume connection', async () => this.consumeConnection?.close()],
         ['close publish channel', async () => this.publish?.channel.close()],
         ['close rung channel', async () => this.rungs?.close()],

@@ -3,6 +3,7 @@ import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
 import { BrokerError, errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
+import { QUEUE_UNAVAILABLE } from './topology-asserter';
 
 export type RawChannel = Channel | ConfirmChannel;
 
@@ -171,8 +172,14 @@ export class ManagedChannel<C extends RawChannel = ConfirmChannel> extends Event
       this.emit('ready', opened);
     } catch (err) {
       this.settingUp = undefined;
-      this.log.error({ err: errorMessage(err) }, 'channel setup failed');
-      this.emit('setupError', err);
+      if (err instanceof BrokerError && err.code === QUEUE_UNAVAILABLE) {
+        // It passes on its own (a queue recovering after a broker restart): tried again in a
+        // moment; `ready` keeps waiting, up to its timeout, instead of failing a start.
+        this.log.warn({ err: errorMessage(err) }, 'channel setup waits for the broker; trying again');
+      } else {
+        this.log.error({ err: errorMessage(err) }, 'channel setup failed');
+        this.emit('setupError', err);
+      }
       // The broker closes the channel on most setup errors; make sure it is gone either way.
       await channel?.close().catch(() => undefined);
       this.scheduleReopen();

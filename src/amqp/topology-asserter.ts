@@ -6,7 +6,7 @@ import { brokerFeatures, brokerProblems, type BrokerFeatures } from '../topology
 import { buildTopology, type QueueSpec, type Topology } from '../topology/build';
 import { classifyDrift, unsafeToLook, type QueueDrift } from '../topology/drift';
 import { names } from '../naming/names';
-import { isQuorumQueue, settleNewQuorumQueues } from './new-quorum-queue';
+import { needsSettle, settleNewQuorumQueues } from './new-quorum-queue';
 import { probeQueues } from './probe-queues';
 
 /** How long the existence checks of a read-only command's `inspect` may take. */
@@ -88,7 +88,7 @@ export class TopologyAsserter {
     const topology = select(this.topologyFor(model.connection));
     // A quorum queue is not crash-safe for its first moments (`new-quorum-queue.ts`): find the
     // ones this assert creates, and return only once they have settled.
-    const quorum = topology.queues.filter((q) => isQuorumQueue(q.arguments)).map((q) => q.name);
+    const quorum = topology.queues.filter((q) => needsSettle(q.arguments)).map((q) => q.name);
     const existing = quorum.length > 0 ? await probeQueues(model, quorum, INSPECT_TIMEOUT_MS) : undefined;
     const creates = quorum.some((q) => !existing?.get(q));
     const open = async (): Promise<Channel> => {
@@ -180,6 +180,14 @@ export class TopologyAsserter {
         const argument = this.drift.has(queue.name) ? undefined : inequivalentArgument(r.reason);
         if (argument === undefined) {
           const code = errnoCode(r.reason);
+          if (code === 404 && queueUnavailable(r.reason)) {
+            // The queue exists but its replicas are not up yet (a quorum queue or stream just
+            // after a broker restart): a wait, not a fault; the channel's setup is tried again.
+            throw new BrokerError(`queue ${queue.name} is not available yet (its node is recovering): ${errorMessage(r.reason)}`, {
+              cause: r.reason,
+              code: QUEUE_UNAVAILABLE,
+            });
+          }
           if (code === 406 || code === 404) {
             throw failure(`queue ${queue.name}`, r.reason, '');
           }
@@ -222,6 +230,18 @@ async function step(what: string, run: () => Promise<unknown>): Promise<void> {
     // 406 PRECONDITION_FAILED: the object exists with other arguments, or a value is out of range.
     throw failure(what, err, errnoCode(err) === 406 ? ` — the broker refused its arguments: ${CONFLICT_HINT}` : '');
   }
+}
+
+/** The code of a setup error that passes on its own: the setup is retried, a start waits (`ManagedChannel`). */
+export const QUEUE_UNAVAILABLE = 'QUEUE_UNAVAILABLE';
+
+/**
+ * RabbitMQ's 404 for a durable queue whose member is not running ("home node … of durable
+ * queue … is down or inaccessible"), as opposed to a queue that does not exist. Read from the
+ * broker's text here, once, at the boundary; the rest of orbit decides by `QUEUE_UNAVAILABLE`.
+ */
+export function queueUnavailable(err: unknown): boolean {
+  return /down or inaccessible/.test(errorMessage(err));
 }
 
 function failure(what: string, err: unknown, hint: string): BrokerError {

@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
+import { cancelCommand } from './cancel';
 import { configCommand } from './config';
 import { dlqCommand } from './dlq';
 import { lanesCommand } from './lanes';
@@ -26,6 +27,7 @@ const program = new Command('orbit')
   .version(packageVersion())
   .addCommand(startCommand())
   .addCommand(publishCommand())
+  .addCommand(cancelCommand())
   .addCommand(seedCommand())
   .addCommand(topologyCommand())
   .addCommand(configCommand())

@@ -13,6 +13,7 @@ interface PublishFlags extends ConfigFlags {
   id?: string;
   body?: string;
   file?: string;
+  replace?: boolean;
   window: string;
 }
 
@@ -29,6 +30,7 @@ export function publishCommand(): Command {
       .option('--priority <n>', 'priority, 0 … the lane maxPriority')
       .option('--id <id>', 'message id (default: a new UUID)')
       .option('--body <json>', 'the body, as JSON text')
+      .option('--replace', 'with --id and --body: supersede every copy of the id published before (they are dropped when due)')
       .option('--file <file>', 'JSON lines to publish ("-" for stdin)')
       .option('--window <n>', 'unconfirmed publishes in flight', String(DEFAULT_WINDOW)),
   ).action(
@@ -47,6 +49,7 @@ export function publishCommand(): Command {
 
 async function publishOne(scheduler: Scheduler, flags: PublishFlags): Promise<void> {
   if (flags.file) throw new InvalidMessageError('give either --body or --file, not both');
+  if (flags.replace && flags.id === undefined) throw new InvalidMessageError('--replace needs --id: the id of the message it replaces', { code: 'BAD_ID' });
   let body: unknown;
   try {
     body = JSON.parse(flags.body!);
@@ -58,6 +61,7 @@ async function publishOne(scheduler: Scheduler, flags: PublishFlags): Promise<vo
     at: flags.at,
     priority: parsePriority(flags.priority),
     id: flags.id,
+    replace: flags.replace === true,
   });
   process.stdout.write(`${JSON.stringify({ id: published.id, lane: published.lane, dueAt: published.dueAt.toISOString() })}\n`);
 }
@@ -68,6 +72,7 @@ async function publishOne(scheduler: Scheduler, flags: PublishFlags): Promise<vo
  * flight, and says exactly how many lines were confirmed, so a rerun can skip them.
  */
 async function publishLines(scheduler: Scheduler, flags: PublishFlags): Promise<void> {
+  if (flags.replace) throw new InvalidMessageError('--replace publishes one message (--id and --body); for many, `orbit cancel --file` the ids first, then publish them', { code: 'BAD_ID' });
   const window = Math.max(1, Number.parseInt(flags.window, 10) || DEFAULT_WINDOW);
   const input = openInput(flags.file);
   if (input === process.stdin && process.stdin.isTTY) {

@@ -110,6 +110,7 @@ export interface RawConfig {
   readonly retry: RawRetry;
   readonly lanes: readonly RawLane[];
   readonly shutdown: { readonly timeout: DurationInput };
+  readonly cancel: { readonly retention: DurationInput };
   readonly log: { readonly level: LogLevel };
   readonly http: { readonly host: string; readonly port: number };
 }
@@ -379,6 +380,13 @@ export const configSchema: convict.Schema<RawConfig> = {
   },
   shutdown: {
     timeout: duration('How long a stop waits for in-flight handlers.', '30s', 'ORBIT_SHUTDOWN_TIMEOUT'),
+  },
+  cancel: {
+    retention: duration(
+      'How long a cancel is kept (in daemons and on the broker): copies of its id published before it are dropped while it is. Cover your longest delay.',
+      '7d',
+      'ORBIT_CANCEL_RETENTION',
+    ),
   },
   log: {
     level: { doc: 'Log level.', format: [...LOG_LEVELS], default: 'info', env: 'ORBIT_LOG_LEVEL' },

@@ -157,6 +157,18 @@ export interface DelayConfig {
   readonly queueType: QueueType;
 }
 
+/** Cancel and replace (README, "Cancel and replace"). */
+export interface CancelConfig {
+  /**
+   * How long a cancel is kept, in each daemon's memory and in the namespace's tombstone
+   * stream: while it is, copies of its id published before it are dropped when they come
+   * due. It must cover the longest delay a copy may wait (and any lane backlog or outage);
+   * a copy due later than that after the cancel runs.
+   * @defaultValue 7 days
+   */
+  readonly retentionMs: number;
+}
+
 export interface ResolvedConfig {
   readonly amqp: AmqpConfig;
   /** Prefix of every exchange and queue. @defaultValue 'orbit' */
@@ -166,6 +178,7 @@ export interface ResolvedConfig {
   /** Default retry policy for lanes that set none. */
   readonly retry: RetryConfig;
   readonly shutdown: { /** @defaultValue 30 s */ readonly timeoutMs: number };
+  readonly cancel: CancelConfig;
   readonly log: { /** @defaultValue 'info' */ readonly level: LogLevel };
   readonly http: { /** @defaultValue '0.0.0.0' */ readonly host: string; /** @defaultValue 9464; 0 disables */ readonly port: number };
   /** Absolute path of the JSON config file, when one was loaded. */

@@ -93,6 +93,8 @@ const HTTP_SCHEME = /^https?:\/\//i;
 const MAX_DELAY_LEVELS = 40;
 const MAX_PRIORITY = 255;
 const MAX_PARTITIONS = 64;
+/** The shortest `cancel.retention`: below a minute a cancel could be gone before a delivery already on its way reads it. */
+const MIN_CANCEL_RETENTION_MS = 60_000;
 const MAX_BUNDLE = 10_000;
 const MIN_BUNDLE_BYTES = 1024;
 const MAX_BUNDLE_BYTES = 16 * 1024 * 1024;
@@ -518,6 +520,10 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
   });
 
   const shutdownMs = problems.duration(raw.shutdown.timeout, 'shutdown.timeout');
+  const retentionMs = problems.duration(raw.cancel.retention, 'cancel.retention');
+  if (retentionMs !== undefined && retentionMs !== null && retentionMs < MIN_CANCEL_RETENTION_MS) {
+    problems.add('cancel.retention', `cancel.retention must be at least 1m (got ${formatDuration(retentionMs)}): a cancel must outlive the copies it drops`);
+  }
   if (raw.http.host.trim() === '') problems.add('http.host', 'http.host must not be empty');
   problems.between(raw.http.port, 0, 65535, 'http.port');
 
@@ -539,6 +545,7 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
     lanes,
     retry: toRetryConfig(globalRetry),
     shutdown: { timeoutMs: shutdownMs ?? 0 },
+    cancel: { retentionMs: retentionMs ?? 0 },
     log: { level: raw.log.level },
     http: { host: raw.http.host, port: raw.http.port },
     configFile,

@@ -41,6 +41,7 @@ export function configView(cfg: ResolvedConfig): unknown {
     retry: retry(cfg.retry),
     lanes: cfg.lanes.map(lane),
     shutdown: { timeout: duration(cfg.shutdown.timeoutMs) },
+    cancel: { retention: duration(cfg.cancel.retentionMs) },
     log: { level: cfg.log.level },
     http: { host: cfg.http.host, port: cfg.http.port },
   };

@@ -164,6 +164,8 @@ export class DeadLetterQueue {
         delayMs: 0,
         runs: readState(headers, now).runs,
         attempt: 0,
+        // Its own generation: a replayed dead letter of a cancelled id stays cancelled.
+        generation: readState(headers, now).generation,
         headers: userHeaders(headers),
       },
       'publish',

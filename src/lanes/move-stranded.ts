@@ -54,6 +54,7 @@ export function movedMessages(msg: Pick<ConsumeMessage, 'content' | 'properties'
       runs: e.runs,
       attempt: 0,
       key: e.key,
+      generation: e.generation,
       headers: {},
     }));
   }
@@ -69,6 +70,7 @@ export function movedMessages(msg: Pick<ConsumeMessage, 'content' | 'properties'
       runs: state.runs,
       attempt: 0,
       key: state.key,
+      generation: state.generation,
       headers: userHeaders(headers),
     },
   ];

@@ -6,15 +6,18 @@ import { BadBodyError } from '../errors';
  * `x-orbit-bundle` carrying the format version; plain messages have no such header and
  * stay accepted everywhere. Pure.
  *
- * Version 1, big-endian:
- *   u8 version (1) · u32 count · count × entry
+ * Version 2, big-endian:
+ *   u8 version (2) · u32 count · count × entry
  *   entry: u16 idLen · id (UTF-8) · u16 keyLen · key (UTF-8, 0 = none) · u32 runs ·
- *          u32 attempt · f64 dueAt (epoch ms) · u32 bodyLen · body
- * 23 bytes of framing per message plus its id: compact next to ~300 bytes of AMQP
- * properties and headers per message that a bundle shares.
+ *          u32 attempt · f64 dueAt (epoch ms) · f64 generation · u32 bodyLen · body
+ * 31 bytes of framing per message plus its id: compact next to ~300 bytes of AMQP
+ * properties and headers per message that a bundle shares. Version 1 (written before
+ * cancellation) is the same without the generation; it is still read, as generation 0.
  */
 export const BUNDLE_HEADER = 'x-orbit-bundle';
-export const BUNDLE_VERSION = 1;
+export const BUNDLE_VERSION = 2;
+/** The oldest version this orbit reads. */
+const OLDEST_BUNDLE_VERSION = 1;
 
 export interface BundleEntry {
   readonly id: string;
@@ -22,15 +25,17 @@ export interface BundleEntry {
   readonly runs: number;
   readonly attempt: number;
   readonly dueAt: number;
+  /** 0 in a version-1 bundle. */
+  readonly generation: number;
   readonly body: Buffer;
 }
 
 /** What `encodeBundle` takes: an entry, or anything shaped like one (an OutgoingMessage). */
-export type EntryInput = Omit<BundleEntry, 'key'> & { readonly key?: string | undefined };
+export type EntryInput = Omit<BundleEntry, 'key' | 'generation'> & { readonly key?: string | undefined; readonly generation?: number };
 
 /** Bytes an entry takes in a bundle (for `maxBytes`). */
 export function entrySize(e: { readonly id: string; readonly key?: string | undefined; readonly body: Buffer }): number {
-  return 2 + Buffer.byteLength(e.id) + 2 + (e.key === undefined ? 0 : Buffer.byteLength(e.key)) + 4 + 4 + 8 + 4 + e.body.length;
+  return 2 + Buffer.byteLength(e.id) + 2 + (e.key === undefined ? 0 : Buffer.byteLength(e.key)) + 4 + 4 + 8 + 8 + 4 + e.body.length;
 }
 
 /**
@@ -58,6 +63,7 @@ export function encodeBundle(entries: readonly EntryInput[], size?: number): Buf
     o = buf.writeUInt32BE(e.runs, o);
     o = buf.writeUInt32BE(e.attempt, o);
     o = buf.writeDoubleBE(e.dueAt, o);
+    o = buf.writeDoubleBE(e.generation ?? 0, o);
     o = buf.writeUInt32BE(e.body.length, o);
     o += e.body.copy(buf, o);
   }
@@ -89,17 +95,20 @@ function writeString(buf: Buffer, text: string, offset: number): number {
  * Entry bodies are views into `buf`, not copies.
  */
 export function decodeBundle(buf: Buffer, version: unknown): BundleEntry[] {
-  if (version !== BUNDLE_VERSION && !(typeof version === 'bigint' && Number(version) === BUNDLE_VERSION)) {
-    throw new BadBodyError(`unsupported bundle version ${String(version)} (this orbit reads version ${BUNDLE_VERSION})`);
+  const v = bundleVersion(version);
+  if (v === undefined) {
+    throw new BadBodyError(`unsupported bundle version ${String(version)} (this orbit reads versions ${OLDEST_BUNDLE_VERSION}–${BUNDLE_VERSION})`);
   }
   const need = (o: number, n: number) => {
     if (o + n > buf.length) throw new BadBodyError(`corrupt bundle: needs ${o + n} bytes, has ${buf.length}`);
   };
   need(0, 5);
-  if (buf.readUInt8(0) !== BUNDLE_VERSION) throw new BadBodyError(`corrupt bundle: version byte ${buf.readUInt8(0)}`);
+  if (buf.readUInt8(0) !== v) throw new BadBodyError(`corrupt bundle: version byte ${buf.readUInt8(0)}`);
   const count = buf.readUInt32BE(1);
-  // Each entry takes at least 24 bytes: a count that cannot fit is corrupt, not a huge allocation.
-  if (count > (buf.length - 5) / 24) throw new BadBodyError(`corrupt bundle: ${count} entries cannot fit in ${buf.length} bytes`);
+  // Fixed fields after the key: runs, attempt, dueAt, (generation,) bodyLen.
+  const fixed = v === 1 ? 20 : 28;
+  // Each entry takes at least 4 + fixed bytes: a count that cannot fit is corrupt, not a huge allocation.
+  if (count > (buf.length - 5) / (4 + fixed)) throw new BadBodyError(`corrupt bundle: ${count} entries cannot fit in ${buf.length} bytes`);
   const out: BundleEntry[] = [];
   let o = 5;
   for (let i = 0; i < count; i++) {
@@ -111,19 +120,26 @@ export function decodeBundle(buf: Buffer, version: unknown): BundleEntry[] {
     o += idLen;
     const keyLen = buf.readUInt16BE(o);
     o += 2;
-    need(o, keyLen + 20);
+    need(o, keyLen + fixed);
     const key = keyLen === 0 ? undefined : buf.toString('utf8', o, o + keyLen);
     o += keyLen;
     const runs = buf.readUInt32BE(o);
     const attempt = buf.readUInt32BE(o + 4);
     const dueAt = buf.readDoubleBE(o + 8);
-    const bodyLen = buf.readUInt32BE(o + 16);
-    o += 20;
+    const generation = v === 1 ? 0 : buf.readDoubleBE(o + 16);
+    const bodyLen = buf.readUInt32BE(o + fixed - 4);
+    o += fixed;
     need(o, bodyLen);
     if (id === '' || !Number.isFinite(dueAt)) throw new BadBodyError(`corrupt bundle: entry ${i} has no id or no due time`);
-    out.push({ id, key, runs, attempt, dueAt, body: buf.subarray(o, o + bodyLen) });
+    out.push({ id, key, runs, attempt, dueAt, generation: Number.isFinite(generation) && generation > 0 ? generation : 0, body: buf.subarray(o, o + bodyLen) });
     o += bodyLen;
   }
   if (o !== buf.length) throw new BadBodyError(`corrupt bundle: ${buf.length - o} trailing bytes`);
   return out;
+}
+
+/** The bundle format version a header names, when this orbit reads it. */
+export function bundleVersion(version: unknown): number | undefined {
+  const v = typeof version === 'bigint' ? Number(version) : version;
+  return typeof v === 'number' && Number.isInteger(v) && v >= OLDEST_BUNDLE_VERSION && v <= BUNDLE_VERSION ? v : undefined;
 }

@@ -12,6 +12,12 @@ export const HEADER = {
   lane: 'x-orbit-lane',
   /** Partition key, when the publisher gave one (else the id decides the partition). */
   key: 'x-orbit-key',
+  /**
+   * The message's generation: when it was first published (epoch ms, fractional), kept across
+   * reschedules and retries. A cancel drops the copies of an id older than itself
+   * (`message/tombstones.ts`); absent (an older orbit, another client): 0, older than any cancel.
+   */
+  generation: 'x-orbit-gen',
   errorCode: 'x-orbit-error-code',
   errorMessage: 'x-orbit-error',
   deadAt: 'x-orbit-dead-at',
@@ -68,6 +74,8 @@ export interface MessageState {
   readonly attempt: number;
   readonly lane: string | undefined;
   readonly key: string | undefined;
+  /** 0 when the message carries none. */
+  readonly generation: number;
 }
 
 /**
@@ -85,7 +93,14 @@ export function readState(headers: Headers | undefined, now: number): MessageSta
     attempt: toCount(get(HEADER.attempt), 0),
     lane: text(get(HEADER.lane)),
     key: text(get(HEADER.key)),
+    generation: toGeneration(get(HEADER.generation)),
   };
+}
+
+/** A generation from a header: a finite non-negative number (a double on the wire), else 0. */
+function toGeneration(value: unknown): number {
+  const n = typeof value === 'number' ? value : typeof value === 'bigint' ? Number(value) : NaN;
+  return Number.isFinite(n) && n > 0 ? n : 0;
 }
 
 function text(value: unknown): string | undefined {
@@ -124,7 +139,10 @@ export function withoutBrokerHeaders(headers: Headers | undefined): Headers {
 }
 
 /** Headers for a republish: the user's headers plus orbit's state. */
-export function writeState(user: Headers, state: { dueAt: number; runs: number; attempt: number; lane: string; key?: string | undefined }): Headers {
+export function writeState(
+  user: Headers,
+  state: { dueAt: number; runs: number; attempt: number; lane: string; key?: string | undefined; generation?: number },
+): Headers {
   const headers: Headers = {
     ...user,
     [HEADER.due]: state.dueAt,
@@ -133,5 +151,6 @@ export function writeState(user: Headers, state: { dueAt: number; runs: number; 
     [HEADER.lane]: state.lane,
   };
   if (state.key !== undefined) headers[HEADER.key] = state.key;
+  if (state.generation) headers[HEADER.generation] = state.generation;
   return headers;
 }

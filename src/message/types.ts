@@ -31,6 +31,11 @@ export interface OutgoingMessage {
   readonly attempt: number;
   /** Chooses the partition of a partitioned lane; the id does when absent. */
   readonly key?: string | undefined;
+  /**
+   * When this message was first published (`nextGeneration()`), kept by its reschedules and
+   * retries: a cancel drops the copies of its id published before it. 0: unknown (older than any cancel).
+   */
+  readonly generation: number;
   /** The user's own headers, carried along unchanged. */
   readonly headers: Headers;
 }

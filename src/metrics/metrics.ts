@@ -157,6 +157,12 @@ export class Metrics {
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000],
     registers: [this.registry],
   });
+  readonly cancelled = new Counter({
+    name: 'orbit_cancelled_total',
+    help: 'Copies of cancelled ids dropped instead of run or rescheduled (README, "Cancel and replace").',
+    labelNames: ['lane'],
+    registers: [this.registry],
+  });
   readonly rateLimited = new Counter({
     name: 'orbit_rate_limited_seconds_total',
     help: "Time messages spent waiting for their lane's rate limit.",
@@ -184,6 +190,18 @@ export class Metrics {
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'orbit_' });
+  }
+
+  /** `orbit_tombstones`: the cancels this daemon holds, read at every scrape. */
+  trackTombstones(held: () => number): void {
+    new Gauge({
+      name: 'orbit_tombstones',
+      help: 'Cancels this daemon holds: ids whose older copies it drops (retired after cancel.retention).',
+      registers: [this.registry],
+      collect() {
+        this.set(held());
+      },
+    });
   }
 
   /** Connection hooks for `openConnection`, keeping the connection gauges current. */
@@ -239,6 +257,7 @@ export class Metrics {
       this.lateness.labels(lane.name);
       this.handlerDuration.labels(lane.name);
       if (lane.rateLimit) this.rateLimited.inc({ lane: lane.name }, 0);
+      this.cancelled.inc({ lane: lane.name }, 0);
     }
     for (const kind of PUBLISH_KINDS) this.published.inc({ kind }, 0);
   }
@@ -258,6 +277,7 @@ export class Metrics {
       handlerFinished: (lane, handlerMs) => of(lane).handler.observe(handlerMs / 1000),
       messageSettled: (lane, kind) => of(lane).settled[kind].inc(),
       messageReleased: (lane) => of(lane).inFlight--,
+      messageCancelled: (lane) => this.cancelled.inc({ lane }),
       takenEarly: (lane, messages) => of(lane).takenEarly.inc(messages),
       workingAhead: (lane, active) => this.workAheadActive.set({ lane }, active ? 1 : 0),
     };

@@ -34,6 +34,8 @@ export interface Names {
   readonly deliver: string;
   readonly unroutable: string;
   readonly dead: string;
+  /** The stream of cancels (tombstones) every daemon follows (`amqp/tombstone-follower.ts`). */
+  readonly tombstones: string;
   /**
    * The record of every lane queue the namespace has had (`topology/lane-record.ts`): how a
    * daemon finds the queue of a lane removed from its config, which AMQP cannot list.
@@ -65,6 +67,7 @@ export function names(namespace: string): Names {
     deliver: `${namespace}.deliver`,
     unroutable: `${namespace}.unroutable`,
     dead: `${namespace}.dead`,
+    tombstones: `${namespace}.cancelled`,
     laneRecord: `${namespace}.lane-record`,
     lane: (lane) => `${namespace}.lane.${lane}`,
     lanePartition: (lane, p) => `${namespace}.lane.${lane}.${p}`,

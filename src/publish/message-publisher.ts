@@ -4,6 +4,7 @@ import { holdMs } from '../delay/ladder';
 import { routeDelay, type DelayRoute } from '../delay/routing';
 import { PublishError } from '../errors';
 import { HEADER, writeState } from '../message/headers';
+import { CANCEL_BEFORE_HEADER } from '../message/tombstone-message';
 import type { DeadLetterInfo, OutgoingMessage, StoredMessage } from '../message/types';
 import type { Names } from '../naming/names';
 import { Bundler, type BundleRoute, type Settle } from './bundler';
@@ -37,6 +38,8 @@ interface Route extends BundleRoute {
   /** The delay the route applies (the rung's TTL on the ladder). */
   readonly delayMs: number;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** Longest error text kept in a dead letter's headers: enough to debug, never a huge frame. */
 export const MAX_ERROR_HEADER_BYTES = 1024;
@@ -199,6 +202,14 @@ export class MessagePublisher {
         [HEADER.deadAt]: now,
       },
     }));
+  }
+
+  /**
+   * Writes a cancel of `id` to the tombstone stream: every daemon drops the copies of `id`
+   * whose generation is below `before` (README, "Cancel and replace"). Resolves once confirmed.
+   */
+  cancel(id: string, before: number): Promise<void> {
+    return this.publisher.publish('', this.names.tombstones, EMPTY, { messageId: id, headers: { [CANCEL_BEFORE_HEADER]: before } });
   }
 
   private observed(kind: PublishKind, confirmed: Promise<void>): Promise<void> {

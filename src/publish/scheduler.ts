@@ -1,10 +1,11 @@
 import type { ConnectionRole } from '../amqp/connection';
 import { BrokerSession } from './session';
-import { BrokerError } from '../errors';
+import { BrokerError, InvalidMessageError } from '../errors';
 import { loadConfig } from '../config/load';
 import type { ConfigSources, LaneConfig, ResolvedConfig } from '../config/types';
 import { createLogger, type Logger } from '../logging/logger';
 import { encodeBody } from '../message/body';
+import { nextGeneration } from '../message/generation';
 import { NO_HEADERS, type Headers } from '../message/headers';
 import type { OutgoingMessage, TimingOptions } from '../message/types';
 import type { Settle } from './bundler';
@@ -29,7 +30,25 @@ export interface PublishMessageOptions extends TimingOptions {
   readonly key?: string;
   /** Extra AMQP headers carried with the message (`x-orbit-*` are orbit's own and ignored). */
   readonly headers?: Headers;
+  /**
+   * Supersede every copy of `id` published before this one (it needs an `id`): they are
+   * dropped when they come due, this one runs (README, "Cancel and replace"). The cancel is
+   * confirmed before the message is sent; if the send then fails, the id is cancelled until
+   * a replace succeeds. @defaultValue false
+   */
+  readonly replace?: boolean;
 }
+
+/** What `cancel` did. */
+export interface CancelResult {
+  /** Ids whose cancel the broker confirmed. */
+  readonly cancelled: number;
+  /** The cancels' generation: copies published before it (epoch ms) are dropped. */
+  readonly before: Date;
+}
+
+/** Cancels in flight at once (`cancel` with many ids). */
+const CANCEL_WINDOW = 1000;
 
 export interface PublishedMessage {
   readonly id: string;
@@ -81,12 +100,49 @@ export class Scheduler {
       delayMs: schedule.delayMs,
       runs: 0,
       attempt: 0,
+      generation: nextGeneration(now),
       headers: options.headers ?? NO_HEADERS,
     };
   }
 
   async publish(lane: string, body: unknown, options: PublishMessageOptions = {}): Promise<PublishedMessage> {
-    return this.send(this.prepare(lane, body, options));
+    if (options.replace && options.id === undefined) {
+      throw new InvalidMessageError('replace needs the id of the message it replaces', { code: 'BAD_ID' });
+    }
+    const message = this.prepare(lane, body, options);
+    // The cancel first: its generation is the new copy's, which it therefore spares.
+    if (options.replace) {
+      const session = await this.connect();
+      await session.ensureTombstoneStream();
+      await session.publisher.cancel(message.id, message.generation);
+    }
+    return this.send(message);
+  }
+
+  /**
+   * Cancels ids: every copy of each published before now — in any delay queue, lane, bundle
+   * or retry — is dropped when it comes due, by every daemon of the namespace, for
+   * `cancel.retention`; a run in flight finishes and is not rescheduled. An unknown id is
+   * accepted (and retired after the retention). A publish of the id after this resolves runs.
+   * Resolves once the broker confirmed every cancel; on a failure, rejects with the first
+   * error after the cancels in flight settle (cancelling again is harmless).
+   */
+  async cancel(ids: string | readonly string[]): Promise<CancelResult> {
+    const list = typeof ids === 'string' ? [ids] : ids;
+    // Every id checked before anything is sent (resolveId refuses what no message can carry).
+    for (const id of list) resolveId(id ?? '');
+    const session = await this.connect();
+    await session.ensureTombstoneStream();
+    const { publisher } = session;
+    const before = nextGeneration();
+    let cancelled = 0;
+    for (let i = 0; i < list.length; i += CANCEL_WINDOW) {
+      const results = await Promise.allSettled(list.slice(i, i + CANCEL_WINDOW).map((id) => publisher.cancel(id, before)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      cancelled += results.filter((r) => r.status === 'fulfilled').length;
+      if (failed) throw failed.reason;
+    }
+    return { cancelled, before: new Date(before) };
   }
 
   /** Sends a message `prepare` returned; resolves once the broker confirmed it. */

@@ -6,6 +6,8 @@ import type { PublishChannel } from '../amqp/publish-channel';
 import type { RungDeclarer } from '../amqp/rung-declarer';
 import { TopologyAsserter } from '../amqp/topology-asserter';
 import type { ResolvedConfig } from '../config/types';
+import { BrokerError } from '../errors';
+import { tombstoneStreamSpec } from '../topology/build';
 import type { Logger } from '../logging/logger';
 import type { MessagePublisher } from './message-publisher';
 import { openPublisher } from './open-publisher';
@@ -50,6 +52,7 @@ export class BrokerSession {
   readonly rungs: RungDeclarer | undefined;
   private readonly extra = new Set<ManagedChannel<Channel>>();
   private closing: Promise<void> | undefined;
+  private tombstoneStream: Promise<void> | undefined;
 
   private constructor(
     private readonly config: ResolvedConfig,
@@ -106,6 +109,24 @@ export class BrokerSession {
       this.extra.delete(managed);
       await managed.close();
     }
+  }
+
+  /**
+   * Declares the namespace's tombstone stream before the first cancel: once per session, and
+   * when it creates the stream it resolves only after the settle time (`new-quorum-queue.ts`),
+   * so no cancel is written to a stream a broker crash could lose. Daemons find it meanwhile.
+   */
+  ensureTombstoneStream(): Promise<void> {
+    this.tombstoneStream ??= (async () => {
+      const model = this.connection.connection;
+      if (!model) throw new BrokerError('not connected to the broker', { code: 'NOT_CONNECTED' });
+      const stream = tombstoneStreamSpec(this.config);
+      await this.topology.assert(model, () => ({ exchanges: [], queues: [stream], bindings: [] }));
+    })().catch((err: unknown) => {
+      this.tombstoneStream = undefined;
+      throw err;
+    });
+    return this.tombstoneStream;
   }
 
   /** Idempotent. */

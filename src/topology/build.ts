@@ -22,7 +22,7 @@ export interface ExchangeSpec {
 export interface QueueSpec {
   readonly name: string;
   /** What the queue is for; drives metrics and `orbit stats`. */
-  readonly role: 'delay' | 'lane' | 'dead' | 'unroutable';
+  readonly role: 'delay' | 'lane' | 'dead' | 'unroutable' | 'tombstones';
   readonly arguments: QueueArguments;
   /** For binary delay levels: the level; for lane queues: the lane name. */
   readonly level?: number;
@@ -126,6 +126,21 @@ export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay'
   queues.push({ name: n.dead, role: 'dead', arguments: storageArguments(queueType, broker) });
 
   return { exchanges, queues, bindings };
+}
+
+/**
+ * The namespace's tombstone stream (README, "Cancel and replace"): a stream, so every daemon
+ * reads all of it from the start and none consumes it away. Not in `buildTopology`: the first
+ * cancel declares it (a namespace that never cancels has none). RabbitMQ retires whole segments
+ * older than `x-max-age`: small segments (4 MB, ~30,000 tombstones) keep that close to the
+ * retention, where the default (500 MB) would keep everything.
+ */
+export function tombstoneStreamSpec(config: Pick<ResolvedConfig, 'namespace' | 'cancel'>): QueueSpec {
+  return {
+    name: names(config.namespace).tombstones,
+    role: 'tombstones',
+    arguments: { 'x-queue-type': 'stream', 'x-max-age': `${Math.ceil(config.cancel.retentionMs / 1000)}s`, 'x-stream-max-segment-size-bytes': 4_000_000 },
+  };
 }
 
 /**

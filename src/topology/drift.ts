@@ -35,6 +35,9 @@ export function classifyDrift(queue: QueueSpec, argument: string, broker: Broker
       return broker.queueMode
         ? { ...at, severity: 'risky', why: `RabbitMQ ${broker.version} keeps a classic queue's backlog in memory unless it is lazy; the queue was declared without "x-queue-mode": "lazy"` }
         : { ...at, severity: 'ignored', why: `the queue was declared with "x-queue-mode", which RabbitMQ ${broker.version} ignores (and 4.3 refuses on a new declare)` };
+    case 'x-max-age':
+    case 'x-stream-max-segment-size-bytes':
+      return { ...at, severity: 'ignored', why: `the tombstone stream was declared with another "${argument}" (a changed cancel.retention): the broker keeps tombstones that long, daemons drop them from memory after cancel.retention` };
     case 'x-queue-version':
       return { ...at, severity: 'ignored', why: 'the queue was declared with another "x-queue-version"; it keeps working' };
     case 'x-delivery-limit':

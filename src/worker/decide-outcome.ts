@@ -23,6 +23,8 @@ export interface DecisionInput {
   readonly runs: number;
   readonly attempt: number;
   readonly key?: string | undefined;
+  /** Kept by the replacement: a cancel of the id drops it as it dropped the original. */
+  readonly generation: number;
   readonly userHeaders: Headers;
 }
 
@@ -77,6 +79,7 @@ function rescheduled(options: unknown, msg: DecisionInput, ctx: DecisionContext)
     key: msg.key,
     runs: msg.runs + 1,
     attempt: 0,
+    generation: msg.generation,
     headers: msg.userHeaders,
   };
 }
@@ -101,6 +104,7 @@ function onFailure(error: unknown, msg: DecisionInput, ctx: DecisionContext): Se
       key: msg.key,
       runs: msg.runs,
       attempt: failures,
+      generation: msg.generation,
       headers: msg.userHeaders,
     },
   };

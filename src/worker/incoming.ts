@@ -14,6 +14,8 @@ export interface IncomingMessage {
   readonly stored: StoredMessage;
   /** Set when the lane's `format` check fails: the handler must not run. */
   readonly badBody: BadBodyError | undefined;
+  /** When the message was first published (0: unknown): what a cancel of its id compares. */
+  readonly generation: number;
 }
 
 /**
@@ -41,7 +43,7 @@ export function decodeDelivery(raw: AmqpMessage, lane: LaneConfig, now: number, 
     const out = new Array<IncomingMessage>(entries.length);
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      const state: MessageState = { dueAt: e.dueAt, runs: e.runs, attempt: e.attempt, lane: lane.name, key: e.key };
+      const state: MessageState = { dueAt: e.dueAt, runs: e.runs, attempt: e.attempt, lane: lane.name, key: e.key, generation: e.generation };
       // No headers: a bundle carries none per message (a message with headers of its own is
       // never bundled); the handler and a dead letter see what a plain message would carry,
       // made on first read.
@@ -111,6 +113,10 @@ class Logical implements Message, IncomingMessage {
     return this.#badBody;
   }
 
+  get generation(): number {
+    return this.#state.generation;
+  }
+
   get message(): Message {
     return this;
   }
@@ -121,7 +127,7 @@ class Logical implements Message, IncomingMessage {
 
   get headers(): Headers {
     const s = this.#state;
-    return (this.#headers ??= writeState(NO_HEADERS, { dueAt: s.dueAt, runs: s.runs, attempt: s.attempt, lane: this.lane, key: s.key }));
+    return (this.#headers ??= writeState(NO_HEADERS, { dueAt: s.dueAt, runs: s.runs, attempt: s.attempt, lane: this.lane, key: s.key, generation: s.generation }));
   }
 
   get decision(): DecisionInput {
@@ -133,6 +139,7 @@ class Logical implements Message, IncomingMessage {
       runs: this.runs,
       attempt: this.attempt,
       key: this.#state.key,
+      generation: this.#state.generation,
       userHeaders: this.#bundled ? NO_HEADERS : userHeaders(this.headers),
     };
   }

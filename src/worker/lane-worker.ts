@@ -4,6 +4,7 @@ import type { DelayConfig, LaneConfig } from '../config/types';
 import { ManagedChannel } from '../amqp/managed-channel';
 import { errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
+import type { Tombstones } from '../message/tombstones';
 import type { MessagePublisher } from '../publish/message-publisher';
 import { decideOutcome, type HandlerResult, type Settlement } from './decide-outcome';
 import { DeliverySettler, type Delivery } from './delivery-settler';
@@ -28,6 +29,8 @@ export interface LaneWorkerOptions {
   readonly rungs?: { seen(queue: string): void };
   readonly logger: Logger;
   readonly observer?: WorkerObserver;
+  /** The cancels known: a copy they cover is dropped, not run, and a run they cover is not rescheduled. */
+  readonly tombstones?: Pick<Tombstones, 'cancels'>;
   /** Runs on every new consume channel before consuming (topology, on `model`'s channels). */
   readonly setup?: (channel: Channel, model: ChannelModel) => Promise<void>;
 }
@@ -324,6 +327,8 @@ export class LaneWorker {
     const { message } = incoming;
     const lane = this.o.lane.name;
     const observer = this.o.observer;
+    const tombstones = this.o.tombstones;
+    if (tombstones?.cancels(message.id, incoming.generation)) return this.dropCancelled(message.id, handlerDone);
     if (this.limiter) {
       const waitedMs = await this.limiter.acquire();
       if (waitedMs > 0) observer?.rateLimited?.(lane, waitedMs);
@@ -343,12 +348,22 @@ export class LaneWorker {
       handlerDone?.();
       if (!incoming.badBody) observer?.handlerFinished?.(lane, finished - started);
       const settlement = decideOutcome(result, incoming.decision, { lanes: this.o.lanes, delay: this.o.delay, now: finished });
+      // Cancelled while it ran: the run stands, no copy of it goes on.
+      if (settlement.kind !== 'done' && tombstones?.cancels(message.id, incoming.generation)) return this.dropCancelled(message.id);
       if (settlement.kind === 'dead' || settlement.kind === 'retried') this.logFailure(message.id, message.attempt, settlement, result);
       return await this.settler.replace(settlement, incoming, delivery);
     } finally {
       this.activeMessages--;
       observer?.messageReleased?.(lane);
     }
+  }
+
+  /** A copy of a cancelled id: acked with nothing in its place. */
+  private dropCancelled(id: string, handlerDone?: () => void): boolean {
+    handlerDone?.();
+    this.o.observer?.messageCancelled?.(this.o.lane.name);
+    this.log.debug({ id }, 'cancelled: copy dropped');
+    return true;
   }
 
   /** One line per failure (never per success): what failed, and where the message went. */

@@ -19,6 +19,8 @@ export interface WorkerObserver {
   settleFailed?(lane: string, err: unknown): void;
   /** The message no longer occupies a slot (settled, or given up for redelivery). */
   messageReleased?(lane: string): void;
+  /** A copy of a cancelled id was dropped (before its run, or its run's replacement after it). */
+  messageCancelled?(lane: string): void;
   /** Work-ahead took `messages` logical messages (a bundle counts each of its own) early, to run in `lane`. */
   takenEarly?(lane: string, messages: number): void;
   /** `lane` started (true) or stopped (false) working ahead: see `WorkAhead`, "Episodes". */
@@ -38,6 +40,7 @@ export function combineObservers(...observers: ReadonlyArray<WorkerObserver | un
     messageSettled: (...a) => list.forEach((o) => o.messageSettled?.(...a)),
     settleFailed: (...a) => list.forEach((o) => o.settleFailed?.(...a)),
     messageReleased: (...a) => list.forEach((o) => o.messageReleased?.(...a)),
+    messageCancelled: (...a) => list.forEach((o) => o.messageCancelled?.(...a)),
     takenEarly: (...a) => list.forEach((o) => o.takenEarly?.(...a)),
     workingAhead: (...a) => list.forEach((o) => o.workingAhead?.(...a)),
   };

@@ -6,7 +6,7 @@ import { formatDuration } from '../config/durations';
 import { destinationOf } from '../delay/routing';
 import { errnoCode, errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
-import { BUNDLE_HEADER, BUNDLE_VERSION } from '../message/bundle';
+import { BUNDLE_HEADER, bundleVersion } from '../message/bundle';
 import { headersOf, readState } from '../message/headers';
 import { laneOfDestination } from '../naming/partition';
 import type { Names } from '../naming/names';
@@ -274,7 +274,6 @@ function shown(ms: number): string {
  * version and count), else 1. Read here, not decoded: the lane decodes it when it runs.
  */
 function logicalCount(msg: GetMessage): number {
-  const version = headersOf(msg)[BUNDLE_HEADER];
-  if (version !== BUNDLE_VERSION || msg.content.length < 5) return 1;
+  if (bundleVersion(headersOf(msg)[BUNDLE_HEADER]) === undefined || msg.content.length < 5) return 1;
   return Math.max(1, msg.content.readUInt32BE(1));
 }

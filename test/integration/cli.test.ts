@@ -184,6 +184,48 @@ describe('orbit publish', () => {
   });
 });
 
+describe('orbit cancel and publish --replace', () => {
+  test('cancel --id and --file write one tombstone per id to the stream; bad input exits 2 writing none', async () => {
+    const ids = join(dir, 'ids.txt');
+    writeFileSync(ids, 'k1\n\n  k2  \nk3\n');
+    const one = await runCli(['cancel', '--config', configFile, '--id', 'k0']);
+    expect(one.code).toBe(0);
+    expect(JSON.parse(one.stdout)).toMatchObject({ cancelled: 1 });
+    const many = await runCli(['cancel', '--config', configFile, '--file', ids]);
+    expect(many.code).toBe(0);
+    expect(JSON.parse(many.stdout)).toMatchObject({ cancelled: 3 });
+    const none = await runCli(['cancel', '--config', configFile], { input: '' });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('nothing to cancel');
+    const both = await runCli(['cancel', '--config', configFile, '--id', 'x', '--file', ids]);
+    expect(both.code).toBe(2);
+    // What reached the stream: the four cancels, in order (read from its start, as a daemon does).
+    const seen = await withChannel(async (ch) => {
+      await ch.prefetch(100, false);
+      const out: string[] = [];
+      await new Promise<void>((resolve) => {
+        void ch.consume(`${ns}.cancelled`, (m) => {
+          if (!m) return;
+          if (typeof m.properties.messageId === 'string') out.push(m.properties.messageId);
+          ch.ack(m);
+          if (out.length === 4) resolve();
+        }, { arguments: { 'x-stream-offset': 'first' } });
+      });
+      return out;
+    });
+    expect(seen).toEqual(['k0', 'k1', 'k2', 'k3']);
+  });
+
+  test('publish --replace needs --id, and sends the cancel and the message', async () => {
+    const missing = await runCli(['publish', '--config', configFile, '--lane', 'a', '--replace', '--body', '{}']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--replace needs --id');
+    const res = await runCli(['publish', '--config', configFile, '--lane', 'a', '--id', 'r1', '--replace', '--delay', '8s', '--body', '{"v":2}']);
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({ id: 'r1', lane: 'a' });
+  });
+});
+
 describe('orbit topology', () => {
   test('--dry-run prints the exchanges and queues without declaring anything', async () => {
     const ns2 = randomNamespace('clitopo');

@@ -1,17 +1,17 @@
 import { PublishError } from '../../src/errors';
-import { decodeBundle } from '../../src/message/bundle';
+import { BUNDLE_VERSION, decodeBundle } from '../../src/message/bundle';
 import type { OutgoingMessage } from '../../src/message/types';
 import { Bundler } from '../../src/publish/bundler';
 
 /** A long linger: only the test decides when bundles go. */
 const cfg = { max: 100, lingerMs: 3_600_000, maxBytes: 262_144 };
-const msg = (id: string, lane = 'b'): OutgoingMessage => ({ id, lane, body: Buffer.from('{}'), priority: 0, dueAt: 1, delayMs: 0, runs: 0, attempt: 0, headers: {} });
+const msg = (id: string, lane = 'b'): OutgoingMessage => ({ id, lane, body: Buffer.from('{}'), priority: 0, dueAt: 1, delayMs: 0, runs: 0, attempt: 0, generation: 1, headers: {} });
 
 describe('Bundler', () => {
   test('flushOldest sends the oldest open bundles first, down to `keep` lingering messages', async () => {
     const sent: string[] = [];
     const bundler = new Bundler(async ({ routingKey }, body) => {
-      sent.push(`${routingKey}:${decodeBundle(body, 1).length}`);
+      sent.push(`${routingKey}:${decodeBundle(body, BUNDLE_VERSION).length}`);
     });
     const settled: number[] = [];
     for (let i = 0; i < 30; i++) bundler.addWith(msg(`m${i}`), { exchange: 'x', routingKey: `k${Math.floor(i / 10)}` }, cfg, (t, ok) => ok && settled.push(t), i);
@@ -28,7 +28,7 @@ describe('Bundler', () => {
   test('on the ladder, messages to one rung but different destinations (CC keys) never share a bundle', async () => {
     const sent: string[] = [];
     const bundler = new Bundler(async ({ routingKey, cc }, body) => {
-      sent.push(`${routingKey}>${(cc ?? []).join(',')}:${decodeBundle(body, 1).length}`);
+      sent.push(`${routingKey}>${(cc ?? []).join(',')}:${decodeBundle(body, BUNDLE_VERSION).length}`);
     });
     for (let i = 0; i < 6; i++) {
       const lane = i % 2 ? 'a' : 'b';
@@ -53,7 +53,7 @@ describe('Bundler', () => {
   test('a message that would push a bundle past maxBytes goes in the next one', async () => {
     const sizes: number[] = [];
     const bundler = new Bundler(async (_route, body) => {
-      sizes.push(decodeBundle(body, 1).length);
+      sizes.push(decodeBundle(body, BUNDLE_VERSION).length);
     });
     const route = { exchange: 'x', routingKey: 'k' };
     // Each entry is a few dozen bytes: 1024 bytes hold some, not all 100.

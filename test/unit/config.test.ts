@@ -83,6 +83,7 @@ describe('loadConfig defaults', () => {
       lanes: [],
       retry: { maxAttempts: 5, backoff: { initialMs: 1000, factor: 2, maxMs: 3_600_000, jitter: 'full' } },
       shutdown: { timeoutMs: 30_000 },
+      cancel: { retentionMs: 7 * 86_400_000 },
       log: { level: 'info' },
       http: { host: '0.0.0.0', port: 9464 },
       configFile: null,
@@ -501,6 +502,7 @@ const raw: RawConfig = {
     },
   ],
   shutdown: { timeout: '0' },
+  cancel: { retention: '2d' },
   log: { level: 'debug' },
   http: { host: 'localhost', port: 0 },
 };
@@ -1116,5 +1118,14 @@ describe('amqp.management', () => {
       expect(err.path).toBe('amqp.management.url');
       expect(err.message).not.toContain('secret');
     }
+  });
+});
+
+describe('cancel.retention', () => {
+  it('takes a duration and refuses one under a minute, naming the key', () => {
+    expect(load({ overrides: { 'cancel.retention': '2h' }, env: {} }).cancel.retentionMs).toBe(7_200_000);
+    expect(load({ env: { ORBIT_CANCEL_RETENTION: '30d' } }).cancel.retentionMs).toBe(30 * 86_400_000);
+    const err = configError(() => load({ overrides: { 'cancel.retention': '30s' }, env: {} }));
+    expect(err.message).toContain('cancel.retention must be at least 1m');
   });
 });

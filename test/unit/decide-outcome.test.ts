@@ -43,6 +43,7 @@ function input(overrides: Partial<DecisionInput> = {}): DecisionInput {
     lane: fast,
     body: Buffer.from('original'),
     priority: 5,
+    generation: 1_600_000_000_000.5,
     runs: 2,
     attempt: 0,
     userHeaders: { 'x-user': 'kept' },
@@ -76,6 +77,7 @@ describe('decideOutcome: reschedule', () => {
       delayMs: 5000,
       runs: 3,
       attempt: 0,
+      generation: 1_600_000_000_000.5,
       headers: { 'x-user': 'kept' },
     });
   });
@@ -172,7 +174,7 @@ describe('decideOutcome: reschedule', () => {
 
   it('an empty reschedule runs it again now, same lane and priority', () => {
     const s = expectKind(decideOutcome(ok({ reschedule: {} }), input(), ctx()), 'rescheduled');
-    expect(s.message).toMatchObject({ lane: 'fast', priority: 5, delayMs: 0, dueAt: NOW, runs: 3 });
+    expect(s.message).toMatchObject({ lane: 'fast', priority: 5, delayMs: 0, dueAt: NOW, runs: 3, generation: 1_600_000_000_000.5 });
   });
 });
 
@@ -242,6 +244,7 @@ describe('decideOutcome: failures', () => {
         delayMs: s.message.delayMs,
         runs: 2,
         attempt: attempt + 1,
+        generation: 1_600_000_000_000.5,
         headers: { 'x-user': 'kept' },
       });
     }

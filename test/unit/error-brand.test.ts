@@ -30,7 +30,7 @@ const ctx: DecisionContext = {
   delay: { unitMs: 1000, levels: 10, tolerance: 0, queueType: 'classic' },
   now: 1_700_000_000_000,
 };
-const input: DecisionInput = { id: 'm1', lane, body: Buffer.from('{}'), priority: 0, runs: 0, attempt: 0, userHeaders: {} };
+const input: DecisionInput = { id: 'm1', lane, body: Buffer.from('{}'), priority: 0, runs: 0, attempt: 0, generation: 0, userHeaders: {} };
 
 test('the second copy really is another module: its classes fail instanceof against ours', () => {
   expect(other.UnrecoverableError).not.toBe(ours.UnrecoverableError);

@@ -4,7 +4,7 @@ import { HEADER, readState, userHeaders, withoutBrokerHeaders, writeState } from
 import { MAX_ERROR_HEADER_BYTES, truncateUtf8 } from '../../src/publish/message-publisher';
 
 const NOW = 1_700_000_000_000;
-const DEFAULTS = { dueAt: NOW, runs: 0, attempt: 0, lane: undefined };
+const DEFAULTS = { dueAt: NOW, runs: 0, attempt: 0, lane: undefined, generation: 0 };
 
 function state(due: unknown, runs: unknown, attempt: unknown, lane?: unknown): Record<string, unknown> {
   return { 'x-orbit-due': due, 'x-orbit-runs': runs, 'x-orbit-attempt': attempt, 'x-orbit-lane': lane };
@@ -16,15 +16,15 @@ describe('readState', () => {
   });
 
   it('reads good numbers and a lane', () => {
-    expect(readState(state(NOW - 5000, 3, 2, 'fast'), NOW)).toEqual({ dueAt: NOW - 5000, runs: 3, attempt: 2, lane: 'fast' });
+    expect(readState(state(NOW - 5000, 3, 2, 'fast'), NOW)).toEqual({ dueAt: NOW - 5000, runs: 3, attempt: 2, lane: 'fast', generation: 0 });
   });
 
   it('reads zeros as zeros, not defaults', () => {
-    expect(readState(state(0, 0, 0, 'fast'), NOW)).toEqual({ dueAt: 0, runs: 0, attempt: 0, lane: 'fast' });
+    expect(readState(state(0, 0, 0, 'fast'), NOW)).toEqual({ dueAt: 0, runs: 0, attempt: 0, lane: 'fast', generation: 0 });
   });
 
   it('reads numeric strings, with surrounding whitespace', () => {
-    expect(readState(state(String(NOW + 1), '7', ' 4 \n', 'slow'), NOW)).toEqual({ dueAt: NOW + 1, runs: 7, attempt: 4, lane: 'slow' });
+    expect(readState(state(String(NOW + 1), '7', ' 4 \n', 'slow'), NOW)).toEqual({ dueAt: NOW + 1, runs: 7, attempt: 4, lane: 'slow', generation: 0 });
   });
 
   it('reads Buffers (how some clients send strings)', () => {
@@ -33,11 +33,12 @@ describe('readState', () => {
       runs: 9,
       attempt: 1,
       lane: 'bulk',
+      generation: 0,
     });
   });
 
   it('reads bigints (amqplib decodes 64-bit integers that way)', () => {
-    expect(readState(state(BigInt(NOW), 5n, 0n), NOW)).toEqual({ dueAt: NOW, runs: 5, attempt: 0, lane: undefined });
+    expect(readState(state(BigInt(NOW), 5n, 0n), NOW)).toEqual({ dueAt: NOW, runs: 5, attempt: 0, lane: undefined, generation: 0 });
   });
 
   it('defaults missing or undefined headers', () => {
@@ -78,7 +79,7 @@ describe('readState', () => {
   });
 
   it('defaults each header on its own', () => {
-    expect(readState(state('junk', 4, -1, 'fast'), NOW)).toEqual({ dueAt: NOW, runs: 4, attempt: 0, lane: 'fast' });
+    expect(readState(state('junk', 4, -1, 'fast'), NOW)).toEqual({ dueAt: NOW, runs: 4, attempt: 0, lane: 'fast', generation: 0 });
   });
 });
 
@@ -151,8 +152,14 @@ describe('writeState', () => {
   });
 
   it('round-trips through readState', () => {
-    const written = { dueAt: NOW + 42, runs: 12, attempt: 3, lane: 'slow' };
+    const written = { dueAt: NOW + 42, runs: 12, attempt: 3, lane: 'slow', generation: NOW - 1000.25 };
     expect(readState(writeState({}, written), NOW)).toEqual(written);
+  });
+
+  it('writes no generation for a message that has none (0), and reads a missing or bad one as 0', () => {
+    expect(writeState({}, { dueAt: 1, runs: 0, attempt: 0, lane: 'fast', generation: 0 })).not.toHaveProperty('x-orbit-gen');
+    for (const bad of [-5, 'x', NaN, Infinity, null]) expect(readState({ 'x-orbit-gen': bad }, NOW).generation).toBe(0);
+    expect(readState({ 'x-orbit-gen': BigInt(NOW) }, NOW).generation).toBe(NOW);
   });
 });
 

@@ -168,6 +168,7 @@ function decisionInput(overrides: Partial<DecisionInput> = {}): DecisionInput {
     lane: laneConfig({ name: 'web', retry: { maxAttempts: 3, backoff: { initialMs: 1000, factor: 2, maxMs: 60_000, jitter: 'none' } } }),
     body: text('{}'),
     priority: 0,
+    generation: 0,
     runs: 0,
     attempt: 0,
     userHeaders: {},

@@ -128,24 +128,25 @@ describe('movedMessages', () => {
           [HEADER.attempt]: 2,
           [HEADER.lane]: 'b',
           [HEADER.key]: 'k-9',
+          [HEADER.generation]: now - 86_400_000.5,
           'x-death': [{ queue: 'ns.delay.0' }],
         },
       },
     } as unknown as Parameters<typeof movedMessages>[0];
     expect(movedMessages(msg, to, now)).toEqual([
-      { id: 'm-1', lane: 'a', body: Buffer.from('{"x":1}'), priority: 3, dueAt: now, delayMs: 0, runs: 4, attempt: 0, key: 'k-9', headers: { trace: 'abc' } },
+      { id: 'm-1', lane: 'a', body: Buffer.from('{"x":1}'), priority: 3, dueAt: now, delayMs: 0, runs: 4, attempt: 0, key: 'k-9', generation: now - 86_400_000.5, headers: { trace: 'abc' } },
     ]);
   });
 
   test('a bundle becomes its logical messages', () => {
     const body = encodeBundle([
-      { id: 'e1', key: undefined, runs: 1, attempt: 1, dueAt: now - 5, body: Buffer.from('one') },
+      { id: 'e1', key: undefined, runs: 1, attempt: 1, dueAt: now - 5, generation: now - 7, body: Buffer.from('one') },
       { id: 'e2', key: 'k', runs: 0, attempt: 0, dueAt: now - 9, body: Buffer.from('two') },
     ]);
     const msg = { content: body, properties: { messageId: 'bundle', priority: 1, headers: { [BUNDLE_HEADER]: BUNDLE_VERSION } } } as unknown as Parameters<typeof movedMessages>[0];
     expect(movedMessages(msg, to, now)).toEqual([
-      { id: 'e1', lane: 'a', body: Buffer.from('one'), priority: 1, dueAt: now, delayMs: 0, runs: 1, attempt: 0, key: undefined, headers: {} },
-      { id: 'e2', lane: 'a', body: Buffer.from('two'), priority: 1, dueAt: now, delayMs: 0, runs: 0, attempt: 0, key: 'k', headers: {} },
+      { id: 'e1', lane: 'a', body: Buffer.from('one'), priority: 1, dueAt: now, delayMs: 0, runs: 1, attempt: 0, key: undefined, generation: now - 7, headers: {} },
+      { id: 'e2', lane: 'a', body: Buffer.from('two'), priority: 1, dueAt: now, delayMs: 0, runs: 0, attempt: 0, key: 'k', generation: 0, headers: {} },
     ]);
   });
 

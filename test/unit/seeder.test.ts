@@ -1,7 +1,7 @@
 import { defaultSeedWindow } from '../../src/seed/default-window';
 import type { ConfirmedPublisher } from '../../src/amqp/confirmed-publisher';
 import type { ResolvedConfig } from '../../src/config/types';
-import { BUNDLE_HEADER, decodeBundle } from '../../src/message/bundle';
+import { BUNDLE_HEADER, BUNDLE_VERSION, decodeBundle } from '../../src/message/bundle';
 import { MessagePublisher } from '../../src/publish/message-publisher';
 import { Scheduler } from '../../src/publish/scheduler';
 import { InvalidMessageError } from '../../src/errors';
@@ -35,7 +35,7 @@ function fakeBroker(mode: 'confirm' | 'hold') {
     },
   } as unknown as ConfirmedPublisher;
   /** Logical messages the broker holds (bundles unpacked). */
-  const logical = () => sent.reduce((n, s) => n + (s.headers[BUNDLE_HEADER] === undefined ? 1 : decodeBundle(s.body, 1).length), 0);
+  const logical = () => sent.reduce((n, s) => n + (s.headers[BUNDLE_HEADER] === undefined ? 1 : decodeBundle(s.body, BUNDLE_VERSION).length), 0);
   return { sent, publisher, logical };
 }
 
@@ -221,7 +221,7 @@ describe('seed() on a bundled lane', () => {
     const run = seed(input, t, { lane: 'b', window: 1000 }, (line) => malformed.push(line));
     while (broker.sent.length < 4) await new Promise((r) => setImmediate(r));
     // Bundles: odd 1..19 (minus 15) + 21, even 2..20, odd 23..39, even 22..40 — their order depends on the fill.
-    const lines = (s: Sent) => decodeBundle(s.body, 1).map((e) => Number(e.id.slice(2)));
+    const lines = (s: Sent) => decodeBundle(s.body, BUNDLE_VERSION).map((e) => Number(e.id.slice(2)));
     const withLine = (n: number) => broker.sent.find((s) => lines(s).includes(n))!;
     withLine(2).confirm(); // even lines 2..20
     withLine(22).fail(new Error('nacked')); // even lines 22..40

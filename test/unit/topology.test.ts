@@ -1,6 +1,6 @@
 import type { LaneConfig } from '../../src/config/types';
 import { brokerFeatures, QUORUM_DELIVERY_LIMIT } from '../../src/topology/broker-features';
-import { buildTopology, levelPattern, storageArguments, type QueueSpec, type Topology } from '../../src/topology/build';
+import { buildTopology, levelPattern, storageArguments, tombstoneStreamSpec, type QueueSpec, type Topology } from '../../src/topology/build';
 
 const RABBITMQ_3_10 = brokerFeatures('3.10.8');
 import { laneTopology } from '../../src/topology/lane-topology';
@@ -182,6 +182,15 @@ describe('buildTopology', () => {
     expect(t.queues.map((q) => q.name)).toEqual(['x.unroutable', 'x.delay.1', 'x.delay.0', 'x.lane.only', 'x.dead']);
     expect(queue(t, 'x.delay.1').arguments['x-message-ttl']).toBe(20);
     expect(queue(t, 'x.lane.only').arguments['x-max-priority']).toBe(3);
+  });
+
+  it('leaves the tombstone stream to the first cancel: a stream, retired after cancel.retention in small segments', () => {
+    expect(buildTopology(topologyConfig(4, '1s', 'classic', LANES)).queues.map((q) => q.role)).not.toContain('tombstones');
+    expect(tombstoneStreamSpec({ namespace: 'ns', cancel: { retentionMs: 2 * 86_400_000 } })).toEqual({
+      name: 'ns.cancelled',
+      role: 'tombstones',
+      arguments: { 'x-queue-type': 'stream', 'x-max-age': '172800s', 'x-stream-max-segment-size-bytes': 4_000_000 },
+    });
   });
 
   it('is pure: the same config gives an equal topology', () => {

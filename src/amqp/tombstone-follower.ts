@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import type { AmqpConnectionManager } from 'amqp-connection-manager';
+import type { ChannelModel, ConfirmChannel } from 'amqplib';
+import { BrokerError, errnoCode } from '../errors';
+import type { Logger } from '../logging/logger';
+import { readStreamEntry, streamOffsetOf, SYNC_HEADER } from '../message/tombstone-message';
+import type { Tombstones } from '../message/tombstones';
+import { ManagedChannel } from './managed-channel';
+import { QUEUE_UNAVAILABLE, queueUnavailable } from './topology-asserter';
+
+/** Stream messages handed to the follower ahead of its acks (a stream consumer must set one). */
+const FOLLOW_PREFETCH = 2000;
+/** How often tombstones past the retention are forgotten. */
+const RETIRE_EVERY_MS = 60_000;
+
+export interface TombstoneFollowerOptions {
+  readonly connection: AmqpConnectionManager;
+  /** The namespace's tombstone stream (`names.tombstones`). */
+  readonly queue: string;
+  readonly tombstones: Tombstones;
+  readonly logger: Logger;
+  /** How long a catch-up (writing the sync mark and reading up to it) may take. */
+  readonly timeoutMs: number;
+  /** How often to look for the stream while the namespace has none. @defaultValue 1 s */
+  readonly watchMs?: number;
+}
+
+/**
+ * How often a follower looks for a stream that does not exist yet. The first cancel creates
+ * it and writes nothing for `NEW_QUORUM_QUEUE_SETTLE_MS` (5 s): a follower sees it, reopens
+ * (1 s) and reads it from its start before that first cancel is written.
+ */
+const WATCH_MS = 1000;
+
+/**
+ * Follows the namespace's tombstone stream into `tombstones`: from its first entry when the
+ * daemon starts, from where it left off after a reconnect. A namespace that has never had a
+ * cancel has no stream (the first cancel creates it): then there is nothing to read, and the
+ * follower looks for it every second, reading it from its start once it appears. Each (re)connect is "caught up"
+ * once the follower has read back a sync mark it wrote after it began reading, so everything
+ * written before is known: the start waits for that before any lane consumes, and so does
+ * every lane's consume channel after a reconnect (`caughtUp`), so a cancel made while a daemon
+ * was down or disconnected is known before the copies it drops can run.
+ */
+export class TombstoneFollower {
+  private readonly channel: ManagedChannel<ConfirmChannel>;
+  /** The offset to resume at: one past the last entry read. */
+  private next: number | undefined;
+  private readonly retirer: NodeJS.Timeout;
+  /** Looks for the stream while it does not exist. */
+  private watch: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly log: Logger;
+
+  constructor(private readonly o: TombstoneFollowerOptions) {
+    this.log = o.logger.child({ stream: o.queue });
+    this.channel = new ManagedChannel<ConfirmChannel>(o.connection, { name: 'tombstones', confirm: true, setup: (ch, model) => this.follow(ch, model) }, o.logger);
+    this.retirer = setInterval(() => o.tombstones.retire(), RETIRE_EVERY_MS);
+    this.retirer.unref();
+  }
+
+  /** Resolves once caught up; rejects with the setup's error (a start reports it) or after `timeoutMs`. */
+  async ready(timeoutMs: number): Promise<void> {
+    await this.channel.ready(timeoutMs);
+  }
+
+  /** Resolves once caught up on the live channel, waiting for a reconnect's catch-up if one runs. */
+  async caughtUp(timeoutMs: number): Promise<void> {
+    await this.channel.waitForChannel(timeoutMs);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.retirer);
+    clearTimeout(this.watch);
+    await this.channel.close();
+  }
+
+  private async follow(ch: ConfirmChannel, model: ChannelModel): Promise<void> {
+    const { queue, tombstones, timeoutMs } = this.o;
+    clearTimeout(this.watch);
+    if (!(await streamExists(model, queue))) {
+      // No cancel was ever made here: caught up. When the stream appears, this channel is
+      // closed and the next one reads it.
+      this.log.debug('no tombstone stream yet (no cancel made in this namespace); watching for it');
+      this.watchFor(ch, model);
+      return;
+    }
+    const token = randomUUID();
+    let synced!: () => void;
+    const caughtUp = new Promise<void>((resolve) => (synced = resolve));
+    await ch.prefetch(FOLLOW_PREFETCH, false);
+    const from = this.next ?? 'first';
+    await ch.consume(
+      queue,
+      (msg) => {
+        // null: the broker cancelled the consumer (the stream was deleted); a new channel re-declares it.
+        if (!msg) return void ch.close().catch(() => undefined);
+        const offset = streamOffsetOf(msg);
+        if (offset !== undefined) this.next = offset + 1;
+        const entry = readStreamEntry(msg);
+        if (entry.kind === 'cancel') tombstones.record(entry.id, entry.before);
+        else if (entry.kind === 'sync' && entry.token === token) synced();
+        ch.ack(msg);
+      },
+      { arguments: { 'x-stream-offset': from } },
+    );
+    // Written after reading began: every entry before it is read before it comes back.
+    await new Promise<void>((resolve, reject) =>
+      ch.publish('', queue, Buffer.alloc(0), { headers: { [SYNC_HEADER]: token }, persistent: true, mandatory: true }, (err: unknown) =>
+        err ? reject(new BrokerError(`tombstone stream ${queue}: the sync mark was not confirmed`, { code: 'PUBLISH_FAILED', cause: err })) : resolve(),
+      ),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        caughtUp,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new BrokerError(`tombstone stream ${queue} not read up to its end within ${timeoutMs} ms; lanes wait for it`, { code: 'NOT_CONNECTED' })),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+    this.log.debug({ from, next: this.next, tombstones: tombstones.size }, 'tombstone stream read up to its end');
+  }
+
+  private watchFor(ch: ConfirmChannel, model: ChannelModel): void {
+    const look = (): void => {
+      if (this.closed || !this.channel.isCurrent(ch)) return;
+      streamExists(model, this.o.queue).then(
+        (exists) => {
+          if (!exists) this.watch = setTimeout(look, this.o.watchMs ?? WATCH_MS);
+          else void ch.close().catch(() => undefined); // the next channel reads it
+        },
+        // Unavailable or a lost connection: the channel goes with the connection; else look again.
+        () => (this.watch = setTimeout(look, this.o.watchMs ?? WATCH_MS)),
+      );
+    };
+    this.watch = setTimeout(look, this.o.watchMs ?? WATCH_MS);
+    this.watch.unref();
+  }
+}
+
+/**
+ * Whether the stream exists, by a passive declare on a channel of its own (a miss closes it).
+ * One that exists but is not up yet (just after a broker restart) is a QUEUE_UNAVAILABLE
+ * error, not a miss: lanes must wait for it, not run as if no cancel were made.
+ */
+async function streamExists(model: ChannelModel, queue: string): Promise<boolean> {
+  const ch = await model.createChannel();
+  ch.on('error', () => undefined);
+  try {
+    await ch.checkQueue(queue);
+    await ch.close().catch(() => undefined);
+    return true;
+  } catch (err) {
+    if (errnoCode(err) !== 404) throw err;
+    if (queueUnavailable(err)) {
+      throw new BrokerError(`tombstone stream ${queue} is not available yet (its node is recovering)`, { code: QUEUE_UNAVAILABLE, cause: err });
+    }
+    return false;
+  }
+}
