@@ -67,6 +67,12 @@ function tolerances(value: string): string[] {
   return list;
 }
 
+function counts(value: string): number[] {
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  if (list.length === 0 || list.some((n) => !Number.isSafeInteger(n) || n < 0)) throw new InvalidArgumentError(`"${value}" is not a list of counts, e.g. 0,100000`);
+  return list;
+}
+
 function orbitSetting(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const eq = value.indexOf('=');
   if (eq <= 0) throw new InvalidArgumentError(`"${value}" is not key=value (e.g. delay.unit=500ms)`);
@@ -82,6 +88,7 @@ interface CliOptions {
   queueTypes: QueueType[];
   units?: string[];
   tolerance: string[];
+  tombstones: number[];
   orbitSet?: Record<string, string>;
   contenders?: string;
   amqpUrl?: string;
@@ -104,6 +111,7 @@ async function main(argv: readonly string[]): Promise<number> {
     .addOption(new Option('--queue-types <list>', 'delay.queueType values to measure: classic, quorum or both').argParser(queueTypes).default(['classic', 'quorum']))
     .addOption(new Option('--units <list>', 'delay.unit values for the lateness benchmark (default: 1s with --quick, 1s,1m otherwise)').argParser(units))
     .addOption(new Option('--tolerance <list>', 'steady and fill: delay.tolerance values to measure (fractions or percentages, e.g. 0,2%)').argParser(tolerances).default(['0']))
+    .addOption(new Option('--tombstones <list>', 'steady: outstanding cancels each run starts with (of ids it never uses), e.g. 0,100000').argParser(counts).default([0]))
     .addOption(new Option('--orbit-set <key=value>', 'steady and fill: extra orbit config for every variant (dotted key, repeatable), e.g. --orbit-set delay.unit=500ms').argParser(orbitSetting))
     .option('--contenders <names>', 'reschedule and seeding: comma-separated contenders to run (default: all); steady: unbundled, bundled')
     .option('--amqp-url <url>', 'broker (default: $ORBIT_BENCH_AMQP_URL, $ORBIT_TEST_AMQP_URL or amqp://guest:guest@127.0.0.1:5672)')
@@ -149,6 +157,7 @@ async function main(argv: readonly string[]): Promise<number> {
         queueTypes: opts.queueTypes,
         units: opts.units,
         tolerances: opts.tolerance,
+        tombstones: opts.tombstones,
         orbitSettings: opts.orbitSet ?? {},
         amqpUrl,
         redisUrl: opts.redisUrl ?? defaultRedisUrl(),

@@ -21,6 +21,8 @@ export interface BenchOptions {
   readonly units: readonly string[] | undefined;
   /** `--tolerance`: `delay.tolerance` values (`0`, `0.02`, `2%`) for the steady and fill benchmarks. */
   readonly tolerances: readonly string[];
+  /** `--tombstones`: outstanding cancels (of ids the loop never uses) each steady run starts with. */
+  readonly tombstones: readonly number[];
   /** `--orbit-set key=value`: extra orbit config (dotted keys) for every steady and fill variant. */
   readonly orbitSettings: Readonly<Record<string, string>>;
   readonly amqpUrl: string;

@@ -29,6 +29,8 @@ interface Entry {
   readonly variant?: SteadyKind;
   readonly queueType?: QueueType;
   readonly tolerance?: string;
+  /** Outstanding cancels the run starts with (`--tombstones`). */
+  readonly tombstones?: number;
 }
 
 interface Row {
@@ -59,9 +61,14 @@ export const steadyBenchmark: Benchmark = {
     const variants = pickVariants(options.contenders);
     const nOf = (v: SteadyKind) => options.n ?? plan.n[v];
     const entries: Entry[] = [{ name: 'floor' }];
+    const tombstoneCounts = options.tombstones.length > 0 ? options.tombstones : [0];
     for (const queueType of options.queueTypes)
       for (const tolerance of options.tolerances)
-        for (const variant of variants) entries.push({ name: `${variant} ${queueType} tol ${tolerance}`, variant, queueType, tolerance });
+        for (const tombstones of tombstoneCounts)
+          for (const variant of variants) {
+            const suffix = tombstoneCounts.some((t) => t > 0) ? ` tombstones ${tombstones}` : '';
+            entries.push({ name: `${variant} ${queueType} tol ${tolerance}${suffix}`, variant, queueType, tolerance, tombstones });
+          }
     const order = alternatingOrder(entries, rounds);
     // The floor again at the very end when the last round does not end with it: a machine that
     // got busier or quieter during the run shows as two different floors (their median is used).
@@ -86,6 +93,7 @@ export const steadyBenchmark: Benchmark = {
               variant: entry.variant,
               queueType: entry.queueType!,
               tolerance: entry.tolerance!,
+              tombstones: entry.tombstones ?? 0,
               extra: options.orbitSettings,
               amqpUrl: options.amqpUrl,
               n: nOf(entry.variant),

@@ -25,6 +25,8 @@ export interface SteadyJob {
   readonly queueType: QueueType;
   /** `delay.tolerance` as given to `--tolerance` (`0`, `0.02`, `2%`). */
   readonly tolerance: string;
+  /** Cancels of ids the loop never uses, written before seeding: the daemon holds them all. */
+  readonly tombstones: number;
   /** `--orbit-set` pairs, merged over the variant's config. */
   readonly extra: Readonly<Record<string, string>>;
   readonly amqpUrl: string;
@@ -150,6 +152,10 @@ export async function runSteady(job: SteadyJob, progress: (line: string) => void
     const seedPublished0 = snapshotCounts().published;
     const scheduler = new Scheduler({ config });
     try {
+      if (job.tombstones > 0) {
+        progress(`cancelling ${job.tombstones.toLocaleString('en-US')} ids the loop never uses`);
+        await scheduler.cancel(Array.from({ length: job.tombstones }, (_, i) => `ghost-${i}`));
+      }
       let next = 0;
       let seeded = 0;
       const worker = async () => {
