@@ -221,6 +221,7 @@ export class Daemon {
     this.follower = new TombstoneFollower({
       connection: this.consumeConnection!,
       queue: names(this.config.namespace).tombstones,
+      signal: names(this.config.namespace).cancelSignal,
       tombstones: this.tombstones,
       logger: this.log,
       timeoutMs: this.config.amqp.publishTimeoutMs,

@@ -19,24 +19,20 @@ export interface TombstoneFollowerOptions {
   readonly queue: string;
   readonly tombstones: Tombstones;
   readonly logger: Logger;
+  /** The exchange the first cancel signals on once it has created the stream (`names.cancelSignal`). */
+  readonly signal: string;
   /** How long a catch-up (writing the sync mark and reading up to it) may take. */
   readonly timeoutMs: number;
-  /** How often to look for the stream while the namespace has none. @defaultValue 1 s */
-  readonly watchMs?: number;
 }
-
-/**
- * How often a follower looks for a stream that does not exist yet. The first cancel creates
- * it and writes nothing for `NEW_QUORUM_QUEUE_SETTLE_MS` (5 s): a follower sees it, reopens
- * (1 s) and reads it from its start before that first cancel is written.
- */
-const WATCH_MS = 1000;
 
 /**
  * Follows the namespace's tombstone stream into `tombstones`: from its first entry when the
  * daemon starts, from where it left off after a reconnect. A namespace that has never had a
  * cancel has no stream (the first cancel creates it): then there is nothing to read, and the
- * follower looks for it every second, reading it from its start once it appears. Each (re)connect is "caught up"
+ * follower waits for the signal the first cancel sends once it has declared the stream, and
+ * then reads it from its start. (Not a poll: each look for a missing queue is an error line
+ * in the broker's log.) The signal comes 5 s before the first cancel is written (the stream's
+ * settle time), and the follower reopens in 1 s. Each (re)connect is "caught up"
  * once the follower has read back a sync mark it wrote after it began reading, so everything
  * written before is known: the start waits for that before any lane consumes, and so does
  * every lane's consume channel after a reconnect (`caughtUp`), so a cancel made while a daemon
@@ -47,9 +43,6 @@ export class TombstoneFollower {
   /** The offset to resume at: one past the last entry read. */
   private next: number | undefined;
   private readonly retirer: NodeJS.Timeout;
-  /** Looks for the stream while it does not exist. */
-  private watch: NodeJS.Timeout | undefined;
-  private closed = false;
   private readonly log: Logger;
 
   constructor(private readonly o: TombstoneFollowerOptions) {
@@ -70,20 +63,17 @@ export class TombstoneFollower {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
     clearInterval(this.retirer);
-    clearTimeout(this.watch);
     await this.channel.close();
   }
 
   private async follow(ch: ConfirmChannel, model: ChannelModel): Promise<void> {
     const { queue, tombstones, timeoutMs } = this.o;
-    clearTimeout(this.watch);
-    if (!(await streamExists(model, queue))) {
-      // No cancel was ever made here: caught up. When the stream appears, this channel is
-      // closed and the next one reads it.
-      this.log.debug('no tombstone stream yet (no cancel made in this namespace); watching for it');
-      this.watchFor(ch, model);
+    if (!(await this.streamOrSignal(ch, model))) {
+      // No cancel was ever made here (or the stream was deleted): caught up. When the signal
+      // comes, this channel is closed and the next one reads the stream from its start.
+      this.next = undefined;
+      this.log.debug('no tombstone stream yet (no cancel made in this namespace); waiting for the first');
       return;
     }
     const token = randomUUID();
@@ -128,20 +118,27 @@ export class TombstoneFollower {
     this.log.debug({ from, next: this.next, tombstones: tombstones.size }, 'tombstone stream read up to its end');
   }
 
-  private watchFor(ch: ConfirmChannel, model: ChannelModel): void {
-    const look = (): void => {
-      if (this.closed || !this.channel.isCurrent(ch)) return;
-      streamExists(model, this.o.queue).then(
-        (exists) => {
-          if (!exists) this.watch = setTimeout(look, this.o.watchMs ?? WATCH_MS);
-          else void ch.close().catch(() => undefined); // the next channel reads it
-        },
-        // Unavailable or a lost connection: the channel goes with the connection; else look again.
-        () => (this.watch = setTimeout(look, this.o.watchMs ?? WATCH_MS)),
-      );
-    };
-    this.watch = setTimeout(look, this.o.watchMs ?? WATCH_MS);
-    this.watch.unref();
+  /**
+   * Binds a queue of this channel's own to the signal exchange first, then looks for the
+   * stream once: a stream created in between is seen either way. True when it exists.
+   */
+  private async streamOrSignal(ch: ConfirmChannel, model: ChannelModel): Promise<boolean> {
+    const { signal } = this.o;
+    await ch.assertExchange(signal, 'fanout', { durable: true, autoDelete: false });
+    const { queue: mine } = await ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    await ch.bindQueue(mine, signal, '');
+    let following = false;
+    await ch.consume(
+      mine,
+      (msg) => {
+        // The stream exists now: the next channel reads it from its start.
+        if (msg && !following) void ch.close().catch(() => undefined);
+      },
+      { noAck: true },
+    );
+    const exists = await streamExists(model, this.o.queue);
+    following = exists;
+    return exists;
   }
 }
 

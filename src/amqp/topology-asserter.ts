@@ -84,7 +84,7 @@ export class TopologyAsserter {
    * Declares `select(topology)` through `model` (channels of its own, closed afterwards, so
    * a refused declare never takes the caller's channel down).
    */
-  async assert(model: ChannelModel, select: (t: Topology) => Topology = (t) => t): Promise<void> {
+  async assert(model: ChannelModel, select: (t: Topology) => Topology = (t) => t, beforeSettle?: (created: boolean) => Promise<void>): Promise<void> {
     const topology = select(this.topologyFor(model.connection));
     // A quorum queue is not crash-safe for its first moments (`new-quorum-queue.ts`): find the
     // ones this assert creates, and return only once they have settled.
@@ -115,6 +115,7 @@ export class TopologyAsserter {
     } finally {
       await ch.close().catch(() => undefined);
     }
+    await beforeSettle?.(creates);
     if (creates) await settleNewQuorumQueues();
   }
 

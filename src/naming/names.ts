@@ -36,6 +36,8 @@ export interface Names {
   readonly dead: string;
   /** The stream of cancels (tombstones) every daemon follows (`amqp/tombstone-follower.ts`). */
   readonly tombstones: string;
+  /** A fanout exchange: "the tombstone stream now exists", to daemons that started before it did. */
+  readonly cancelSignal: string;
   /**
    * The record of every lane queue the namespace has had (`topology/lane-record.ts`): how a
    * daemon finds the queue of a lane removed from its config, which AMQP cannot list.
@@ -68,6 +70,7 @@ export function names(namespace: string): Names {
     unroutable: `${namespace}.unroutable`,
     dead: `${namespace}.dead`,
     tombstones: `${namespace}.cancelled`,
+    cancelSignal: `${namespace}.cancel-signal`,
     laneRecord: `${namespace}.lane-record`,
     lane: (lane) => `${namespace}.lane.${lane}`,
     lanePartition: (lane, p) => `${namespace}.lane.${lane}.${p}`,

@@ -8,9 +8,27 @@ import { TopologyAsserter } from '../amqp/topology-asserter';
 import type { ResolvedConfig } from '../config/types';
 import { BrokerError } from '../errors';
 import { tombstoneStreamSpec } from '../topology/build';
+import { names } from '../naming/names';
 import type { Logger } from '../logging/logger';
 import type { MessagePublisher } from './message-publisher';
 import { openPublisher } from './open-publisher';
+
+/**
+ * Tells daemons that the tombstone stream exists (`amqp/tombstone-follower.ts` binds a queue
+ * of its own to this exchange while there is none). Confirmed: once this resolves, every
+ * follower connected now has the signal; one that is not reads the stream when it reconnects.
+ */
+async function signalTombstoneStream(model: ChannelModel, namespace: string): Promise<void> {
+  const exchange = names(namespace).cancelSignal;
+  const ch = await model.createConfirmChannel();
+  ch.on('error', () => undefined);
+  try {
+    await ch.assertExchange(exchange, 'fanout', { durable: true, autoDelete: false });
+    await new Promise<void>((resolve, reject) => ch.publish(exchange, '', Buffer.alloc(0), {}, (err: unknown) => (err ? reject(new BrokerError(`the signal on ${exchange} was not confirmed`, { code: 'PUBLISH_FAILED', cause: err })) : resolve())));
+  } finally {
+    await ch.close().catch(() => undefined);
+  }
+}
 
 /**
  * What a session does to the namespace's topology on each (re)connect:
@@ -121,7 +139,9 @@ export class BrokerSession {
       const model = this.connection.connection;
       if (!model) throw new BrokerError('not connected to the broker', { code: 'NOT_CONNECTED' });
       const stream = tombstoneStreamSpec(this.config);
-      await this.topology.assert(model, () => ({ exchanges: [], queues: [stream], bindings: [] }));
+      // Daemons that started while there was no stream wait for this signal to read it: sent
+      // once it is declared, before the settle, so they follow it before the first cancel.
+      await this.topology.assert(model, () => ({ exchanges: [], queues: [stream], bindings: [] }), () => signalTombstoneStream(model, this.config.namespace));
     })().catch((err: unknown) => {
       this.tombstoneStream = undefined;
       throw err;
