@@ -1,5 +1,6 @@
 import type { ResolvedConfig } from '../../src/config/types';
 import { Daemon } from '../../src/daemon';
+import { Scheduler } from '../../src/publish/scheduler';
 import type { Handler } from '../../src/worker/handler-types';
 import { owe } from '../lib/cleanup';
 import { nowSeconds } from '../lib/stats';
@@ -12,31 +13,52 @@ import { LANE, prepareRabbitStage } from './rabbit-setup';
  * message is decoded, run, turned into a reschedule, published to the hour-ahead delay level
  * with confirm and mandatory, and acked after the confirm — the full production path.
  */
-export const orbitContender: RescheduleContender = {
-  name: 'orbit',
-  summary: 'orbit Daemon; handler returns { reschedule: { delay: 1 h } }; ack after confirm',
-  async prepare(params: RescheduleParams): Promise<PreparedContender> {
-    const stage = await prepareRabbitStage(params, 'orbit');
-    let daemon: Daemon | undefined;
-    // Stopped before the namespace is deleted, also on Ctrl-C, so it cannot re-declare its lane.
-    const stopDaemon = owe(async () => {
-      await daemon?.stop().catch(() => undefined);
-    });
-    return {
-      verify: () => stage.verify(),
-      async cleanup() {
-        await stopDaemon();
-        await stage.cleanup();
-      },
-      async run() {
-        const timing = await timeDaemonLoop(stage.config, params.n, params.delayMs, (d) => (daemon = d));
-        // Outside the timed loop: stop consuming, let the last acks go out, close.
-        await stopDaemon();
-        return timing;
-      },
-    };
-  },
-};
+export const orbitContender: RescheduleContender = orbitWith('orbit', 0);
+
+/** Outstanding cancels `orbit-100k-cancels` starts with: the cost of cancel and replace (issue 16). */
+const TOMBSTONES = 100_000;
+
+/** orbit as above, with 100,000 outstanding cancels (of ids it never sees) read at start and checked on every run. */
+export const orbitCancelsContender: RescheduleContender = orbitWith('orbit-100k-cancels', TOMBSTONES);
+
+function orbitWith(name: string, tombstones: number): RescheduleContender {
+  return {
+    name,
+    summary:
+      tombstones === 0
+        ? 'orbit Daemon; handler returns { reschedule: { delay: 1 h } }; ack after confirm'
+        : `the same, with ${tombstones.toLocaleString('en-US')} outstanding cancels of other ids (written before, untimed)`,
+    async prepare(params: RescheduleParams): Promise<PreparedContender> {
+      const stage = await prepareRabbitStage(params, 'orbit');
+      if (tombstones > 0) {
+        const scheduler = new Scheduler({ config: stage.config });
+        try {
+          await scheduler.cancel(Array.from({ length: tombstones }, (_, i) => `ghost-${i}`));
+        } finally {
+          await scheduler.close();
+        }
+      }
+      let daemon: Daemon | undefined;
+      // Stopped before the namespace is deleted, also on Ctrl-C, so it cannot re-declare its lane.
+      const stopDaemon = owe(async () => {
+        await daemon?.stop().catch(() => undefined);
+      });
+      return {
+        verify: () => stage.verify(),
+        async cleanup() {
+          await stopDaemon();
+          await stage.cleanup();
+        },
+        async run() {
+          const timing = await timeDaemonLoop(stage.config, params.n, params.delayMs, (d) => (daemon = d));
+          // Outside the timed loop: stop consuming, let the last acks go out, close.
+          await stopDaemon();
+          return timing;
+        },
+      };
+    },
+  };
+}
 
 /**
  * Starts a Daemon on `config` whose handler reschedules every message of the lane `LANE`

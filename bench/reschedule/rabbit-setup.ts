@@ -1,7 +1,8 @@
 import { routeDelay, type DelayRoute } from '../../src/delay/routing';
 import { Scheduler } from '../../src/publish/scheduler';
 import type { ResolvedConfig } from '../../src/config/types';
-import { buildTopology } from '../../src/topology/build';
+import amqplib from 'amqplib';
+import { buildTopology, rungQueueSpec, type QueueSpec } from '../../src/topology/build';
 import { names } from '../../src/naming/names';
 import { owe } from '../lib/cleanup';
 import { benchConfig, deleteNamespace, queueDepth, randomNamespace, waitForDepth } from '../lib/broker';
@@ -21,7 +22,7 @@ export interface RabbitStage {
   readonly laneQueue: string;
   /** Where an hour-ahead reschedule is published: orbit's exchange and routing key for it. */
   readonly route: DelayRoute;
-  /** The delay-level queue the rescheduled messages wait in (the route's highest bit). */
+  /** The queue the rescheduled messages wait in: the ladder rung of the delay (the default), or the binary level of its highest bit. */
   readonly holdQueue: string;
   /** Checks that the lane is empty and all N wait one hour ahead. */
   verify(): Promise<string[]>;
@@ -54,7 +55,10 @@ export async function prepareRabbitStage(params: RescheduleParams, contender: st
   const topology = buildTopology(config);
   const laneQueue = n.lane(LANE);
   const route = routeDelay(params.delayMs, LANE, config.delay, n);
-  const holdQueue = route.exchange; // a delay level's queue and exchange share the name
+  // On the ladder (orbit's default) the rung of the delay, declared here as orbit's publisher
+  // declares it on first use (the raw contender publishes to it directly); with binary levels,
+  // the level of the highest bit, whose queue and exchange share the name.
+  const holdQueue = route.rung?.queue ?? route.exchange;
   // Owed from here on: an interrupted run still deletes the namespace.
   const cleanup = owe(() =>
     deleteNamespace(params.amqpUrl, namespace, {
@@ -65,6 +69,7 @@ export async function prepareRabbitStage(params: RescheduleParams, contender: st
 
   try {
     await preloadLane(config, params.n);
+    if (route.rung) await declareRung(params.amqpUrl, rungQueueSpec(config, route.rung.ttlMs));
     await waitForDepth(params.amqpUrl, laneQueue, params.n, 120_000);
   } catch (err) {
     await cleanup().catch(() => undefined);
@@ -89,6 +94,16 @@ export async function prepareRabbitStage(params: RescheduleParams, contender: st
       return problems;
     },
   };
+}
+
+async function declareRung(amqpUrl: string, spec: QueueSpec): Promise<void> {
+  const conn = await amqplib.connect(amqpUrl);
+  try {
+    const ch = await conn.createChannel();
+    await ch.assertQueue(spec.name, { durable: true, arguments: spec.arguments });
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
 }
 
 /** Publishes N messages with delay 0 to the lane, many confirms outstanding at once. */

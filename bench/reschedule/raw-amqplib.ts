@@ -25,7 +25,8 @@ export const rawAmqplibContender: RescheduleContender = {
   summary: 'amqplib consume → publish on ConfirmChannel (2nd connection) → ack in confirm callback',
   async prepare(params: RescheduleParams): Promise<PreparedContender> {
     const stage = await prepareRabbitStage(params, 'raw');
-    const { exchange, routingKey } = stage.route;
+    const route = stage.route;
+    const { exchange, routingKey } = route;
     let consumeConn: amqplib.ChannelModel | undefined;
     let publishConn: amqplib.ChannelModel | undefined;
     // Closed before the namespace is deleted, also on Ctrl-C.
@@ -36,6 +37,8 @@ export const rawAmqplibContender: RescheduleContender = {
     try {
       consumeConn = await amqplib.connect(params.amqpUrl, { clientProperties: { connection_name: `bench:${stage.namespace}:consume` } });
       publishConn = await amqplib.connect(params.amqpUrl, { clientProperties: { connection_name: `bench:${stage.namespace}:publish` } });
+      // A confirm that arrives while the clean-up closes the connections must not crash the run.
+      for (const conn of [consumeConn, publishConn]) conn.on('error', () => undefined);
     } catch (err) {
       await closeAll();
       await stage.cleanup();
@@ -88,13 +91,21 @@ export const rawAmqplibContender: RescheduleContender = {
               {
                 persistent: true,
                 mandatory: true,
+                // On the ladder: the key that leads from the rung to the lane, as orbit sends it.
+                ...(route.cc ? { CC: [...route.cc] } : {}),
                 messageId: msg.properties.messageId as string | undefined,
                 priority: msg.properties.priority as number | undefined,
                 headers,
               },
               (err: unknown) => {
                 if (err) return fail(err instanceof Error ? err : new Error(`nacked: ${String(err)}`));
-                consumeCh.ack(msg);
+                try {
+                  consumeCh.ack(msg);
+                } catch (ackErr) {
+                  // The consume connection is closing (the clean-up after the timed loop): the ack no longer matters then.
+                  if (settled < n) return fail(ackErr instanceof Error ? ackErr : new Error(String(ackErr)));
+                  return;
+                }
                 if (++settled === n) {
                   end = nowSeconds();
                   cpuAtEnd = cpuSeconds();
