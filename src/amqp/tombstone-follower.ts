@@ -84,7 +84,7 @@ export class TombstoneFollower {
     await ch.consume(
       queue,
       (msg) => {
-        // null: the broker cancelled the consumer (the stream was deleted); a new channel re-declares it.
+        // null: the broker cancelled the consumer (the stream was deleted); a new channel looks for it again.
         if (!msg) return void ch.close().catch(() => undefined);
         const offset = streamOffsetOf(msg);
         if (offset !== undefined) this.next = offset + 1;
@@ -120,24 +120,29 @@ export class TombstoneFollower {
 
   /**
    * Binds a queue of this channel's own to the signal exchange first, then looks for the
-   * stream once: a stream created in between is seen either way. True when it exists.
+   * stream: a stream created in between is seen either way. True when it exists.
    */
   private async streamOrSignal(ch: ConfirmChannel, model: ChannelModel): Promise<boolean> {
-    const { signal } = this.o;
+    const { signal, queue } = this.o;
     await ch.assertExchange(signal, 'fanout', { durable: true, autoDelete: false });
     const { queue: mine } = await ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
     await ch.bindQueue(mine, signal, '');
-    let following = false;
+    const seen: { state: 'looking' | 'signalled' | 'following' | 'waiting' } = { state: 'looking' };
     await ch.consume(
       mine,
       (msg) => {
-        // The stream exists now: the next channel reads it from its start.
-        if (msg && !following) void ch.close().catch(() => undefined);
+        if (!msg) return;
+        // Waiting: the stream exists now, and the next channel reads it from its start. Still
+        // looking: noted (closing now would fail this setup), and looked at again below.
+        if (seen.state === 'waiting') void ch.close().catch(() => undefined);
+        else if (seen.state === 'looking') seen.state = 'signalled';
       },
       { noAck: true },
     );
-    const exists = await streamExists(model, this.o.queue);
-    following = exists;
+    let exists = await streamExists(model, queue);
+    // The signal is sent once the stream is declared: a signal during the look means a second look finds it.
+    if (!exists && seen.state === 'signalled') exists = await streamExists(model, queue);
+    seen.state = exists ? 'following' : 'waiting';
     return exists;
   }
 }
