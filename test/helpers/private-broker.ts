@@ -17,20 +17,37 @@ const NODE_PREFIX = 'orbit-test-';
 /** Where a 4.0 node's dirs live inside the RabbitMQ 4 root (as scripts/rabbitmq4-node.sh puts them). */
 const ROOT_NODES_DIR = '/var/lib/orbit-nodes';
 
-/** A free TCP port on 127.0.0.1 (bound to port 0, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no free port'))));
-    });
-  });
+/**
+ * Ports handed out here: below Linux's ephemeral range (32768–60999, where the OS picks the
+ * local port of every outgoing connection). A node killed and restarted binds its ports again:
+ * an ephemeral port could meanwhile be the source port of any client's connection, and the
+ * restart then fails to listen ("rabbit_is_not_running" from `await_startup`, seen once in CI).
+ */
+const PORT_RANGE = { from: 20_000, to: 32_000 } as const;
+/** Handed out by this process already (another node may not have bound its port yet). */
+const handedOut = new Set<number>();
+
+/** A free TCP port on 127.0.0.1 outside the ephemeral range (bound, then released). */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = PORT_RANGE.from + Math.floor(Math.random() * (PORT_RANGE.to - PORT_RANGE.from));
+    if (handedOut.has(port)) continue;
+    if (await canBind(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port in ${PORT_RANGE.from}–${PORT_RANGE.to}`);
 }
 
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
 
 function isAlive(pid: number): boolean {
   try {

@@ -5,7 +5,6 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 
 export const PROMETHEUS_BIN = process.env.ORBIT_PROMETHEUS_BIN ?? '/usr/bin/prometheus';
@@ -36,19 +35,6 @@ export function promtool(args: readonly string[], cwd: string): Promise<ToolResu
     execFile(PROMTOOL_BIN, [...args], { cwd, timeout: 30_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       done({ code, output: `${stdout}${stderr}` });
-    });
-  });
-}
-
-/** A TCP port free on 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => done(port));
     });
   });
 }

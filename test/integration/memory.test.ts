@@ -40,7 +40,7 @@ import { seed } from '../../src/seed/seeder';
 import { generated } from '../../src/seed/sources';
 import { deleteNamespace, queueDepth, randomNamespace, writeConfigFile } from '../helpers/broker';
 import { type CliProcess, ensureBuilt, startCli } from '../helpers/cli';
-import { freePort } from '../helpers/prometheus';
+import { freePort } from '../helpers/private-broker';
 import { rssOf } from '../helpers/rss';
 import { waitFor } from '../helpers/wait';
 

@@ -14,13 +14,13 @@ import {
   DOCKER_DIR,
   PrometheusServer,
   dashboardQueries,
-  freePort,
   interpolate,
   localPrometheusConfig,
   promtool,
   requirePrometheus,
   type QueryResponse,
 } from '../helpers/prometheus';
+import { freePort } from '../helpers/private-broker';
 import { waitFor } from '../helpers/wait';
 
 const PROMETHEUS_DIR = join(DOCKER_DIR, 'prometheus');
