@@ -6,6 +6,7 @@ import { readBrokerNodes } from './amqp/read-broker-nodes';
 import { findStrandedLanes, type StrandedQueue } from './amqp/stranded-lanes';
 import { TombstoneFollower } from './amqp/tombstone-follower';
 import { TopologyAsserter } from './amqp/topology-asserter';
+import { within } from './amqp/within';
 import type { LaneConfig, ResolvedConfig } from './config/types';
 import { errorMessage, HandlerLoadError } from './errors';
 import { Lifecycle, runSteps } from './lifecycle';
@@ -218,10 +219,11 @@ export class Daemon {
 
   /** Reads the tombstone stream up to its end, and follows it from then on. */
   private async followCancels(timeout: number): Promise<void> {
+    const n = names(this.config.namespace);
     this.follower = new TombstoneFollower({
       connection: this.consumeConnection!,
-      queue: names(this.config.namespace).tombstones,
-      signal: names(this.config.namespace).cancelSignal,
+      queue: n.tombstones,
+      signal: n.cancelSignal,
       tombstones: this.tombstones,
       logger: this.log,
       timeoutMs: this.config.amqp.publishTimeoutMs,
@@ -354,14 +356,8 @@ export class Daemon {
   private async checkStrandedLanes(timeoutMs: number): Promise<void> {
     const model = this.publishConnection?.connection;
     if (!model) return;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const found = await Promise.race([
-        findStrandedLanes(model, this.config, { mode: 'record', timeoutMs }),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
+      const found = await within(findStrandedLanes(model, this.config, { mode: 'record', timeoutMs }), timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`));
       for (const q of found.stranded) this.warnStranded(q);
       for (const q of found.served) {
         this.log.info({ lane: q.lane, queue: q.queue, consumers: q.consumers }, 'a lane this config does not have is consumed by another process (a daemon with another config)');
@@ -369,8 +365,6 @@ export class Daemon {
       if (found.gone.length > 0) this.log.info({ queues: found.gone }, 'queues of removed lanes were deleted; forgotten');
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, 'could not check for removed lanes whose queues still hold messages; starting anyway');
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -11,6 +11,7 @@ import { ManagedChannel } from './managed-channel';
 import { isQuorumQueue, NEW_QUORUM_QUEUE_SETTLE_MS, settleNewQuorumQueues } from './new-quorum-queue';
 import { probeQueues } from './probe-queues';
 import { brokerVersionOf, inequivalentArgument } from './topology-asserter';
+import { within } from './within';
 
 /** A rung queue and its TTL. */
 export interface KnownRung {
@@ -174,18 +175,10 @@ export class RungDeclarer {
     });
     // Settled after the timeout too: never an unhandled rejection.
     answer.catch(() => undefined);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.logger.warn({ queue, timeoutMs }, 'rung did not answer its declare; publishes to it fail (their originals stay unacked) until it does');
-        reject(new BrokerError(`rung ${queue} did not answer its declare within ${timeoutMs} ms (a quorum queue without a leader?)`, { code: 'TOPOLOGY_FAILED' }));
-      }, timeoutMs);
+    await within(answer, timeoutMs, () => {
+      this.logger.warn({ queue, timeoutMs }, 'rung did not answer its declare; publishes to it fail (their originals stay unacked) until it does');
+      return new BrokerError(`rung ${queue} did not answer its declare within ${timeoutMs} ms (a quorum queue without a leader?)`, { code: 'TOPOLOGY_FAILED' });
     });
-    try {
-      await Promise.race([answer, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   /** Passive check on a channel of its own (a missing queue closes it). */

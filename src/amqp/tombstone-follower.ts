@@ -6,7 +6,9 @@ import type { Logger } from '../logging/logger';
 import { readStreamEntry, streamOffsetOf, SYNC_HEADER } from '../message/tombstone-message';
 import type { Tombstones } from '../message/tombstones';
 import { ManagedChannel } from './managed-channel';
+import { publishConfirmed } from './publish-confirmed';
 import { QUEUE_UNAVAILABLE, queueUnavailable } from './topology-asserter';
+import { within } from './within';
 
 /** Stream messages handed to the follower ahead of its acks (a stream consumer must set one). */
 const FOLLOW_PREFETCH = 2000;
@@ -96,25 +98,10 @@ export class TombstoneFollower {
       { arguments: { 'x-stream-offset': from } },
     );
     // Written after reading began: every entry before it is read before it comes back.
-    await new Promise<void>((resolve, reject) =>
-      ch.publish('', queue, Buffer.alloc(0), { headers: { [SYNC_HEADER]: token }, persistent: true, mandatory: true }, (err: unknown) =>
-        err ? reject(new BrokerError(`tombstone stream ${queue}: the sync mark was not confirmed`, { code: 'PUBLISH_FAILED', cause: err })) : resolve(),
-      ),
-    );
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        caughtUp,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new BrokerError(`tombstone stream ${queue} not read up to its end within ${timeoutMs} ms; lanes wait for it`, { code: 'NOT_CONNECTED' })),
-            timeoutMs,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await publishConfirmed(ch, '', queue, Buffer.alloc(0), { headers: { [SYNC_HEADER]: token }, persistent: true, mandatory: true }).catch((err: unknown) => {
+      throw new BrokerError(`tombstone stream ${queue}: the sync mark was not confirmed`, { code: 'PUBLISH_FAILED', cause: err });
+    });
+    await within(caughtUp, timeoutMs, () => new BrokerError(`tombstone stream ${queue} not read up to its end within ${timeoutMs} ms; lanes wait for it`, { code: 'NOT_CONNECTED' }));
     this.log.debug({ from, next: this.next, tombstones: tombstones.size }, 'tombstone stream read up to its end');
   }
 

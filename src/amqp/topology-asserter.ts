@@ -86,11 +86,11 @@ export class TopologyAsserter {
    */
   async assert(model: ChannelModel, select: (t: Topology) => Topology = (t) => t, beforeSettle?: (created: boolean) => Promise<void>): Promise<void> {
     const topology = select(this.topologyFor(model.connection));
-    // A quorum queue is not crash-safe for its first moments (`new-quorum-queue.ts`): find the
-    // ones this assert creates, and return only once they have settled.
-    const quorum = topology.queues.filter((q) => needsSettle(q.arguments)).map((q) => q.name);
-    const existing = quorum.length > 0 ? await probeQueues(model, quorum, INSPECT_TIMEOUT_MS) : undefined;
-    const creates = quorum.some((q) => !existing?.get(q));
+    // A quorum queue (or a node's first stream) is not crash-safe for its first moments
+    // (`new-quorum-queue.ts`): find the ones this assert creates, and return only once they have settled.
+    const settling = topology.queues.filter((q) => needsSettle(q.arguments)).map((q) => q.name);
+    const existing = settling.length > 0 ? await probeQueues(model, settling, INSPECT_TIMEOUT_MS) : undefined;
+    const creates = settling.some((q) => !existing?.get(q));
     const open = async (): Promise<Channel> => {
       const ch = await model.createChannel();
       // A refused declare closes the channel with an error event; the rejected call reports it.

@@ -97,9 +97,14 @@ export function readState(headers: Headers | undefined, now: number): MessageSta
   };
 }
 
+/** A numeric header as amqplib decodes it (a number, or a bigint for a 64-bit integer); NaN otherwise. */
+export function headerNumber(value: unknown): number {
+  return typeof value === 'number' ? value : typeof value === 'bigint' ? Number(value) : NaN;
+}
+
 /** A generation from a header: a finite non-negative number (a double on the wire), else 0. */
 function toGeneration(value: unknown): number {
-  const n = typeof value === 'number' ? value : typeof value === 'bigint' ? Number(value) : NaN;
+  const n = headerNumber(value);
   return Number.isFinite(n) && n > 0 ? n : 0;
 }
 

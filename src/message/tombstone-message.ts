@@ -1,4 +1,4 @@
-import { headersOf } from './headers';
+import { headerNumber, headersOf } from './headers';
 
 /**
  * The tombstone stream's messages (`<ns>.cancelled`). Pure. Two kinds, both with an empty body:
@@ -20,8 +20,7 @@ export function readStreamEntry(msg: { readonly properties: { readonly messageId
   const headers = headersOf(msg);
   const token = headers[SYNC_HEADER];
   if (typeof token === 'string' || Buffer.isBuffer(token)) return { kind: 'sync', token: token.toString() };
-  const raw = headers[CANCEL_BEFORE_HEADER];
-  const before = typeof raw === 'number' ? raw : typeof raw === 'bigint' ? Number(raw) : NaN;
+  const before = headerNumber(headers[CANCEL_BEFORE_HEADER]);
   const id = msg.properties.messageId;
   if (typeof id === 'string' && id !== '' && Number.isFinite(before) && before > 0) return { kind: 'cancel', id, before };
   return { kind: 'other' };
@@ -29,7 +28,6 @@ export function readStreamEntry(msg: { readonly properties: { readonly messageId
 
 /** The offset of a message read from a stream (RabbitMQ puts it in `x-stream-offset`), when it has one. */
 export function streamOffsetOf(msg: { readonly properties: { readonly headers?: unknown } }): number | undefined {
-  const raw = headersOf(msg)['x-stream-offset'];
-  const n = typeof raw === 'number' ? raw : typeof raw === 'bigint' ? Number(raw) : NaN;
+  const n = headerNumber(headersOf(msg)['x-stream-offset']);
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }

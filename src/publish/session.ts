@@ -2,6 +2,7 @@ import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel, ChannelModel } from 'amqplib';
 import { connectionName, openConnection, type ConnectionRole } from '../amqp/connection';
 import { ManagedChannel } from '../amqp/managed-channel';
+import { publishConfirmed } from '../amqp/publish-confirmed';
 import type { PublishChannel } from '../amqp/publish-channel';
 import type { RungDeclarer } from '../amqp/rung-declarer';
 import { TopologyAsserter } from '../amqp/topology-asserter';
@@ -24,7 +25,9 @@ async function signalTombstoneStream(model: ChannelModel, namespace: string): Pr
   ch.on('error', () => undefined);
   try {
     await ch.assertExchange(exchange, 'fanout', { durable: true, autoDelete: false });
-    await new Promise<void>((resolve, reject) => ch.publish(exchange, '', Buffer.alloc(0), {}, (err: unknown) => (err ? reject(new BrokerError(`the signal on ${exchange} was not confirmed`, { code: 'PUBLISH_FAILED', cause: err })) : resolve())));
+    await publishConfirmed(ch, exchange, '', Buffer.alloc(0), {}).catch((err: unknown) => {
+      throw new BrokerError(`the signal on ${exchange} was not confirmed`, { code: 'PUBLISH_FAILED', cause: err });
+    });
   } finally {
     await ch.close().catch(() => undefined);
   }
