@@ -523,6 +523,10 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
   const retentionMs = problems.duration(raw.cancel.retention, 'cancel.retention');
   if (retentionMs !== undefined && retentionMs !== null && retentionMs < MIN_CANCEL_RETENTION_MS) {
     problems.add('cancel.retention', `cancel.retention must be at least 1m (got ${formatDuration(retentionMs)}): a cancel must outlive the copies it drops`);
+  } else if (retentionMs && unitMs && retentionMs < 4 * unitMs) {
+    // A long delay travels in hops of at most retention / (2 × (1 + tolerance)) (delay/waypoints.ts):
+    // with less than 4 units a hop could not even hold one unit and its slack.
+    problems.add('cancel.retention', `cancel.retention must be at least 4 × delay.unit (${formatDuration(4 * unitMs)}; got ${formatDuration(retentionMs)}): a long delay travels in hops of at most half the retention`);
   }
   if (raw.http.host.trim() === '') problems.add('http.host', 'http.host must not be empty');
   problems.between(raw.http.port, 0, 65535, 'http.port');

@@ -18,6 +18,11 @@ export const HEADER = {
    * (`message/tombstones.ts`); absent (an older orbit, another client): 0, older than any cancel.
    */
   generation: 'x-orbit-gen',
+  /**
+   * Set on a hop of a delay longer than a cancel is remembered (`delay/waypoints.ts`): the
+   * lane sends the message on for what is left of its delay instead of running it.
+   */
+  waypoint: 'x-orbit-waypoint',
   errorCode: 'x-orbit-error-code',
   errorMessage: 'x-orbit-error',
   deadAt: 'x-orbit-dead-at',

@@ -10,8 +10,11 @@ import type { Names } from '../naming/names';
 import { Bundler, type BundleRoute, type Settle } from './bundler';
 import { destinationFor } from '../naming/partition';
 
-/** What a publish was for; the label of `orbit_published_total`. */
-export type PublishKind = 'publish' | 'reschedule' | 'retry' | 'dead';
+/**
+ * What a publish was for; the label of `orbit_published_total`. `waypoint`: a long delay's
+ * next hop, sent on by its lane without a run (`delay/waypoints.ts`).
+ */
+export type PublishKind = 'publish' | 'reschedule' | 'retry' | 'dead' | 'waypoint';
 
 /** Told of every confirmed publish; metrics listen here so this module stays metric-free. */
 export interface PublishObserver {
@@ -61,6 +64,12 @@ export class MessagePublisher {
     /** Declares ladder rungs on first use; needed when `delay.tolerance` > 0. */
     private readonly rungs: RungEnsurer | undefined,
     private readonly observer?: PublishObserver,
+    /**
+     * The longest a message waits in the delay path in one go (`delay/waypoints.ts`): a longer
+     * delay is sent in hops, so every copy meets a lane while a cancel of it is remembered.
+     * @defaultValue Infinity (no hops: for callers that never cancel, such as the benchmarks' raw stages)
+     */
+    private readonly longestHopMs = Infinity,
   ) {
     this.lanes = new Map(lanes.map((l) => [l.name, l]));
     this.bundler = new Bundler<Route>((route, body, options) => this.send(route, body, options));
@@ -68,6 +77,7 @@ export class MessagePublisher {
 
   /** Sends a message through the delay levels (or straight to deliver) to its lane. */
   schedule(msg: OutgoingMessage, kind: Exclude<PublishKind, 'dead'> = 'publish'): Promise<void> {
+    if (msg.delayMs > this.longestHopMs) return this.observed(kind, this.publishHop(msg));
     const lane = this.lanes.get(msg.lane);
     const route = this.route(msg, lane);
     const bundle = bundleFor(msg, lane);
@@ -94,6 +104,8 @@ export class MessagePublisher {
    */
   scheduleWith(msg: OutgoingMessage, settle: Settle, token: number, kind: Exclude<PublishKind, 'dead'> = 'publish'): void {
     const lane = this.lanes.get(msg.lane);
+    const hop = msg.delayMs > this.longestHopMs;
+    // Validates the whole delay (one past the maximum throws) before a hop shortens it.
     const route = this.route(msg, lane);
     const observer = this.observer;
     let done = settle;
@@ -104,12 +116,12 @@ export class MessagePublisher {
         settle(t, ok, err);
       };
     }
-    const bundle = bundleFor(msg, lane);
+    const bundle = hop ? undefined : bundleFor(msg, lane);
     if (bundle) {
       this.bundler.addWith(msg, route, bundle, done, token, this.holdOf(msg, route, bundle));
       return;
     }
-    this.publishAlone(msg, route).then(
+    (hop ? this.publishHop(msg) : this.publishAlone(msg, route)).then(
       () => done(token, true),
       (err: unknown) => done(token, false, err),
     );
@@ -170,6 +182,20 @@ export class MessagePublisher {
       priority: msg.priority,
       headers: writeState(msg.headers, msg),
     });
+  }
+
+  /**
+   * The first hop of a delay longer than `longestHopMs`: alone (its lane sends it on, it
+   * cannot share a bundle with messages that run there), marked as a waypoint, carrying its
+   * final due time. Throws, as `schedule` does, for a delay past the maximum.
+   */
+  private publishHop(msg: OutgoingMessage): Promise<void> {
+    const lane = this.lanes.get(msg.lane);
+    this.route(msg, lane);
+    const route = this.route({ ...msg, delayMs: this.longestHopMs }, lane);
+    const headers = writeState(msg.headers, msg);
+    headers[HEADER.waypoint] = 1;
+    return this.send(route, msg.body, { messageId: msg.id, priority: msg.priority, headers });
   }
 
   /** Publishes to a route: declares its rung first when it has to, and adds its `CC` keys. */

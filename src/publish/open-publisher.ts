@@ -4,6 +4,7 @@ import { RungDeclarer } from '../amqp/rung-declarer';
 import type { TopologyAsserter } from '../amqp/topology-asserter';
 import type { ResolvedConfig } from '../config/types';
 import type { Logger } from '../logging/logger';
+import { longestHopMs } from '../delay/waypoints';
 import { names } from '../naming/names';
 import { MessagePublisher, type PublishObserver } from './message-publisher';
 
@@ -30,6 +31,14 @@ export function openPublisher(
 ): PublishStack {
   const channel = openPublishChannel(connection, config, topology, logger);
   const rungs = config.delay.tolerance > 0 ? new RungDeclarer(connection, config, logger) : undefined;
-  const publisher = new MessagePublisher(channel.publisher, names(config.namespace), config.delay, config.lanes, rungs, observer);
+  const publisher = new MessagePublisher(
+    channel.publisher,
+    names(config.namespace),
+    config.delay,
+    config.lanes,
+    rungs,
+    observer,
+    longestHopMs(config.cancel.retentionMs, config.delay.tolerance),
+  );
   return { channel, rungs, publisher };
 }

@@ -1,11 +1,20 @@
 import type { Message as AmqpMessage } from 'amqplib';
 import { errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
+import type { OutgoingMessage } from '../message/types';
 import type { MessagePublisher } from '../publish/message-publisher';
 import { AckBatcher, type AckChannel } from './ack-batcher';
 import type { Settlement } from './decide-outcome';
 import type { IncomingMessage } from './incoming';
 import type { WorkerObserver } from './observer';
+
+/** A waypoint sent on (`sendOn`): published like a reschedule, but not the outcome of a run. */
+interface Forwarded {
+  readonly kind: 'forwarded';
+  readonly message: OutgoingMessage;
+}
+
+const PUBLISH_KIND = { rescheduled: 'reschedule', retried: 'retry', forwarded: 'waypoint' } as const;
 
 /** Longest pause between attempts to publish a replacement the broker keeps refusing. */
 export const MAX_SETTLE_BACKOFF_MS = 30_000;
@@ -100,7 +109,29 @@ export class DeliverySettler {
     return ok;
   }
 
-  private async publish(settlement: Settlement, incoming: IncomingMessage, { channel, source }: Pick<Delivery, 'channel' | 'source'>): Promise<boolean> {
+  /**
+   * Sends a waypoint on for the `leftMs` of its delay that remain (`delay/waypoints.ts`): no
+   * run, so no outcome counted; acked, like a replacement, once the next hop is confirmed.
+   */
+  sendOn(incoming: IncomingMessage, leftMs: number, delivery: Pick<Delivery, 'channel' | 'source'>): Promise<boolean> {
+    const d = incoming.decision;
+    const message: OutgoingMessage = {
+      id: d.id,
+      lane: d.lane.name,
+      body: d.body,
+      priority: d.priority,
+      dueAt: incoming.message.dueAt.getTime(),
+      delayMs: leftMs,
+      key: d.key,
+      runs: d.runs,
+      attempt: d.attempt,
+      generation: d.generation,
+      headers: d.userHeaders,
+    };
+    return this.publish({ kind: 'forwarded', message }, incoming, delivery);
+  }
+
+  private async publish(settlement: Settlement | Forwarded, incoming: IncomingMessage, { channel, source }: Pick<Delivery, 'channel' | 'source'>): Promise<boolean> {
     if (settlement.kind === 'done') return true;
     const log = this.o.logger;
     // The delivering channel closed while the handler ran: the broker has already requeued
@@ -113,7 +144,7 @@ export class DeliverySettler {
     for (let attempt = 0; ; attempt++) {
       try {
         if (settlement.kind === 'dead') await this.o.publisher.deadLetter(incoming.stored, settlement.info, Date.now());
-        else await this.o.publisher.schedule(settlement.message, settlement.kind === 'retried' ? 'retry' : 'reschedule');
+        else await this.o.publisher.schedule(settlement.message, PUBLISH_KIND[settlement.kind]);
         return true;
       } catch (err) {
         this.o.observer?.settleFailed?.(this.o.lane, err);

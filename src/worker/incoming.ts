@@ -2,7 +2,7 @@ import type { Message as AmqpMessage } from 'amqplib';
 import type { LaneConfig } from '../config/types';
 import { BadBodyError, errorMessage } from '../errors';
 import { BUNDLE_HEADER, decodeBundle, type BundleEntry } from '../message/bundle';
-import { headersOf, type Headers, type MessageState, messageIdOf, NO_HEADERS, readState, userHeaders, withoutBrokerHeaders, writeState } from '../message/headers';
+import { HEADER, headersOf, type Headers, type MessageState, messageIdOf, NO_HEADERS, readState, userHeaders, withoutBrokerHeaders, writeState } from '../message/headers';
 import type { StoredMessage } from '../message/types';
 import type { DecisionInput } from './decide-outcome';
 import type { Message } from './handler-types';
@@ -16,6 +16,8 @@ export interface IncomingMessage {
   readonly badBody: BadBodyError | undefined;
   /** When the message was first published (0: unknown): what a cancel of its id compares. */
   readonly generation: number;
+  /** A hop of a long delay (`delay/waypoints.ts`): sent on for the rest of its delay, not run. */
+  readonly waypoint: boolean;
 }
 
 /**
@@ -74,6 +76,7 @@ class Logical implements Message, IncomingMessage {
   readonly #contentType: string | undefined;
   readonly #parsed: { readonly value: unknown } | undefined;
   readonly #badBody: BadBodyError | undefined;
+  readonly waypoint: boolean;
 
   constructor(
     readonly id: string,
@@ -95,6 +98,8 @@ class Logical implements Message, IncomingMessage {
     this.#state = state;
     this.#headers = headers;
     this.#bundled = headers === undefined;
+    // A bundle never holds a waypoint (a hop travels alone).
+    this.waypoint = headers !== undefined && headers[HEADER.waypoint] !== undefined;
     this.#contentType = contentType;
     let badBody = bad;
     let parsed: { value: unknown } | undefined;

@@ -329,6 +329,14 @@ export class LaneWorker {
     const observer = this.o.observer;
     const tombstones = this.o.tombstones;
     if (tombstones?.cancels(message.id, incoming.generation)) return this.dropCancelled(message.id, handlerDone);
+    // A hop of a long delay: on for the rest of it, unless due by now (or taken early by work-ahead).
+    if (incoming.waypoint && !message.early) {
+      const left = message.dueAt.getTime() - Date.now();
+      if (left > 0) {
+        handlerDone?.();
+        return this.settler.sendOn(incoming, left, delivery);
+      }
+    }
     if (this.limiter) {
       const waitedMs = await this.limiter.acquire();
       if (waitedMs > 0) observer?.rateLimited?.(lane, waitedMs);

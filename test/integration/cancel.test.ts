@@ -5,6 +5,9 @@
  * after the cancel knows it from the namespace's tombstone stream.
  */
 import { reschedule, type Handler, type ResolvedConfig, type WorkerObserver } from '../../src';
+import { HEADER } from '../../src/message/headers';
+import { names } from '../../src/naming/names';
+import { withChannel } from '../helpers/broker';
 import { connectTestScheduler, namespaceFor, startTestDaemon, type TestNamespace } from '../helpers/harness';
 import { Cleanup, Recorder } from '../helpers/recorder';
 import { sleep, waitFor } from '../helpers/wait';
@@ -134,4 +137,45 @@ test('replace: the new body runs, the old never; a publish after a cancel runs',
   await waitFor(() => recorder.count >= 2, 15_000, 'the replacement and the re-publish to run');
   await sleep(2000);
   expect(recorder.runs.map((r) => `${r.id}:${r.body}`).sort()).toEqual(['x:{"v":"new"}', 'y:{"v":"again"}']);
+});
+
+test('a long delay travels in hops that end in the lane: a cancel made meanwhile drops the copy there; the others are sent on and run once, at their due time', async () => {
+  // A delay longer than half the retention is published as a hop (delay/waypoints.ts), which
+  // at the smallest retention is still 29 s: here the hops are written as orbit writes them,
+  // already at their lane, with their final due 3 s ahead (unit tests cover the publisher's side).
+  const { config } = namespaceWith({ lanes: [{ name: 'w', concurrency: 20 }] });
+  const scheduler = await schedulerWithStream(config);
+  const recorder = new Recorder();
+  const dropped = cancelCounter();
+  await startDaemon(config, { w: recorder.wrap() }, dropped.observer);
+  const dueAt = Date.now() + 3000;
+  const ids = Array.from({ length: 20 }, (_, i) => `w${i}`);
+  const cancelled = ids.filter((_, i) => i % 4 === 0);
+  await scheduler.cancel(cancelled);
+  // The hops were published before the cancel (generation 1).
+  await withChannel(async (ch) => {
+    for (const id of ids) {
+      ch.sendToQueue(names(config.namespace).lane('w'), Buffer.from(`{"id":"${id}"}`), {
+        messageId: id,
+        persistent: true,
+        headers: { [HEADER.due]: dueAt, [HEADER.runs]: 3, [HEADER.attempt]: 0, [HEADER.lane]: 'w', [HEADER.generation]: 1, [HEADER.waypoint]: 1 },
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  });
+  await waitFor(() => dropped.count >= cancelled.length, 10_000, 'the cancelled hops to be dropped at the lane');
+  // Sent on, not run: nothing ran before its due time.
+  expect(recorder.count).toBe(0);
+  await waitFor(() => recorder.count >= ids.length - cancelled.length, 15_000, 'the others to run at their due time');
+  await sleep(1000);
+  const runs = runsById(recorder);
+  expect(cancelled.filter((id) => runs.has(id))).toEqual([]);
+  expect(ids.filter((id) => !cancelled.includes(id) && runs.get(id) !== 1)).toEqual([]);
+  for (const r of recorder.runs) {
+    expect(r.startedAt).toBeGreaterThanOrEqual(dueAt);
+    // Its state came through the hop unchanged, and the mark did not.
+    expect(r).toMatchObject({ dueAt, runs: 3, attempt: 0, early: false });
+    expect(r.headers[HEADER.waypoint]).toBeUndefined();
+  }
+  expect(dropped.count).toBe(cancelled.length);
 });

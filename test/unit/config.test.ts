@@ -1128,4 +1128,11 @@ describe('cancel.retention', () => {
     const err = configError(() => load({ overrides: { 'cancel.retention': '30s' }, env: {} }));
     expect(err.message).toContain('cancel.retention must be at least 1m');
   });
+
+  it('refuses one under 4 × delay.unit: a long delay travels in hops of at most half the retention', () => {
+    const err = configError(() => load({ overrides: { 'cancel.retention': '3m', 'delay.unit': '1m' }, env: {} }));
+    expect(err.path).toBe('cancel.retention');
+    expect(err.message).toContain('cancel.retention must be at least 4 × delay.unit (4m');
+    expect(load({ overrides: { 'cancel.retention': '4m', 'delay.unit': '1m' }, env: {} }).cancel.retentionMs).toBe(240_000);
+  });
 });
