@@ -3,6 +3,7 @@ import { owe } from './cleanup';
 import { deleteNamespace, waitForDepth } from './broker';
 import { runInChild, serveJob } from './isolate';
 import { nowSeconds } from './stats';
+import { unitHash } from './hash';
 
 /**
  * The broker's floor (DESIGN.md, "Precision"): what RabbitMQ itself does per message in the
@@ -28,7 +29,24 @@ export interface FloorJob {
   readonly bodyBytes: number;
   readonly warmupMs: number;
   readonly windowMs: number;
+  /**
+   * The raw ladder instead of the plain loop: the design's ceiling, without orbit's client
+   * (`LADDER_BASELINE` below). `intervalMs(id)` is fixed per run: the steady workload's.
+   */
+  readonly ladder?: { readonly rungsSeconds: number };
 }
+
+/**
+ * The raw ladder (README, "The delay ladder"), in raw amqplib: the consumer publishes each
+ * message through the default exchange to a fixed-TTL rung queue (one per whole second, 1 …
+ * `rungsSeconds`, chosen by a hash of the message's id as the steady workload chooses its
+ * interval) with a `CC` key that a direct deliver exchange binds to the queue; the rung
+ * dead-letters it there when the TTL expires. The message carries orbit's five state headers
+ * (due, runs, attempt, lane, generation) as orbit sends them. One hop and two queue passes per
+ * run, like orbit's unbundled steady state at a tolerance: what the design itself costs the
+ * broker, with nothing of orbit's client around it.
+ */
+export const LADDER_BASELINE = 'raw ladder';
 
 export interface FloorResult {
   /** Settled messages per second over the window. */
@@ -42,6 +60,8 @@ export interface FloorResult {
   /** The broker's version and the queue arguments declared for it. */
   readonly brokerVersion: string;
   readonly queueArguments: Readonly<Record<string, unknown>>;
+  /** Messages in the consumed queue at the window's end: > 0, the loop was capacity-bound. */
+  readonly depthAtEnd: number;
 }
 
 /** A JSON body of exactly `bytes` bytes (at least ~40) for message `i`: the user's messages are < 100 bytes. */
@@ -73,13 +93,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function measureFloor(job: FloorJob, progress: (line: string) => void): Promise<FloorResult> {
   const namespace = job.namespace;
   const queue = `${namespace}.floor`;
+  const deliver = `${namespace}.deliver`;
+  const rungs = job.ladder ? Array.from({ length: job.ladder.rungsSeconds }, (_, i) => `${namespace}.wait:${i + 1}s`) : [];
   let consumeConn: amqplib.ChannelModel | undefined;
   let publishConn: amqplib.ChannelModel | undefined;
   const closeAll = owe(async () => {
     await consumeConn?.close().catch(() => undefined);
     await publishConn?.close().catch(() => undefined);
   });
-  const deleteAll = owe(() => deleteNamespace(job.amqpUrl, namespace, { queues: [queue] }));
+  const deleteAll = owe(() => deleteNamespace(job.amqpUrl, namespace, { queues: [queue, ...rungs], exchanges: job.ladder ? [deliver] : [] }));
   try {
     consumeConn = await amqplib.connect(job.amqpUrl, { clientProperties: { connection_name: `bench:${namespace}:consume` } });
     publishConn = await amqplib.connect(job.amqpUrl, { clientProperties: { connection_name: `bench:${namespace}:publish` } });
@@ -88,6 +110,13 @@ export async function measureFloor(job: FloorJob, progress: (line: string) => vo
     const consumeCh = await consumeConn.createChannel();
     const publishCh = await publishConn.createConfirmChannel();
     await consumeCh.assertQueue(queue, { durable: true, arguments: queueArguments });
+    if (job.ladder) {
+      await consumeCh.assertExchange(deliver, 'direct', { durable: true });
+      await consumeCh.bindQueue(queue, deliver, LADDER_KEY);
+      for (const [i, rung] of rungs.entries()) {
+        await consumeCh.assertQueue(rung, { durable: true, arguments: { ...queueArguments, 'x-message-ttl': (i + 1) * 1000, 'x-dead-letter-exchange': deliver } });
+      }
+    }
 
     progress(`filling ${queue} with ${job.n.toLocaleString('en-US')} messages of ${job.bodyBytes} bytes (${JSON.stringify(queueArguments)})`);
     let failure: Error | undefined;
@@ -95,7 +124,9 @@ export async function measureFloor(job: FloorJob, progress: (line: string) => vo
     consumeCh.on('error', (err: Error) => (failure ??= err));
     const window = 2000;
     for (let i = 0; i < job.n; i += window) {
-      for (let j = i; j < Math.min(job.n, i + window); j++) publishCh.sendToQueue(queue, paddedBody(j, job.bodyBytes), { persistent: true });
+      for (let j = i; j < Math.min(job.n, i + window); j++) {
+        publishCh.sendToQueue(queue, paddedBody(j, job.bodyBytes), job.ladder ? { persistent: true, messageId: `s-${j}`, headers: stateHeaders() } : { persistent: true });
+      }
       await publishCh.waitForConfirms();
     }
     await waitForDepth(job.amqpUrl, queue, job.n, 60_000);
@@ -106,14 +137,21 @@ export async function measureFloor(job: FloorJob, progress: (line: string) => vo
         failure ??= new Error('floor consumer cancelled by the broker');
         return;
       }
-      publishCh.sendToQueue(queue, msg.content, { persistent: true }, (err: unknown) => {
+      const settle = (err: unknown): void => {
         if (err) {
           failure ??= err instanceof Error ? err : new Error(`floor publish nacked: ${String(err)}`);
           return;
         }
         consumeCh.ack(msg);
         settled++;
-      });
+      };
+      if (!job.ladder) {
+        publishCh.sendToQueue(queue, msg.content, { persistent: true }, settle);
+        return;
+      }
+      const id = String(msg.properties.messageId);
+      const rung = rungs[Math.floor(unitHash(id) * rungs.length)]!;
+      publishCh.sendToQueue(rung, msg.content, { persistent: true, messageId: id, headers: stateHeaders(), CC: [LADDER_KEY] }, settle);
     };
     await consumeCh.prefetch(job.prefetch);
     const { consumerTag } = await consumeCh.consume(queue, onDelivery, { noAck: false });
@@ -129,6 +167,7 @@ export async function measureFloor(job: FloorJob, progress: (line: string) => vo
     const t2 = nowSeconds();
     const c2 = settled;
     const cpu2 = cpuSeconds();
+    const depthAtEnd = (await consumeCh.checkQueue(queue)).messageCount;
     if (failure) throw failure;
     if (c2 === c0) throw new Error('the floor loop made no progress during its window');
 
@@ -143,11 +182,20 @@ export async function measureFloor(job: FloorJob, progress: (line: string) => vo
       cpuMicrosPerMsg: ((cpu2 - cpu0) * 1e6) / (c2 - c0),
       brokerVersion,
       queueArguments,
+      depthAtEnd,
     };
   } finally {
     await closeAll();
     await deleteAll();
   }
+}
+
+/** The raw ladder's `CC` key: the deliver exchange's binding to the queue. */
+const LADDER_KEY = 'to.floor';
+
+/** orbit's state headers on a message, as many and as large (`writeState`). */
+function stateHeaders(): Record<string, unknown> {
+  return { 'x-orbit-due': Date.now(), 'x-orbit-runs': 3, 'x-orbit-attempt': 0, 'x-orbit-lane': 'floor', 'x-orbit-gen': 1_764_806_400_000.125 };
 }
 
 const SCRIPT = __filename;

@@ -2,7 +2,7 @@ import type { QueueType } from '../../src/config/types';
 import { parseDuration } from '../../src/config/durations';
 import { targetLine, type Benchmark, type BenchOptions, type BenchReport, type TargetResult } from '../lib/benchmark';
 import { randomNamespace } from '../lib/broker';
-import { runFloor, withNamespaceCleanup, type FloorJob, type FloorResult } from '../lib/floor';
+import { LADDER_BASELINE, runFloor, withNamespaceCleanup, type FloorJob, type FloorResult } from '../lib/floor';
 import { runInChild } from '../lib/isolate';
 import { describeLoad, loadAverage } from '../lib/load';
 import { alternatingOrder, median, nowSeconds, round } from '../lib/stats';
@@ -23,9 +23,17 @@ const DEFAULT_CONCURRENCY = 100;
 /** The tolerance issue's targets (2 cores), in logical handler runs per second over the floor's msgs/s. */
 export const TARGETS: Readonly<Record<SteadyKind, number>> = { unbundled: 0.75, bundled: 10 };
 const VARIANTS: readonly SteadyKind[] = ['unbundled', 'bundled'];
+/**
+ * The raw ladder's resident messages, at least: ~2 × what its loop keeps in its rungs at
+ * ~5,000 runs/s over intervals of 4.5 s on average, so its queue never empties (it must be
+ * capacity-bound to be a ceiling; `depthAtEnd` shows it).
+ */
+const RAW_LADDER_MIN_N = 40_000;
 
 interface Entry {
   readonly name: string;
+  /** The raw ladder baseline (`LADDER_BASELINE`), not the floor. */
+  readonly ladder?: boolean;
   readonly variant?: SteadyKind;
   readonly queueType?: QueueType;
   readonly tolerance?: string;
@@ -61,6 +69,9 @@ export const steadyBenchmark: Benchmark = {
     const variants = pickVariants(options.contenders);
     const nOf = (v: SteadyKind) => options.n ?? plan.n[v];
     const entries: Entry[] = [{ name: 'floor' }];
+    // The design's ceiling beside the floor: the raw ladder, where the unbundled loop runs on one.
+    const ladderN = Math.max(RAW_LADDER_MIN_N, nOf('unbundled'));
+    if (variants.includes('unbundled') && options.tolerances.some((t) => !/^0+(\.0*)?%?$/.test(t.trim()))) entries.push({ name: LADDER_BASELINE, ladder: true });
     const tombstoneCounts = options.tombstones.length > 0 ? options.tombstones : [0];
     for (const queueType of options.queueTypes)
       for (const tolerance of options.tolerances)
@@ -81,10 +92,21 @@ export const steadyBenchmark: Benchmark = {
         const t0 = nowSeconds();
         try {
           if (!entry.variant) {
-            const job: FloorJob = { kind: 'floor', label, namespace: randomNamespace('bench-floor'), amqpUrl: options.amqpUrl, n: plan.floorN, prefetch: base, bodyBytes: BODY_BYTES, warmupMs: plan.floorWarmupMs, windowMs: plan.floorWindowMs };
+            const job: FloorJob = {
+              kind: 'floor',
+              label,
+              namespace: randomNamespace(entry.ladder ? 'bench-ladder' : 'bench-floor'),
+              amqpUrl: options.amqpUrl,
+              n: entry.ladder ? ladderN : plan.floorN,
+              prefetch: base,
+              bodyBytes: BODY_BYTES,
+              warmupMs: entry.ladder ? plan.warmupMs : plan.floorWarmupMs,
+              windowMs: plan.floorWindowMs,
+              ...(entry.ladder ? { ladder: { rungsSeconds: 8 } } : {}),
+            };
             const floor = await runFloor(job, options.inProcess, options.progress);
             rows.push({ round: r + 1, entry, floor });
-            options.progress(`${label}: ${formatInt(floor.msgsPerSec)} msgs/s (${(nowSeconds() - t0).toFixed(0)} s)`);
+            options.progress(`${label}: ${formatInt(floor.msgsPerSec)} msgs/s, ${formatInt(floor.depthAtEnd)} left in the queue (${(nowSeconds() - t0).toFixed(0)} s)`);
           } else {
             const job: SteadyJob = {
               kind: 'steady',
@@ -123,15 +145,18 @@ export const steadyBenchmark: Benchmark = {
 
     const unitSetting = options.orbitSettings['delay.unit'];
     const unitOverride = unitSetting === undefined ? undefined : parseDuration(unitSetting, 'delay.unit');
-    const floorRates = rows.filter((x) => x.floor).map((x) => x.floor!.msgsPerSec);
+    const floorRates = rows.filter((x) => x.floor && !x.entry.ladder).map((x) => x.floor!.msgsPerSec);
     const floorRate = floorRates.length > 0 ? median(floorRates) : undefined;
     const floorOfRound = (r: number) => {
-      const mine = rows.filter((x) => x.round === r && x.floor).map((x) => x.floor!.msgsPerSec);
+      const mine = rows.filter((x) => x.round === r && x.floor && !x.entry.ladder).map((x) => x.floor!.msgsPerSec);
       return mine.length > 0 ? median(mine) : undefined;
     };
+    const ladderRates = rows.filter((x) => x.floor && x.entry.ladder).map((x) => x.floor!.msgsPerSec);
+    const ladderRate = ladderRates.length > 0 ? median(ladderRates) : undefined;
     const summary = entries
       .filter((e) => e.variant)
       .map((e) => {
+        const nonZero = e.tolerance !== undefined && !/^0+(\.0*)?%?$/.test(e.tolerance.trim());
         const mine = rows.filter((x) => x.entry === e);
         const ok = mine.filter((x) => x.steady).map((x) => x.steady!);
         const errors = mine.filter((x) => x.error).map((x) => x.error!);
@@ -148,6 +173,7 @@ export const steadyBenchmark: Benchmark = {
           demand,
           runsPerSec,
           ratio: floorRate === undefined ? undefined : runsPerSec / floorRate,
+          ladderRatio: ladderRate === undefined || e.variant !== 'unbundled' || !nonZero ? undefined : runsPerSec / ladderRate,
           deliveriesPerSec,
           publishesPerSec,
           logicalPerDelivery: med((s) => s.logicalPerDelivery),
@@ -175,13 +201,19 @@ export const steadyBenchmark: Benchmark = {
         s.saturated ? '' : '; the lane emptied at times: demand-bound, raise --n',
         s.equilibrium ? '' : `; NOT in equilibrium after ${formatFixed(s.warmupSeconds!, 0)} s of warm-up (bundles in/out ${formatFixed(s.logicalPerDelivery!, 1)}/${formatFixed(s.logicalPerPublish!, 1)}, lane turned over ${formatFixed(s.turnover!, 1)}×): the lane still held seeded messages`,
       ].join('');
-      return { what, target, measured: `${formatFixed(s.ratio, 2)}× (${formatInt(s.runsPerSec!)} vs ${formatInt(floorRate!)} msgs/s${note})`, met: s.ratio >= TARGETS[s.entry.variant!] };
+      const ceiling = s.ladderRatio === undefined ? '' : `; ${formatFixed(s.ladderRatio, 2)}× the ${LADDER_BASELINE}, itself ${formatFixed(ladderRate! / floorRate!, 2)}× floor`;
+      return { what, target, measured: `${formatFixed(s.ratio, 2)}× (${formatInt(s.runsPerSec!)} vs ${formatInt(floorRate!)} msgs/s${ceiling}${note})`, met: s.ratio >= TARGETS[s.entry.variant!] };
     });
 
     const dash = '—';
     const text = [
       `steady — ${this.description}`,
       `floor: raw amqplib on one plain classic queue (stored as orbit stores its classic queues on this broker), prefetch ${base}, ${formatInt(plan.floorN)} resident messages of ${BODY_BYTES} bytes, consume → sendToQueue the same body to the same queue (persistent, confirm channel of a 2nd connection) → ack on the confirm; ${plan.floorWarmupMs / 1000} s warm-up, ${plan.floorWindowMs / 1000} s counted`,
+      ...(entries.some((e) => e.ladder)
+        ? [
+            `${LADDER_BASELINE} (the design's ceiling, without orbit's client): raw amqplib, ${formatInt(ladderN)} resident messages of ${BODY_BYTES} bytes in one plain classic queue; each delivery published through the default exchange to one of 8 fixed-TTL rung queues (1–8 s, by the hash that gives the unbundled ids their intervals) with a CC key the deliver exchange (direct) binds back to the queue, carrying orbit's five state headers; acked on the confirm; the rung dead-letters it back when its TTL expires: one hop, two queue passes per run; ${plan.warmupMs / 1000} s warm-up, ${plan.floorWindowMs / 1000} s counted`,
+          ]
+        : []),
       ...variants.map(
         (v) =>
           `${v}: N = ${formatInt(nOf(v))} ids, each seeded due within its own interval, then an in-process Daemon (lane concurrency ${concurrencyFor(v, base)}, work-ahead off) whose handler returns reschedule({ delay: interval(id) }) for ever; ${WORKLOADS[v].describe}; ${plan.warmupMs / 1000} s warm-up, ${plan.windowMs / 1000} s counted`,
@@ -213,7 +245,8 @@ export const steadyBenchmark: Benchmark = {
           if (x.error !== undefined) return [String(x.round), x.entry.name, 'FAILED (below)'];
           if (x.floor) {
             const f = x.floor;
-            return [String(x.round), 'floor', formatInt(f.msgsPerSec), '1.00', `${formatInt(f.halves[0])} / ${formatInt(f.halves[1])}`, formatInt(f.msgsPerSec), formatInt(f.msgsPerSec), '1.0 / 1.0', '0', formatInt(f.msgsPerSec), dash, formatFixed(f.cpuMicrosPerMsg, 0), dash, dash, dash];
+            const fr = floorOfRound(x.round);
+            return [String(x.round), x.entry.name, formatInt(f.msgsPerSec), fr === undefined ? dash : formatFixed(f.msgsPerSec / fr, 2), `${formatInt(f.halves[0])} / ${formatInt(f.halves[1])}`, formatInt(f.msgsPerSec), formatInt(f.msgsPerSec), '1.0 / 1.0', x.entry.ladder ? '1' : '0', formatInt(f.msgsPerSec * (x.entry.ladder ? 2 : 1)), `${formatInt(f.depthAtEnd)} (end)`, formatFixed(f.cpuMicrosPerMsg, 0), dash, dash, dash];
           }
           const s = x.steady!;
           const fr = floorOfRound(x.round);
@@ -237,7 +270,7 @@ export const steadyBenchmark: Benchmark = {
         }),
       ),
       '',
-      `median over ${rounds} round(s); floor ${floorRate === undefined ? 'not measured' : `${formatInt(floorRate)} msgs/s`}:`,
+      `median over ${rounds} round(s); floor ${floorRate === undefined ? 'not measured' : `${formatInt(floorRate)} msgs/s`}${ladderRate === undefined ? '' : `; ${LADDER_BASELINE} ${formatInt(ladderRate)} msgs/s${floorRate === undefined ? '' : ` (${formatFixed(ladderRate / floorRate, 2)} × floor)`}`}:`,
       renderTable(
         [
           { header: 'variant' },
@@ -247,6 +280,7 @@ export const steadyBenchmark: Benchmark = {
           { header: 'demand/s', align: 'right' },
           { header: 'runs/s', align: 'right' },
           { header: '× floor', align: 'right' },
+          { header: `× ${LADDER_BASELINE}`, align: 'right' },
           { header: 'deliveries/s', align: 'right' },
           { header: 'publishes/s', align: 'right' },
           { header: 'logical in/out', align: 'right' },
@@ -264,6 +298,7 @@ export const steadyBenchmark: Benchmark = {
             ...head,
             formatInt(s.runsPerSec!),
             s.ratio === undefined ? dash : formatFixed(s.ratio, 2),
+            s.ladderRatio === undefined ? dash : formatFixed(s.ladderRatio, 2),
             formatInt(s.deliveriesPerSec!),
             formatInt(s.publishesPerSec!),
             `${formatFixed(s.logicalPerDelivery!, 1)} / ${formatFixed(s.logicalPerPublish!, 1)}`,
@@ -289,7 +324,8 @@ export const steadyBenchmark: Benchmark = {
         params: { plan, rounds, baseConcurrency: base, bodyBytes: BODY_BYTES, queueTypes: options.queueTypes, tolerances: options.tolerances, orbitSettings: options.orbitSettings, variants, n: Object.fromEntries(variants.map((v) => [v, nOf(v)])) },
         load: { start: loadStart, end: loadEnd },
         floor: floorRate === undefined ? undefined : round(floorRate, 1),
-        rounds: rows.map((x) => ({ round: x.round, run: x.entry.name, variant: x.entry.variant ?? 'floor', queueType: x.entry.queueType, tolerance: x.entry.tolerance, floor: x.floor, steady: x.steady, error: x.error })),
+        rawLadder: ladderRate === undefined ? undefined : round(ladderRate, 1),
+        rounds: rows.map((x) => ({ round: x.round, run: x.entry.name, variant: x.entry.variant ?? (x.entry.ladder ? 'raw-ladder' : 'floor'), queueType: x.entry.queueType, tolerance: x.entry.tolerance, floor: x.floor, steady: x.steady, error: x.error })),
         summary: summary.map((s) => ({ ...s, entry: undefined, run: s.entry.name, variant: s.entry.variant, queueType: s.entry.queueType, tolerance: s.entry.tolerance })),
         targets,
       },
