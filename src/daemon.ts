@@ -32,6 +32,7 @@ import { loadHandler } from './worker/load-handler';
 import type { WorkerObserver } from './worker/observer';
 import { combineObservers } from './worker/observer';
 import { HttpServer } from './http/server';
+import { UiConsole } from './http/ui';
 import { Metrics } from './metrics/metrics';
 import { QueueSampler } from './metrics/queue-sampler';
 
@@ -85,6 +86,7 @@ export class Daemon {
   private readonly stranded = new Map<string, string>();
   private readonly httpHandlers: HttpHandler[] = [];
   private http: HttpServer | undefined;
+  private ui: UiConsole | undefined;
   /** Every metric of this daemon, on its own registry. */
   readonly metrics: Metrics;
   /** What the lanes and work-ahead report to: the metrics, and the caller's own observer. */
@@ -173,7 +175,9 @@ export class Daemon {
   private async startHttp(): Promise<void> {
     const { config } = this;
     if (config.http.port <= 0) return;
-    this.http = new HttpServer({ registry: this.metrics.registry, readiness: () => this.readiness() }, this.log);
+    // The console reads the broker on a connection of its own, opened at its first request.
+    this.ui = config.http.ui.enabled ? new UiConsole({ config, logger: this.log, registry: this.metrics.registry }) : undefined;
+    this.http = new HttpServer({ registry: this.metrics.registry, readiness: () => this.readiness(), ui: this.ui }, this.log);
     this.httpPort = await this.http.listen(config.http.host, config.http.port);
   }
 
@@ -444,6 +448,7 @@ export class Daemon {
         ['close rung channel', async () => this.rungs?.close()],
         ['close publish connection', async () => this.publishConnection?.close()],
         ['close http', async () => this.http?.close()],
+        ['close console', async () => this.ui?.close()],
         ['close handler connections', async () => this.httpHandlers.forEach((h) => h.close())],
       ],
       (step, err) => this.log.error({ step, err: errorMessage(err) }, 'shutdown step failed'),

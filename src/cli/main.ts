@@ -12,6 +12,7 @@ import { seedCommand } from './seed';
 import { startCommand } from './start';
 import { statsCommand } from './stats';
 import { topologyCommand } from './topology';
+import { uiCommand } from './ui';
 
 /** The installed package's version; found by walking up, as src/ and dist/src/ sit at different depths. */
 function packageVersion(): string {
@@ -34,6 +35,7 @@ const program = new Command('orbit')
   .addCommand(dlqCommand())
   .addCommand(migrateCommand())
   .addCommand(lanesCommand())
-  .addCommand(statsCommand());
+  .addCommand(statsCommand())
+  .addCommand(uiCommand());
 
 void program.parseAsync(process.argv);

@@ -5,6 +5,7 @@
 export { loadConfig, CONFIG_FILE_ENV, ENV_FILE_ENV } from './load';
 export { resolveConfig, type ResolveContext } from './validate';
 export { redactConfig, redactUrl } from './redact';
+export { Secret } from './secret';
 export type {
   DurationInput,
   RawBackoff,
@@ -17,6 +18,7 @@ export type {
   RawRateLimit,
   RawRetry,
   RawTls,
+  RawUi,
   RawWorkAhead,
 } from './schema';
 export * from './types';

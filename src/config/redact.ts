@@ -1,11 +1,12 @@
 /**
  * Redaction for logs and `config print`: URLs carry passwords, `amqp.tls.passphrase` and HTTP
- * handler header values are secrets.
+ * handler header values are secrets. The console token is a `Secret`, which serialises as `***`
+ * by itself.
  */
+import { MASK } from './secret';
 import type { ResolvedConfig } from './types';
 
-/** What a secret prints as, in logs, `orbit config` and errors. */
-export const MASK = '***';
+export { MASK };
 
 /**
  * Replaces the password in a URL with `***`, keeping scheme, user, host, port and vhost:

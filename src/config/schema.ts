@@ -112,7 +112,14 @@ export interface RawConfig {
   readonly shutdown: { readonly timeout: DurationInput };
   readonly cancel: { readonly retention: DurationInput };
   readonly log: { readonly level: LogLevel };
-  readonly http: { readonly host: string; readonly port: number };
+  readonly http: { readonly host: string; readonly port: number; readonly ui: RawUi };
+}
+
+/** `http.ui` as configured. The token itself is never a config key: it comes from a file or `ORBIT_UI_TOKEN`. */
+export interface RawUi {
+  readonly enabled: boolean;
+  readonly readOnly: boolean;
+  readonly tokenFile: string | null;
 }
 
 /*
@@ -394,6 +401,17 @@ export const configSchema: convict.Schema<RawConfig> = {
   http: {
     host: { doc: 'Address of the metrics/health HTTP server.', format: String, default: '0.0.0.0', env: 'ORBIT_HTTP_HOST' },
     port: { doc: 'Port of the metrics/health HTTP server; 0 disables it.', format: INT, default: 9464, env: 'ORBIT_HTTP_PORT' },
+    ui: {
+      enabled: { doc: 'Serve the operator console at /ui/ on the HTTP server (needs a token).', format: BOOLEAN, default: false, env: 'ORBIT_UI_ENABLED' },
+      readOnly: { doc: 'Console without replay and purge.', format: BOOLEAN, default: true, env: 'ORBIT_UI_READ_ONLY' },
+      tokenFile: {
+        doc: 'File holding the console access token (wins over ORBIT_UI_TOKEN when set).',
+        format: String,
+        nullable: true,
+        default: null,
+        env: 'ORBIT_UI_TOKEN_FILE',
+      },
+    },
   },
 };
 

@@ -2,6 +2,7 @@
  * The resolved configuration that the rest of orbit receives: frozen, typed, every
  * duration in milliseconds, every path absolute, every default applied.
  */
+import type { Secret } from './secret';
 
 export type QueueType = 'classic' | 'quorum';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -169,6 +170,22 @@ export interface CancelConfig {
   readonly retentionMs: number;
 }
 
+/** The operator console (`http.ui`, README "Console"). */
+export interface UiConfig {
+  /** Serve `/ui/` on the daemon's HTTP server. @defaultValue false */
+  readonly enabled: boolean;
+  /** Hide replay and purge, and refuse them in the API. @defaultValue true */
+  readonly readOnly: boolean;
+  /** Absolute path of the token file; null when unset. @defaultValue null */
+  readonly tokenFile: string | null;
+  /**
+   * The access token: the file's content (trimmed) when `tokenFile` is set, else the
+   * environment's `ORBIT_UI_TOKEN`; null when neither. A `Secret`, so it prints as `***`
+   * wherever the config is serialised or logged. @defaultValue null
+   */
+  readonly token: Secret | null;
+}
+
 export interface ResolvedConfig {
   readonly amqp: AmqpConfig;
   /** Prefix of every exchange and queue. @defaultValue 'orbit' */
@@ -180,7 +197,11 @@ export interface ResolvedConfig {
   readonly shutdown: { /** @defaultValue 30 s */ readonly timeoutMs: number };
   readonly cancel: CancelConfig;
   readonly log: { /** @defaultValue 'info' */ readonly level: LogLevel };
-  readonly http: { /** @defaultValue '0.0.0.0' */ readonly host: string; /** @defaultValue 9464; 0 disables */ readonly port: number };
+  readonly http: {
+    /** @defaultValue '0.0.0.0' */ readonly host: string;
+    /** @defaultValue 9464; 0 disables */ readonly port: number;
+    readonly ui: UiConfig;
+  };
   /** Absolute path of the JSON config file, when one was loaded. */
   readonly configFile: string | null;
 }

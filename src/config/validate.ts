@@ -10,6 +10,7 @@ import { redactUrl } from './redact';
 import { HEADER_VALUE_CHARS } from './http-headers';
 import { problemsError, type Problem } from './problem';
 import { readSmallFile } from './read-small-file';
+import { Secret } from './secret';
 import { tolerance as toleranceOf, type DurationInput, type RawConfig, type RawHttpHandler, type RawLane, type RawRetry, type RawTls } from './schema';
 import type {
   BackoffConfig,
@@ -18,6 +19,7 @@ import type {
   HttpHandlerConfig,
   LaneConfig,
   RateLimitConfig,
+  UiConfig,
   ResolvedConfig,
   RetryConfig,
   TlsConfig,
@@ -213,6 +215,53 @@ function resolveUrls(raw: RawConfig['amqp'], baseDir: string, read: (path: strin
     }
   });
   return urls;
+}
+
+/** Environment variable holding the console token when `http.ui.tokenFile` is unset. */
+export const UI_TOKEN_ENV = 'ORBIT_UI_TOKEN';
+/** Shorter tokens are guessable; 16 characters of `openssl rand -hex 16` output are not. */
+export const UI_TOKEN_MIN_CHARS = 16;
+
+/**
+ * `http.ui`: the token from `tokenFile` when set (a file wins, as `amqp.urlFile` wins over
+ * `amqp.url`: a mounted secret is the deliberate choice), else `ORBIT_UI_TOKEN`. Read even
+ * while the console is off, because `orbit ui` serves it regardless; missing is a problem
+ * only when it is on. Messages never show the token.
+ */
+function resolveUi(
+  raw: RawConfig['http']['ui'],
+  baseDir: string,
+  read: (path: string) => string,
+  env: Readonly<Record<string, string | undefined>>,
+  problems: Problems,
+): UiConfig {
+  const tokenFileSetting = setOrNull(raw.tokenFile);
+  const tokenFile = tokenFileSetting === null ? null : resolve(baseDir, tokenFileSetting);
+  let text: string | null = null;
+  let source = UI_TOKEN_ENV;
+  if (tokenFile !== null) {
+    source = 'http.ui.tokenFile';
+    try {
+      text = read(tokenFile).trim();
+    } catch (err) {
+      problems.add('http.ui.tokenFile', `http.ui.tokenFile cannot be read: ${tokenFile} (${errnoCode(err) ?? errorMessage(err)})`);
+      return { enabled: raw.enabled, readOnly: raw.readOnly, tokenFile, token: null };
+    }
+  } else {
+    text = setOrNull(env[UI_TOKEN_ENV] ?? null)?.trim() ?? null;
+  }
+  if (text !== null && text.length < UI_TOKEN_MIN_CHARS) {
+    problems.add('http.ui.tokenFile', `http.ui.tokenFile: the console token (${source}) must be at least ${UI_TOKEN_MIN_CHARS} characters (got ${text.length}); e.g. openssl rand -hex 16`);
+  } else if (text !== null && /\s/.test(text)) {
+    problems.add('http.ui.tokenFile', `http.ui.tokenFile: the console token (${source}) must not contain whitespace`);
+  }
+  if (raw.enabled && text === null) {
+    problems.add(
+      'http.ui.tokenFile',
+      `http.ui.tokenFile: http.ui.enabled is true but no console token is set: set http.ui.tokenFile (ORBIT_UI_TOKEN_FILE) to a file holding one, or ${UI_TOKEN_ENV}`,
+    );
+  }
+  return { enabled: raw.enabled, readOnly: raw.readOnly, tokenFile, token: text === null || text === '' ? null : new Secret(text) };
 }
 
 /** Empty means unset, as for `amqp.urlFile`: compose files often export `VAR=` to clear a value. */
@@ -530,6 +579,10 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
   }
   if (raw.http.host.trim() === '') problems.add('http.host', 'http.host must not be empty');
   problems.between(raw.http.port, 0, 65535, 'http.port');
+  const ui = resolveUi(raw.http.ui, baseDir, read, io.env, problems);
+  if (raw.http.ui.enabled && raw.http.port === 0) {
+    problems.add('http.ui.enabled', 'http.ui.enabled is true but http.port is 0, which turns the HTTP server (and so the console) off');
+  }
 
   problems.throwIfAny();
 
@@ -551,7 +604,7 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
     shutdown: { timeoutMs: shutdownMs ?? 0 },
     cancel: { retentionMs: retentionMs ?? 0 },
     log: { level: raw.log.level },
-    http: { host: raw.http.host, port: raw.http.port },
+    http: { host: raw.http.host, port: raw.http.port, ui },
     configFile,
   };
   return deepFreeze(resolved);

@@ -43,7 +43,8 @@ export function configView(cfg: ResolvedConfig): unknown {
     shutdown: { timeout: duration(cfg.shutdown.timeoutMs) },
     cancel: { retention: duration(cfg.cancel.retentionMs) },
     log: { level: cfg.log.level },
-    http: { host: cfg.http.host, port: cfg.http.port },
+    // The token is never a config key: only where it is read from is shown.
+    http: { host: cfg.http.host, port: cfg.http.port, ui: { enabled: cfg.http.ui.enabled, readOnly: cfg.http.ui.readOnly, tokenFile: cfg.http.ui.tokenFile } },
   };
 }
 

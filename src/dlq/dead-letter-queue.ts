@@ -15,6 +15,21 @@ export interface ReplayFilter {
   readonly lane?: string;
   /** Only the message with this id. */
   readonly id?: string;
+  /** Only messages with one of these ids (the console's selection). */
+  readonly ids?: ReadonlySet<string>;
+  /**
+   * Look at no more than this many messages from the head (the console's bound on the work
+   * one click may do); the rest is not read at all. @defaultValue the whole queue
+   */
+  readonly scanLimit?: number;
+}
+
+/** What `peek` looked at. */
+export interface PeekResult {
+  /** Messages fetched (and handed back). */
+  readonly scanned: number;
+  /** The queue's depth when the look began. */
+  readonly total: number;
 }
 
 export interface ReplayResult {
@@ -80,36 +95,90 @@ export class DeadLetterQueue {
    * else goes back where it was.
    */
   async replay(which: DeadQueueName, filter: ReplayFilter = {}): Promise<ReplayResult> {
+    const r = await this.sweep(which, filter, async (msg, lane) => this.republish(msg, lane));
+    return { replayed: r.taken, skipped: r.skipped, left: r.left, unknownLanes: r.unknownLanes };
+  }
+
+  /**
+   * Deletes the messages matching `filter` (lane and id, as for replay) and hands the rest
+   * back in place; a filter of neither is `purge`. Returns how many were deleted. Messages of
+   * lanes this config does not know are matched by lane name like any other.
+   */
+  async purgeMatching(which: DeadQueueName, filter: ReplayFilter): Promise<{ purged: number; left: number; scanned: number }> {
+    const r = await this.sweep(which, filter, async () => undefined, { anyLane: true });
+    return { purged: r.taken, left: r.left, scanned: r.scanned };
+  }
+
+  /**
+   * Looks at up to `max` messages from the head, in queue order, and hands every one back
+   * where it was: `visit` sees each (return false to stop early). One channel, one pass.
+   */
+  async peek(which: DeadQueueName, max: number, visit: (msg: GetMessage, index: number) => boolean | void): Promise<PeekResult> {
+    this.refuseUnsafe(which);
+    const queue = this.queueName(which);
+    let scanned = 0;
+    const total = await this.withChannel(async (ch) => {
+      const depth = (await ch.checkQueue(queue)).messageCount;
+      while (scanned < Math.min(max, depth)) {
+        const msg = await ch.get(queue, { noAck: false });
+        if (!msg) break;
+        scanned++;
+        if (visit(msg, scanned - 1) === false) break;
+      }
+      return depth;
+    });
+    await this.untilReturned(queue, scanned);
+    return { scanned, total };
+  }
+
+  /**
+   * One pass over what the queue held at the start (or its first `scanLimit`): each message
+   * matching the filter is handed to `take` and acked once that resolves; everything else
+   * returns to its place when the channel closes.
+   */
+  private async sweep(
+    which: DeadQueueName,
+    filter: ReplayFilter,
+    take: (msg: GetMessage, lane: string) => Promise<void>,
+    options: { anyLane?: boolean } = {},
+  ): Promise<{ taken: number; skipped: number; left: number; scanned: number; unknownLanes: string[] }> {
     this.refuseUnsafe(which);
     const queue = this.queueName(which);
     let handedBack = 0;
     const result = await this.withChannel(async (ch) => {
       const total = (await ch.checkQueue(queue)).messageCount;
       const limit = filter.limit ?? Infinity;
-      let replayed = 0;
+      const end = Math.min(total, filter.scanLimit ?? Infinity);
+      let taken = 0;
       let skipped = 0;
+      let seen = 0;
       const unknown = new Set<string>();
       // One pass over what was there at the start; held messages return when the channel closes.
-      for (let seen = 0; seen < total && replayed < limit; seen++) {
+      for (; seen < end && taken < limit; seen++) {
         const msg = await ch.get(queue, { noAck: false });
         if (!msg) break;
         const headers = headersOf(msg);
         const lane = laneOf(headers);
-        if ((filter.id !== undefined && msg.properties.messageId !== filter.id) || (filter.lane !== undefined && lane !== filter.lane)) {
+        const id: unknown = msg.properties.messageId;
+        if (
+          (filter.id !== undefined && id !== filter.id) ||
+          (filter.ids !== undefined && !(typeof id === 'string' && filter.ids.has(id))) ||
+          (filter.lane !== undefined && lane !== filter.lane)
+        ) {
           skipped++;
           continue;
         }
-        if (lane === null || !this.lanes.has(lane)) {
+        if (!options.anyLane && (lane === null || !this.lanes.has(lane))) {
           unknown.add(lane ?? '(none)');
           skipped++;
           continue;
         }
-        await this.republish(msg, lane);
+        await take(msg, lane ?? '');
         ch.ack(msg);
-        replayed++;
+        taken++;
       }
       handedBack = skipped;
-      return { replayed, skipped, left: total - replayed, unknownLanes: [...unknown] };
+      return { taken, skipped, left: total - taken, scanned: seen, unknownLanes: [...unknown] };
     });
     await this.untilReturned(queue, handedBack);
     return result;

@@ -1,17 +1,21 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
-import { ConfigError, errnoCode } from '../errors';
+import { ConfigError, errnoCode, errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
+import { UiConsole } from './ui';
 
 export interface HttpEndpoints {
   readonly registry: Registry;
   /** Connected, topology asserted, consuming — or the reason not. */
   readonly readiness: () => { ready: boolean; reason?: string };
+  /** The operator console under `/ui/` (`http.ui.enabled`), behind its own token; absent: 404 there. */
+  readonly ui?: UiConsole;
 }
 
 /**
  * `/metrics` (Prometheus text format), `/healthz` (the process answers) and `/readyz`
- * (503 with a reason while not ready, so an orchestrator holds traffic and alerts fire).
+ * (503 with a reason while not ready, so an orchestrator holds traffic and alerts fire),
+ * unauthenticated as ever; and when given one, the console under `/ui/` (its own token).
  */
 export class HttpServer {
   private server: Server | undefined;
@@ -24,7 +28,19 @@ export class HttpServer {
   /** Listens; resolves with the bound port (useful when configured as an ephemeral port). */
   async listen(host: string, port: number): Promise<number> {
     const server = createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      // The console takes its own requests, POSTs included (its actions); nothing else acts.
+      const ui = this.endpoints.ui;
+      if (ui && UiConsole.owns(path)) {
+        try {
+          ui.handle(req, res);
+        } catch (err) {
+          // A request must never take the daemon down with it.
+          this.logger.warn({ err: errorMessage(err) }, 'ui request failed');
+          if (!res.headersSent) json(res, 500, { error: 'internal error' });
+        }
+        return;
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD' }).end();
         return;
@@ -40,7 +56,7 @@ export class HttpServer {
         const r = this.endpoints.readiness();
         json(res, r.ready ? 200 : 503, r.ready ? { status: 'ready' } : { status: 'not ready', reason: r.reason });
       } else {
-        json(res, 404, { error: 'not found', endpoints: ['/metrics', '/healthz', '/readyz'] });
+        json(res, 404, { error: 'not found', endpoints: ['/metrics', '/healthz', '/readyz', ...(ui ? ['/ui/'] : [])] });
       }
     });
     this.server = server;
@@ -53,7 +69,7 @@ export class HttpServer {
     });
     const address = server.address();
     const bound = typeof address === 'object' && address ? address.port : port;
-    this.logger.info({ host, port: bound }, 'http listening (/metrics, /healthz, /readyz)');
+    this.logger.info({ host, port: bound }, `http listening (/metrics, /healthz, /readyz${this.endpoints.ui ? ', /ui/' : ''})`);
     return bound;
   }
 

@@ -87,10 +87,13 @@ function shown(url: URL): string {
   return copy.href;
 }
 
+/** The note when no daemon's /metrics was given: the console, which has its own numbers, leaves it out. */
+export const IN_FLIGHT_NEEDS_URL = 'in-flight needs --metrics-url <daemon /metrics URL> (AMQP does not report unacked messages)';
+
 /** Fetches every URL (in parallel, each bounded by `timeoutMs`) and sums their in-flight counts. */
 export async function scrapeInFlight(urls: readonly URL[], timeoutMs = 2000): Promise<InFlightReport> {
   if (urls.length === 0) {
-    return { byLane: null, notes: ['in-flight needs --metrics-url <daemon /metrics URL> (AMQP does not report unacked messages)'] };
+    return { byLane: null, notes: [IN_FLIGHT_NEEDS_URL] };
   }
   const results = await Promise.all(
     urls.map(async (url) => {

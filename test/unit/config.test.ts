@@ -85,7 +85,7 @@ describe('loadConfig defaults', () => {
       shutdown: { timeoutMs: 30_000 },
       cancel: { retentionMs: 7 * 86_400_000 },
       log: { level: 'info' },
-      http: { host: '0.0.0.0', port: 9464 },
+      http: { host: '0.0.0.0', port: 9464, ui: { enabled: false, readOnly: true, tokenFile: null, token: null } },
       configFile: null,
     });
   });
@@ -504,7 +504,7 @@ const raw: RawConfig = {
   shutdown: { timeout: '0' },
   cancel: { retention: '2d' },
   log: { level: 'debug' },
-  http: { host: 'localhost', port: 0 },
+  http: { host: 'localhost', port: 0, ui: { enabled: false, readOnly: true, tokenFile: null } },
 };
 
 /** A raw lane as stage 1 hands it over, with the schema defaults. */
