@@ -11,8 +11,11 @@
  */
 import { Daemon, Scheduler } from '../../src';
 import { silentLogger } from '../../src/logging/logger';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomNamespace, testConfig } from '../helpers/broker';
-import type { PrivateBroker } from '../helpers/private-broker';
+import { freePort, type PrivateBroker } from '../helpers/private-broker';
 import { usePrivateBroker } from '../helpers/private-broker-suite';
 import { sleep, waitFor } from '../helpers/wait';
 
@@ -22,6 +25,7 @@ const privateBroker = usePrivateBroker();
 const DEFAULT_WATERMARK = '0.4';
 const PUBLISH_TIMEOUT = '2s';
 const PUBLISH_TIMEOUT_MS = 2000;
+const UI_TOKEN = 'flow-console-token-0123456789';
 
 interface QueueRow {
   ready: number;
@@ -45,6 +49,10 @@ async function memoryAlarm(b: PrivateBroker): Promise<boolean> {
 test('a memory alarm pauses publishing and consuming; clearing it resumes and nothing is lost', async () => {
   const b = privateBroker();
   const ns = randomNamespace('flow');
+  const dir = mkdtempSync(join(tmpdir(), 'orbit-flow-'));
+  const tokenFile = join(dir, 'ui-token');
+  writeFileSync(tokenFile, UI_TOKEN);
+  const httpPort = await freePort();
   const LANE = 'f';
   const queue = `${ns}.lane.${LANE}`;
   const config = testConfig(ns, {
@@ -54,7 +62,14 @@ test('a memory alarm pauses publishing and consuming; clearing it resumes and no
     amqp: { url: b.url, reconnect: '500ms', publishTimeout: PUBLISH_TIMEOUT },
     delay: { unit: '1s', levels: 3 },
     lanes: [{ name: LANE, concurrency: 2 }],
+    // The console's overview reports the alarm (README, "Console").
+    http: { host: '127.0.0.1', port: httpPort, ui: { enabled: true, tokenFile } },
   });
+  const overviewAlarm = async (): Promise<unknown> => {
+    const res = await fetch(`http://127.0.0.1:${httpPort}/ui/api/overview`, { headers: { authorization: `Bearer ${UI_TOKEN}` } });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { alarm: unknown }).alarm;
+  };
 
   /** Handler starts, in order: id and the `runs` it saw. */
   const starts: Array<{ id: string; runs: number }> = [];
@@ -89,6 +104,7 @@ test('a memory alarm pauses publishing and consuming; clearing it resumes and no
     // Two handlers (concurrency 2) are running and held; eight messages wait in the queue.
     await waitFor(() => starts.length === 2, 10_000, 'two handlers started');
     expect(await blocked('publish')).toBe(0);
+    expect(await overviewAlarm()).toBeNull();
 
     // The alarm: any watermark below current use raises it at once.
     alarmOn = true;
@@ -115,6 +131,7 @@ test('a memory alarm pauses publishing and consuming; clearing it resumes and no
     await sleep(Math.max(1500, blockedAt + PUBLISH_TIMEOUT_MS + 1500 - Date.now()));
     expect(await blocked('publish')).toBe(1);
     expect(await blocked('consume')).toBe(0); // only publishing connections are blocked
+    expect(await overviewAlarm()).toEqual(expect.stringContaining('publish'));
     expect(starts).toHaveLength(2); // no new handler runs
     expect(settled).toBe(0); // reschedules not confirmed, so not settled (and not acked)
     expect(await inFlight()).toBe(2);
@@ -131,6 +148,7 @@ test('a memory alarm pauses publishing and consuming; clearing it resumes and no
     expect(await memoryAlarm(b)).toBe(false);
 
     await waitFor(async () => (await blocked('publish')) === 0, 10_000, 'publish connection unblocked');
+    await waitFor(async () => (await overviewAlarm()) === null, 10_000, 'the console to show no alarm');
     const published = await late;
     expect(published.id).toBe('flow-late');
     // 11 messages, each rescheduled once then done: 22 settlements.
@@ -158,6 +176,7 @@ test('a memory alarm pauses publishing and consuming; clearing it resumes and no
     release();
     await scheduler.close();
     await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
