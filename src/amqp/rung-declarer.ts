@@ -140,7 +140,7 @@ export class RungDeclarer {
     // Its arguments follow from the TTL alone (a high-priority rung has the same).
     const spec = rungQueueSpec(this.config, ttlMs, broker);
     try {
-      if (this.drifted.has(queue)) await this.check(queue);
+      if (this.drifted.has(queue)) await this.check(queue, timeoutMs);
       else await this.onOwnChannel(queue, timeoutMs, (own) => own.assertQueue(queue, { durable: true, arguments: spec.arguments }));
     } catch (err) {
       const argument = inequivalentArgument(err);
@@ -151,7 +151,7 @@ export class RungDeclarer {
       // Its TTL is in its name, so only how it is stored differs: it delays just the same.
       this.drifted.add(queue);
       this.logger.info({ queue, argument }, 'rung declared with other arguments (another delay.queueType?); used as it is');
-      await this.check(queue);
+      await this.check(queue, timeoutMs);
     }
     if (mayBeNew && isQuorumQueue(spec.arguments) && !this.drifted.has(queue)) await settleNewQuorumQueues(this.settleMs);
     this.declared.set(queue, sent);
@@ -181,16 +181,11 @@ export class RungDeclarer {
     });
   }
 
-  /** Passive check on a channel of its own (a missing queue closes it). */
-  private async check(queue: string): Promise<void> {
-    const model = this.connection.connection;
-    if (!model) throw new BrokerError(`cannot check rung ${queue}: not connected`, { code: 'NOT_CONNECTED' });
-    const ch = await model.createChannel();
-    ch.on('error', () => undefined);
-    try {
-      await ch.checkQueue(queue);
-    } finally {
-      await ch.close().catch(() => undefined);
-    }
+  /**
+   * Passive check on a channel of its own (a missing queue closes it), bounded like a declare:
+   * a rung that does not answer fails its publishes instead of holding them.
+   */
+  private check(queue: string, timeoutMs: number): Promise<void> {
+    return this.onOwnChannel(queue, timeoutMs, (own) => own.checkQueue(queue));
   }
 }

@@ -15,7 +15,7 @@ import { silentLogger } from '../../src/logging/logger';
 import { collectStats } from '../../src/stats/collect';
 import { renderStats } from '../../src/stats/render';
 import { names } from '../../src/naming/names';
-import { rabbitmqctl } from '../helpers/broker';
+import { rabbitmqctl, withChannel } from '../helpers/broker';
 import { connectTestScheduler, namespaceFor, startTestDaemon, type TestNamespace } from '../helpers/harness';
 import { Cleanup, Recorder } from '../helpers/recorder';
 import { sleep, waitFor } from '../helpers/wait';
@@ -209,3 +209,21 @@ test('work-ahead on the ladder: a daemon finds the rungs others declared and tak
   // Due in 10 min: more than maxAdvance ahead, handed back to its rung, not run.
   expect(recorder.byId().has(far.id)).toBe(false);
 }, 60_000);
+
+test('a rung declared with other arguments (another delay.queueType) is used as it is: a passive check, then the publish', async () => {
+  const { ns, config } = namespaceWith({ delay: { unit: '100ms', tolerance: '2%', queueType: 'quorum' }, lanes: [{ name: 'a' }] });
+  // Another publisher (delay.queueType classic) made the 1 s rung first.
+  const rung = names(ns).rung(1000, false);
+  await withChannel(async (ch) => {
+    await ch.assertQueue(rung, { durable: true, arguments: { 'x-queue-type': 'classic', 'x-message-ttl': 1000, 'x-dead-letter-exchange': names(ns).deliver, 'x-expires': 3_601_000 } });
+  });
+  const recorder = new Recorder();
+  await startDaemon(config, { a: recorder.wrap() });
+  const scheduler = await connectTestScheduler(cleanup, config);
+  const started = Date.now();
+  await scheduler.publish('a', { x: 1 }, { id: 'drift', delay: 1000 });
+  await waitFor(() => recorder.count === 1, 10_000, 'the message to run through the classic rung');
+  expect(recorder.runs[0]!.startedAt - started).toBeGreaterThanOrEqual(1000);
+  // Still the classic queue another publisher declared: used, not redeclared.
+  expect((await rungQueues(ns)).join('\n')).toContain('classic');
+});
