@@ -145,13 +145,16 @@ run('operator console', () => {
     const dialogs: string[] = [];
     page.on('dialog', (d) => {
       dialogs.push(`${d.type()}: ${d.message()}`);
-      void d.accept();
+      // The page may close first (the test ends while its alert is still up): never an unhandled rejection.
+      d.accept().catch(() => undefined);
     });
     await page.getByRole('button', { name: 'Replay', exact: true }).click();
     await waitFor(() => runs.get(id) === 2, 10_000, 'the replayed message to run again');
     expect(dialogs[0]).toBe(`confirm: Replay message ${id} to lane billing?`);
     await waitFor(async () => (await queueDepth(`${ns}.dead`)) === 1, 5_000, 'one dead letter left');
     expect(runs.get(decoy.id)).toBe(1);
+    // Its alert answered, the page reloads itself (keeping the search): the test ends after that.
+    await page.waitForURL((u) => u.searchParams.get('queue') === 'dead' && u.searchParams.get('id') === id);
   }, 40_000);
 
   test('read-only: no action buttons, and the API refuses actions with 403', async () => {
@@ -297,7 +300,7 @@ run('operator console', () => {
     let answer = false;
     page.on('dialog', (d) => {
       dialogs.push(`${d.type()}: ${d.message()}`);
-      void (answer ? d.accept() : d.dismiss());
+      (answer ? d.accept() : d.dismiss()).catch(() => undefined);
     });
     await page.goto(`${base}/ui/dead-letters`);
     await page.getByLabel(`select ${id}`).check();
@@ -329,5 +332,7 @@ run('operator console', () => {
     await page.getByRole('button', { name: 'Purge matching' }).click();
     await waitFor(async () => (await queueDepth(`${ns}.dead`)) === 0, 5_000, 'the purge');
     expect(dialogs[0]).toBe(`confirm: Purge (delete for good) 1 message(s) in dead?`);
+    // Its alert answered, the page reloads itself: the test ends after that, not during it.
+    await page.waitForURL((u) => u.searchParams.get('queue') === 'dead');
   }, 40_000);
 });
