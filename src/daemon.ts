@@ -277,6 +277,7 @@ export class Daemon {
       // The same observer as the lanes': metrics count what is taken early, and a caller's own observer hears it.
       observer: this.observer,
       unsafeToLook: (queue) => this.asserter.unsafeToLook(queue),
+      forward: (msg) => this.publisher!.forward(msg),
       rungs: this.rungs,
     });
     this.workAhead.start();

@@ -13,6 +13,13 @@ import { probeQueues } from './probe-queues';
 import { brokerVersionOf, inequivalentArgument } from './topology-asserter';
 import { within } from './within';
 
+/**
+ * The code of a declare the broker has not answered (within `amqp.publishTimeout`, or still
+ * pending from an earlier try): the rung is sick, not the connection, so a publisher may take
+ * the next rung up instead (`MessagePublisher`).
+ */
+export const RUNG_UNANSWERED = 'RUNG_UNANSWERED';
+
 /** A rung queue and its TTL. */
 export interface KnownRung {
   readonly queue: string;
@@ -34,9 +41,10 @@ export interface KnownRung {
  * outstanding publish (a refused declare closes its channel), and not on one channel shared
  * by all declares either: a queue that never answers (a quorum rung recovered from a crash
  * without a leader, seen in the fault suite) would hold up every declare queued behind it,
- * and so every reschedule. A declare gives up after `amqp.publishTimeout`; until the broker
- * answers it, that rung is not declared again (at most one waiting channel per sick rung),
- * and publishes to it fail, so their originals stay unacked while other rungs go on.
+ * and so every reschedule. A declare gives up after `amqp.publishTimeout` with
+ * `RUNG_UNANSWERED`; until the broker answers it, that rung is not declared again (at most
+ * one waiting channel per sick rung) and every `ensure` of it fails at once with the same
+ * code, so the publisher sends its messages to the next rung up while other rungs go on.
  */
 export class RungDeclarer {
   /** Rung → `performance.now()` when its last successful declare was sent. */
@@ -130,7 +138,7 @@ export class RungDeclarer {
     const timeoutMs = this.config.amqp.publishTimeoutMs;
     if (this.unanswered.has(queue)) {
       throw new BrokerError(`rung ${queue} has not answered an earlier declare yet (a quorum queue without a leader?); not declared again until it does`, {
-        code: 'TOPOLOGY_FAILED',
+        code: RUNG_UNANSWERED,
       });
     }
     const sent = performance.now();
@@ -177,7 +185,7 @@ export class RungDeclarer {
     answer.catch(() => undefined);
     await within(answer, timeoutMs, () => {
       this.logger.warn({ queue, timeoutMs }, 'rung did not answer its declare; publishes to it fail (their originals stay unacked) until it does');
-      return new BrokerError(`rung ${queue} did not answer its declare within ${timeoutMs} ms (a quorum queue without a leader?)`, { code: 'TOPOLOGY_FAILED' });
+      return new BrokerError(`rung ${queue} did not answer its declare within ${timeoutMs} ms (a quorum queue without a leader?)`, { code: RUNG_UNANSWERED });
     });
   }
 

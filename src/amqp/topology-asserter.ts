@@ -3,8 +3,8 @@ import type { ResolvedConfig } from '../config/types';
 import { BrokerError, ConfigError, errnoCode, errorMessage, NamespaceNotFoundError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { brokerFeatures, brokerProblems, type BrokerFeatures } from '../topology/broker-features';
-import { buildTopology, type QueueSpec, type Topology } from '../topology/build';
-import { classifyDrift, unsafeToLook, type QueueDrift } from '../topology/drift';
+import { buildTopology, storageArguments, type QueueSpec, type Topology } from '../topology/build';
+import { classifyDrift, quorumStoreDrift, unsafeToLook, type QueueDrift } from '../topology/drift';
 import { names } from '../naming/names';
 import { needsSettle, settleNewQuorumQueues } from './new-quorum-queue';
 import { probeQueues } from './probe-queues';
@@ -150,7 +150,11 @@ export class TopologyAsserter {
       } catch (err) {
         const argument = inequivalentArgument(err);
         if (argument === undefined) throw failure(`queue ${name}`, err, '');
-        this.record(classifyDrift(spec, argument, this.features!));
+        this.record(await this.classify(spec, argument, async () => {
+          const probe = await model.createChannel();
+          probe.on('error', () => undefined);
+          return probe;
+        }));
       } finally {
         await ch.close().catch(() => undefined);
       }
@@ -175,8 +179,8 @@ export class TopologyAsserter {
       );
       const retry: QueueSpec[] = [];
       let found = false;
-      results.forEach((r, i) => {
-        if (r.status === 'fulfilled') return;
+      for (const [i, r] of results.entries()) {
+        if (r.status === 'fulfilled') continue;
         const queue = pending[i]!;
         const argument = this.drift.has(queue.name) ? undefined : inequivalentArgument(r.reason);
         if (argument === undefined) {
@@ -193,14 +197,14 @@ export class TopologyAsserter {
             throw failure(`queue ${queue.name}`, r.reason, '');
           }
           retry.push(queue); // failed only because an earlier refusal closed the channel
-          return;
+          continue;
         }
-        const drift = classifyDrift(queue, argument, this.features!);
+        const drift = await this.classify(queue, argument, open);
         if (drift.severity === 'conflict') throw failure(`queue ${queue.name}`, r.reason, ` — ${drift.why}: ${CONFLICT_HINT}`);
         this.record(drift);
         found = true;
         retry.push(queue);
-      });
+      }
       // Nothing refused but some failed: the channel died under us (connection lost).
       if (!found && retry.length > 0) throw failure(`queue ${retry[0]!.name}`, new Error('channel closed during the declare'), '');
       pending = retry;
@@ -210,6 +214,30 @@ export class TopologyAsserter {
       }
     }
     return ch;
+  }
+
+  /**
+   * What a refused redeclare of `queue` means. A dead or unroutable queue refused as classic
+   * may be a quorum queue from when those followed `delay.queueType`: the broker names the
+   * first argument of its own list that differs, not the type, so a declare with orbit's
+   * quorum arguments on a channel of its own asks. It succeeds on such a queue (used as it
+   * is); one refused only on the delivery limit is an older orbit's quorum queue (risky on
+   * 4.x, as any such queue).
+   */
+  private async classify(queue: QueueSpec, argument: string, open: () => Promise<Channel>): Promise<QueueDrift> {
+    const drift = classifyDrift(queue, argument, this.features!);
+    if (queue.role !== 'dead' && queue.role !== 'unroutable') return drift;
+    const asQuorum: QueueSpec = { ...queue, arguments: storageArguments('quorum', this.features!) };
+    const probe = await open();
+    try {
+      await probe.assertQueue(queue.name, { durable: true, arguments: asQuorum.arguments });
+      return quorumStoreDrift(queue, argument);
+    } catch (err) {
+      if (inequivalentArgument(err) !== 'x-delivery-limit') return drift;
+      return { ...classifyDrift(asQuorum, 'x-delivery-limit', this.features!), existingType: 'quorum' };
+    } finally {
+      await probe.close().catch(() => undefined);
+    }
   }
 
   private record(drift: QueueDrift): void {

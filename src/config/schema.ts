@@ -361,9 +361,9 @@ export const configSchema: convict.Schema<RawConfig> = {
       env: 'ORBIT_DELAY_TOLERANCE',
     },
     queueType: {
-      doc: 'Queue type of the delay-level queues.',
+      doc: 'Queue type of the delay queues: quorum dead-letters at-least-once, so a broker crash loses nothing; classic can lose messages it is dead-lettering when the broker crashes. (The dead and unroutable queues are classic either way.)',
       format: [...QUEUE_TYPES],
-      default: 'classic',
+      default: 'quorum',
       env: 'ORBIT_DELAY_QUEUE_TYPE',
     },
   },

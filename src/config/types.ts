@@ -154,7 +154,12 @@ export interface DelayConfig {
    * @defaultValue 0.02 (2 %: the broker needs the file handles for its rungs, README "The delay ladder")
    */
   readonly tolerance: number;
-  /** Delay-level queue kind. @defaultValue 'classic' */
+  /**
+   * Delay queue kind. Quorum dead-letters at-least-once, so a broker crash loses nothing;
+   * classic dead-letters at-most-once (README "Broker crashes"). The dead and unroutable
+   * queues are classic either way (`topology/build.ts`).
+   * @defaultValue 'quorum'
+   */
   readonly queueType: QueueType;
 }
 

@@ -1,4 +1,5 @@
 import type { Channel, GetMessage } from 'amqplib';
+import { handBack } from '../amqp/hand-back';
 import type { BrokerSession } from '../publish/session';
 import type { LaneConfig } from '../config/types';
 import { BrokerError, errorMessage, OrbitError } from '../errors';
@@ -44,10 +45,10 @@ export interface ReplayResult {
 /**
  * Inspecting, replaying and purging `<ns>.dead` and `<ns>.unroutable`.
  *
- * Looking never loses or reorders: messages are fetched unacked and handed back by closing
- * the channel, which puts them back at their original positions (classic and quorum alike;
- * on a quorum queue a hand-back counts as a delivery, which orbit's delivery limit makes
- * harmless — a queue without it is refused, see `refuseUnsafe`).
+ * Looking never loses or reorders: messages are fetched unacked and handed back in order
+ * (`amqp/hand-back.ts`: a quorum queue reorders what a closing channel returns); on a
+ * quorum queue a hand-back counts as a delivery, which orbit's delivery limit makes
+ * harmless — a queue without it is refused, see `refuseUnsafe`.
  * Replaying acks a dead copy only after its republish was confirmed.
  */
 export class DeadLetterQueue {
@@ -73,20 +74,19 @@ export class DeadLetterQueue {
   async list(which: DeadQueueName, limit: number, now = Date.now()): Promise<DeadMessageView[]> {
     this.refuseUnsafe(which);
     const queue = this.queueName(which);
-    let handedBack = 0;
-    const out = await this.withChannel(async (ch) => {
+    return this.withChannel(async (ch) => {
       const views: DeadMessageView[] = [];
+      const held: GetMessage[] = [];
       const total = (await ch.checkQueue(queue)).messageCount;
       for (let i = 0; i < Math.min(limit, total); i++) {
         const msg = await ch.get(queue, { noAck: false });
         if (!msg) break;
+        held.push(msg);
         views.push(describeDeadMessage(msg.content, msg.properties, now));
       }
-      handedBack = views.length;
+      await handBack(ch, queue, held);
       return views;
     });
-    await this.untilReturned(queue, handedBack);
-    return out;
   }
 
   /**
@@ -116,25 +116,24 @@ export class DeadLetterQueue {
   async peek(which: DeadQueueName, max: number, visit: (msg: GetMessage, index: number) => boolean | void): Promise<PeekResult> {
     this.refuseUnsafe(which);
     const queue = this.queueName(which);
-    let scanned = 0;
-    const total = await this.withChannel(async (ch) => {
+    return this.withChannel(async (ch) => {
       const depth = (await ch.checkQueue(queue)).messageCount;
-      while (scanned < Math.min(max, depth)) {
+      const held: GetMessage[] = [];
+      while (held.length < Math.min(max, depth)) {
         const msg = await ch.get(queue, { noAck: false });
         if (!msg) break;
-        scanned++;
-        if (visit(msg, scanned - 1) === false) break;
+        held.push(msg);
+        if (visit(msg, held.length - 1) === false) break;
       }
-      return depth;
+      await handBack(ch, queue, held);
+      return { scanned: held.length, total: depth };
     });
-    await this.untilReturned(queue, scanned);
-    return { scanned, total };
   }
 
   /**
    * One pass over what the queue held at the start (or its first `scanLimit`): each message
    * matching the filter is handed to `take` and acked once that resolves; everything else
-   * returns to its place when the channel closes.
+   * goes back to its place.
    */
   private async sweep(
     which: DeadQueueName,
@@ -144,8 +143,7 @@ export class DeadLetterQueue {
   ): Promise<{ taken: number; skipped: number; left: number; scanned: number; unknownLanes: string[] }> {
     this.refuseUnsafe(which);
     const queue = this.queueName(which);
-    let handedBack = 0;
-    const result = await this.withChannel(async (ch) => {
+    return this.withChannel(async (ch) => {
       const total = (await ch.checkQueue(queue)).messageCount;
       const limit = filter.limit ?? Infinity;
       const end = Math.min(total, filter.scanLimit ?? Infinity);
@@ -153,7 +151,8 @@ export class DeadLetterQueue {
       let skipped = 0;
       let seen = 0;
       const unknown = new Set<string>();
-      // One pass over what was there at the start; held messages return when the channel closes.
+      const held: GetMessage[] = [];
+      // One pass over what was there at the start; what is not taken goes back at the end.
       for (; seen < end && taken < limit; seen++) {
         const msg = await ch.get(queue, { noAck: false });
         if (!msg) break;
@@ -165,11 +164,13 @@ export class DeadLetterQueue {
           (filter.ids !== undefined && !(typeof id === 'string' && filter.ids.has(id))) ||
           (filter.lane !== undefined && lane !== filter.lane)
         ) {
+          held.push(msg);
           skipped++;
           continue;
         }
         if (!options.anyLane && (lane === null || !this.lanes.has(lane))) {
           unknown.add(lane ?? '(none)');
+          held.push(msg);
           skipped++;
           continue;
         }
@@ -177,25 +178,8 @@ export class DeadLetterQueue {
         ch.ack(msg);
         taken++;
       }
-      handedBack = skipped;
+      await handBack(ch, queue, held);
       return { taken, skipped, left: total - taken, scanned: seen, unknownLanes: [...unknown] };
-    });
-    await this.untilReturned(queue, handedBack);
-    return result;
-  }
-
-  /**
-   * Waits (up to 5 s) until the queue again holds at least the `count` messages handed back
-   * by closing the channel. A quorum queue takes them back asynchronously (a Raft command):
-   * without this wait, a second look straight after the first could find the queue empty.
-   */
-  private async untilReturned(queue: string, count: number): Promise<void> {
-    if (count === 0) return;
-    await this.withChannel(async (ch) => {
-      const deadline = Date.now() + 5000;
-      while ((await ch.checkQueue(queue)).messageCount < count && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
     });
   }
 

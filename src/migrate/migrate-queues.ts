@@ -62,7 +62,7 @@ export async function migrateQueues(
     const bindings = topology.bindings.filter((b) => b.kind === 'queue' && b.destination === spec.name);
     if (drift) {
       options.onQueue?.(drift);
-      out.push({ drift, ...(await migrateQueue(session, config, broker, spec, bindings)) });
+      out.push({ drift, ...(await migrateQueue(session, config, broker, spec, bindings, (drift.existingType ?? spec.arguments['x-queue-type']) === 'quorum')) });
     } else if (await exists(session, holdingQueue(spec.name))) {
       // An earlier run stopped after redeclaring the queue: put back what it still holds.
       const restored = await restore(session, config, spec);
@@ -91,6 +91,8 @@ async function migrateQueue(
   broker: BrokerFeatures,
   spec: QueueSpec,
   bindings: readonly BindingSpec[],
+  /** The queue as it exists is a quorum queue (its delete cannot use if-empty). */
+  existingQuorum: boolean,
 ): Promise<{ moved: number; duplicatesDropped: number }> {
   const q = spec.name;
   const hold = holdingQueue(q);
@@ -112,7 +114,7 @@ async function migrateQueue(
   for (let attempt = 0; ; attempt++) {
     await step(session, `move ${q} → ${hold}`, (ch) => drain(ch, q, (msg) => publishTo(session, '', hold, msg, routeOf(msg))));
     try {
-      await step(session, `delete ${q}`, (ch) => deleteIfEmpty(ch, q, spec.arguments['x-queue-type'] === 'quorum'));
+      await step(session, `delete ${q}`, (ch) => deleteIfEmpty(ch, q, existingQuorum));
       break;
     } catch (err) {
       if (attempt >= 5) throw err;

@@ -31,6 +31,8 @@ export interface Names {
    * default exchange, which routes the publish to the rung, routes the `CC` key nowhere.
    */
   toDestination(destination: string): string;
+  /** The destination a `toDestination` key names; undefined for any other key. */
+  destinationOfKey(key: string): string | undefined;
   readonly deliver: string;
   readonly unroutable: string;
   readonly dead: string;
@@ -66,6 +68,7 @@ export function names(namespace: string): Names {
       }
     },
     toDestination: (destination) => `${namespace}.to.${destination}`,
+    destinationOfKey: (key) => (key.startsWith(`${namespace}.to.`) ? key.slice(namespace.length + 4) : undefined),
     deliver: `${namespace}.deliver`,
     unroutable: `${namespace}.unroutable`,
     dead: `${namespace}.dead`,

@@ -1,9 +1,10 @@
 import type { ConfirmedPublisher } from '../amqp/confirmed-publisher';
+import { RUNG_UNANSWERED } from '../amqp/rung-declarer';
 import type { DelayConfig, LaneConfig } from '../config/types';
-import { holdMs } from '../delay/ladder';
-import { routeDelay, type DelayRoute } from '../delay/routing';
-import { PublishError } from '../errors';
-import { HEADER, writeState } from '../message/headers';
+import { holdMs, rungIndex } from '../delay/ladder';
+import { delayUntil, destinationOf, ladderOf, routeDelay, type DelayRoute } from '../delay/routing';
+import { isOrbitError, PublishError } from '../errors';
+import { headersOf, HEADER, readState, withoutBrokerHeaders, writeState } from '../message/headers';
 import { CANCEL_BEFORE_HEADER } from '../message/tombstone-message';
 import type { DeadLetterInfo, OutgoingMessage, StoredMessage } from '../message/types';
 import type { Names } from '../naming/names';
@@ -14,7 +15,7 @@ import { destinationFor } from '../naming/partition';
  * What a publish was for; the label of `orbit_published_total`. `waypoint`: a long delay's
  * next hop, sent on by its lane without a run (`delay/waypoints.ts`).
  */
-export type PublishKind = 'publish' | 'reschedule' | 'retry' | 'dead' | 'waypoint';
+export type PublishKind = 'publish' | 'reschedule' | 'retry' | 'dead' | 'waypoint' | 'forward';
 
 /** Told of every confirmed publish; metrics listen here so this module stays metric-free. */
 export interface PublishObserver {
@@ -30,6 +31,16 @@ export interface RungEnsurer {
   /** A publish to `queue` was unroutable: declare it again before the next. */
   forget(queue: string): void;
 }
+
+/** A message as fetched from a delay queue: what `forward` needs of it. */
+export interface FetchedCopy {
+  readonly content: Buffer;
+  readonly fields: { readonly routingKey: string };
+  readonly properties: { readonly headers?: unknown; readonly messageId?: unknown; readonly priority?: number | undefined };
+}
+
+/** Rungs above a sick one a message may try before its publish fails (each new sick one costs `amqp.publishTimeout`). */
+const MAX_RUNG_DETOURS = 3;
 
 /** A message's route, as the publisher keeps it (the bundler groups by exchange and key). */
 interface Route extends BundleRoute {
@@ -198,8 +209,39 @@ export class MessagePublisher {
     return this.send(route, msg.body, { messageId: msg.id, priority: msg.priority, headers });
   }
 
-  /** Publishes to a route: declares its rung first when it has to, and adds its `CC` keys. */
-  private send(route: Route, body: Buffer, options: { messageId: string; priority: number; headers: Record<string, unknown> }): Promise<void> {
+  /**
+   * Publishes to a route: declares its rung first when it has to, and adds its `CC` keys.
+   *
+   * A rung whose declare the broker does not answer (a quorum rung that came back from a
+   * broker crash without a leader: docs/RELIABILITY.md) would otherwise fail every message
+   * meant for it, for as long as it stays sick, and their originals would wait unacked. So
+   * such a message takes the next rung up (up to `MAX_RUNG_DETOURS` of them): it runs later
+   * by one rung step (max(unit, τ/2 × delay)), and nothing waits on the sick queue.
+   */
+  private send(route: Route, body: Buffer, options: { messageId: string; priority: number; headers: Record<string, unknown> }, detours = 0): Promise<void> {
+    const sent = this.sendTo(route, body, options);
+    if (route.rung === undefined || detours >= MAX_RUNG_DETOURS) return sent;
+    return sent.catch((err: unknown) => {
+      const above = isOrbitError(err) && err.code === RUNG_UNANSWERED ? this.rungAbove(route) : undefined;
+      if (!above) throw err;
+      return this.send(above, body, options, detours + 1);
+    });
+  }
+
+  /** The same route one rung further up the ladder (the same kind of rung); undefined at the top. */
+  private rungAbove(route: Route): Route | undefined {
+    const rung = route.rung!;
+    const { unitMs, tolerance, levels } = this.delay;
+    const ladder = ladderOf(tolerance, levels);
+    const i = rungIndex(ladder, Math.round(rung.ttlMs / unitMs));
+    if (i < 0 || i + 1 >= ladder.length) return undefined;
+    const ttlMs = ladder[i + 1]! * unitMs;
+    const high = rung.queue !== this.names.rung(rung.ttlMs, false);
+    const queue = this.names.rung(ttlMs, high);
+    return { ...route, routingKey: queue, rung: { queue, ttlMs }, delayMs: ttlMs };
+  }
+
+  private sendTo(route: Route, body: Buffer, options: { messageId: string; priority: number; headers: Record<string, unknown> }): Promise<void> {
     const rung = route.rung;
     if (rung === undefined) return this.publisher.publish(route.exchange, route.routingKey, body, options);
     if (!this.rungs) return Promise.reject(new PublishError(`no rung declarer for ${rung.queue}`, { code: 'NOT_CONNECTED' }));
@@ -211,6 +253,24 @@ export class MessagePublisher {
       });
     const ready = this.rungs.ensure(rung.queue, rung.ttlMs);
     return ready ? ready.then(publish) : publish();
+  }
+
+  /**
+   * Sends a copy of a message fetched from a delay queue on for the rest of its delay, to the
+   * destination it was going to: the `CC` key on the ladder, the routing key on the binary
+   * levels. Work-ahead's hand-back on quorum delay queues, which put a returned message at
+   * their end, where it would expire late (`worker/work-ahead.ts`). Late by at most the
+   * rounding of the rest, so within the message's bound. Resolves once confirmed.
+   */
+  forward(copy: FetchedCopy, now = Date.now()): Promise<void> {
+    const headers = headersOf(copy);
+    const cc = Array.isArray(headers.CC) ? headers.CC.find((k): k is string => typeof k === 'string') : undefined;
+    const destination = (cc === undefined ? undefined : this.names.destinationOfKey(cc)) ?? destinationOf(copy.fields.routingKey, this.delay.levels);
+    const priority = copy.properties.priority ?? 0;
+    const route = routeDelay(delayUntil(readState(headers, now).dueAt, now), destination, this.delay, this.names, priority);
+    const messageId = typeof copy.properties.messageId === 'string' ? copy.properties.messageId : '';
+    const sent = this.send({ exchange: route.exchange, routingKey: route.routingKey, cc: route.cc, rung: route.rung, delayMs: route.delayMs, units: NaN, destination, priority }, copy.content, { messageId, priority, headers: withoutBrokerHeaders(headers) });
+    return this.observed('forward', sent);
   }
 
   /** Keeps the message as it was delivered, plus headers that say why it died. */

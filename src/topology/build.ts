@@ -84,7 +84,11 @@ export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay'
   const bindings: BindingSpec[] = [];
 
   exchanges.push({ name: n.unroutable, type: 'fanout', arguments: {} });
-  queues.push({ name: n.unroutable, role: 'unroutable', arguments: storageArguments(queueType, broker) });
+  // The dead and unroutable queues are classic whatever `delay.queueType` says: nothing
+  // dead-letters out of them (what they get is published to them, confirmed and persistent),
+  // so quorum would add no safety, and a quorum queue moves what a look hands back to its end
+  // (`amqp/hand-back.ts`): paging through dead letters would shuffle them.
+  queues.push({ name: n.unroutable, role: 'unroutable', arguments: storageArguments('classic', broker) });
   bindings.push({ kind: 'queue', source: n.unroutable, destination: n.unroutable, pattern: '' });
 
   // Anything the deliver exchange cannot route lands in `unroutable` instead of blocking a level.
@@ -123,7 +127,7 @@ export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay'
     });
   }
 
-  queues.push({ name: n.dead, role: 'dead', arguments: storageArguments(queueType, broker) });
+  queues.push({ name: n.dead, role: 'dead', arguments: storageArguments('classic', broker) });
 
   return { exchanges, queues, bindings };
 }

@@ -1,5 +1,6 @@
 import type { BrokerFeatures } from './broker-features';
 import type { QueueSpec } from './build';
+import type { QueueType } from '../config/types';
 
 /**
  * A queue that exists on the broker with other arguments than orbit would declare for it
@@ -24,12 +25,17 @@ export interface QueueDrift {
   readonly severity: DriftSeverity;
   /** One sentence for the log and `orbit migrate`: what differs and what it does here. */
   readonly why: string;
+  /** Set when the queue is known to be of another type than orbit declares (a quorum dead queue of an earlier orbit). */
+  readonly existingType?: QueueType;
 }
 
 /** Pure: how much the difference in `argument` matters for `queue` on this broker. */
 export function classifyDrift(queue: QueueSpec, argument: string, broker: BrokerFeatures): QueueDrift {
   const at = { queue: queue.name, role: queue.role, argument };
   const wants = queue.arguments[argument];
+  if (queue.arguments['x-queue-type'] === 'quorum' && (argument === 'x-queue-type' || NOT_ON_QUORUM.has(argument) || ONLY_ON_QUORUM.has(argument))) {
+    return typeDrift(at, queue.role);
+  }
   switch (argument) {
     case 'x-queue-mode':
       return broker.queueMode
@@ -53,6 +59,46 @@ export function classifyDrift(queue: QueueSpec, argument: string, broker: Broker
     default:
       return { ...at, severity: 'conflict', why: `the queue exists with another "${argument}" (orbit wants ${wants === undefined ? 'none' : JSON.stringify(wants)})` };
   }
+}
+
+/**
+ * Arguments only a classic queue carries, and arguments orbit sets only on quorum queues. A
+ * quorum declare met by a classic queue is refused on the first argument in the broker's own
+ * order that differs, which is seldom `x-queue-type` itself (3.10 names `x-queue-mode` for a
+ * lazy queue, `x-overflow` for a delay level).
+ */
+const NOT_ON_QUORUM = new Set(['x-queue-mode', 'x-queue-version']);
+// Not `x-delivery-limit`: a quorum queue of an older orbit on 4.x lacks it (risky, below).
+const ONLY_ON_QUORUM = new Set(['x-overflow', 'x-dead-letter-strategy']);
+
+/**
+ * A classic delay queue where orbit now declares a quorum one: a namespace made when classic
+ * was the default `delay.queueType` (before December 2026). It works, but dead-letters
+ * at-most-once, which is what quorum is for: used as it is, with a warning to migrate.
+ */
+function typeDrift(at: Pick<QueueDrift, 'queue' | 'role' | 'argument'>, role: QueueSpec['role']): QueueDrift {
+  if (role !== 'delay') return { ...at, severity: 'conflict', why: 'the queue exists as another queue type (orbit wants quorum)' };
+  return {
+    ...at,
+    severity: 'risky',
+    why: 'the delay queue is a classic queue (classic was the default delay.queueType before December 2026) where orbit now declares a quorum one: it works, but a broker crash can lose a message it is dead-lettering',
+  };
+}
+
+/**
+ * A dead or unroutable queue that is a quorum queue with orbit's arguments: declared when
+ * these queues followed `delay.queueType`. It keeps working; only a look at part of it (a
+ * page of `dlq list`, the console) moves what it looked at to its end.
+ */
+export function quorumStoreDrift(queue: QueueSpec, argument: string): QueueDrift {
+  return {
+    queue: queue.name,
+    role: queue.role,
+    argument,
+    severity: 'ignored',
+    existingType: 'quorum',
+    why: 'a quorum queue (the dead and unroutable queues followed delay.queueType before December 2026; now they are classic): it works, but a look at part of it moves what it looked at to its end',
+  };
 }
 
 /** True when orbit must not look into the queue with fetch-and-hand-back (work-ahead, `dlq list`). */

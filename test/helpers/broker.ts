@@ -26,11 +26,11 @@ export function randomNamespace(prefix = 't'): string {
  * Work-ahead is off in lanes that do not mention it: it is on by default in orbit, and
  * would run delayed messages early in tests that check timing. Its own tests turn it on.
  */
-export function testConfig(namespace: string, settings: Record<string, unknown> = {}): ResolvedConfig {
+export function testConfig(namespace: string, settings: Record<string, unknown> = {}, options: TestConfigOptions = {}): ResolvedConfig {
   const lanes = Array.isArray(settings.lanes)
     ? (settings.lanes as Record<string, unknown>[]).map((l) => ('workAhead' in l ? l : { ...l, workAhead: false }))
     : settings.lanes;
-  const raw = {
+  const raw: Record<string, unknown> = {
     namespace,
     amqp: { url: AMQP_URL, reconnect: '500ms' },
     delay: { unit: '1s', levels: 8 },
@@ -40,11 +40,28 @@ export function testConfig(namespace: string, settings: Record<string, unknown> 
     ...settings,
     ...(lanes === undefined ? {} : { lanes }),
   };
+  if (options.delayQueues !== 'shipped') raw.delay = classicUnlessSet(raw.delay);
   // Every key becomes an override, exactly as CLI flags pass them; an empty env keeps the
   // developer's own ORBIT_* variables out of the tests.
   const overrides: Record<string, string> = {};
   for (const [key, value] of Object.entries(raw)) flatten(key, value, overrides);
   return loadConfig({ overrides, env: {} });
+}
+
+export interface TestConfigOptions {
+  /**
+   * `pinned` (the default): delay queues are classic unless the test sets `delay.queueType`.
+   * Most tests time a run against its due time to within a unit, and the shipped quorum delay
+   * queues add a one-off wait of `NEW_QUORUM_QUEUE_SETTLE_MS` (5 s) to each rung's first use
+   * (crash safety, `src/amqp/new-quorum-queue.ts`). `shipped`: exactly the shipped defaults,
+   * for the tests of what a user gets (the fault suite's broker crashes, the quickstart).
+   */
+  readonly delayQueues?: 'pinned' | 'shipped';
+}
+
+function classicUnlessSet(delay: unknown): unknown {
+  if (delay === null || typeof delay !== 'object' || Array.isArray(delay)) return delay;
+  return 'queueType' in delay ? delay : { ...delay, queueType: 'classic' };
 }
 
 function flatten(path: string, value: unknown, out: Record<string, string>): void {
@@ -71,6 +88,8 @@ export function writeConfigFile(dir: string, namespace: string, settings: Record
     http: { port: 0 },
     ...settings,
   };
+  // Classic delay queues unless the test says otherwise: see `TestConfigOptions`.
+  config.delay = classicUnlessSet(config.delay) as typeof config.delay;
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
 }

@@ -278,7 +278,7 @@ describe('a real Prometheus scraping a running daemon', () => {
     const seen = beforeWorkload.map((s) => JSON.stringify([s.metric['__name__'], s.metric['lane'] ?? s.metric['kind'] ?? s.metric['connection'], s.metric['outcome']]));
     const expected = [
       ...['fast', 'slow'].flatMap((lane) => ['done', 'rescheduled', 'retried', 'dead'].map((o) => ['orbit_messages_total', lane, o])),
-      ...['publish', 'reschedule', 'retry', 'dead', 'waypoint'].map((kind) => ['orbit_published_total', kind, undefined]),
+      ...['publish', 'reschedule', 'retry', 'dead', 'waypoint', 'forward'].map((kind) => ['orbit_published_total', kind, undefined]),
       ...['consume', 'publish'].map((connection) => ['orbit_amqp_reconnects_total', connection, undefined]),
     ].map((e) => JSON.stringify(e));
     expect(seen.sort()).toEqual(expected.sort());

@@ -266,12 +266,13 @@ describeRabbitmq4('RabbitMQ 4.0 (quorum everywhere, global QoS denied)', () => {
   test('a namespace an older orbit declared (3.10 arguments) keeps working, and migrate redeclares it losing nothing', async () => {
     const ns = randomNamespace('r4mig');
     const config = quorumConfig(ns, { lanes: [{ name: 'c', maxPriority: 5 }] });
-    // What orbit before this version declared: lazy classic queues, quorum ones without a delivery limit.
+    // What orbit before this version declared: lazy classic queues, quorum ones without a
+    // delivery limit, and dead and unroutable queues of delay.queueType.
     const old = buildTopology(config, brokerFeatures('3.10.8'));
     const ch = await conn.createConfirmChannel();
     for (const e of old.exchanges) await ch.assertExchange(e.name, e.type, { durable: true, arguments: e.arguments });
     for (const q of old.queues) {
-      const args: Record<string, unknown> = { ...q.arguments };
+      const args: Record<string, unknown> = q.role === 'dead' || q.role === 'unroutable' ? { 'x-queue-type': 'quorum' } : { ...q.arguments };
       delete args['x-delivery-limit'];
       await ch.assertQueue(q.name, { durable: true, arguments: args });
     }
@@ -345,9 +346,11 @@ describeRabbitmq4('the compose broker config on RabbitMQ 4.0', () => {
       const env = await node.ctl('environment');
       expect(env).toMatch(/\{classic_queue_store_v2_max_cache_size,\s*65536\}/);
       expect(env).toMatch(/\{queue_index_embed_msgs_below,\s*16384\}/);
-      // The compose credentials (default_user), and a message rescheduled once on it.
+      expect(env).toMatch(/\{dead_letter_worker_publisher_confirm_timeout,\s*10000\}/);
+      // The compose credentials (default_user), and a message rescheduled once on it, on the shipped defaults.
       const ns = randomNamespace('r4conf');
-      const config = testConfig(ns, { amqp: { url: `amqp://orbit:orbit@127.0.0.1:${node.port}` }, lanes: [{ name: 'fast' }] });
+      const config = testConfig(ns, { amqp: { url: `amqp://orbit:orbit@127.0.0.1:${node.port}` }, lanes: [{ name: 'fast' }] }, { delayQueues: 'shipped' });
+      expect(config.delay.queueType).toBe('quorum');
       const recorder = new Recorder();
       const d = new Daemon({ config, handlers: { fast: recorder.wrap((m) => (m.runs === 0 ? { reschedule: { delay: 1000 } } : undefined)) }, logger: silentLogger() });
       const s = new Scheduler({ config, role: 'cli', logger: silentLogger() });
@@ -355,7 +358,8 @@ describeRabbitmq4('the compose broker config on RabbitMQ 4.0', () => {
         await d.start();
         expect(d.asserter.broker?.version).toMatch(/^4\./);
         await s.publish('fast', 'hello', { id: 'hello' });
-        await waitFor(() => recorder.count === 2, 10_000, 'two runs');
+        // The reschedule's rung is new: a quorum rung waits 5 s (NEW_QUORUM_QUEUE_SETTLE_MS) before its first publish.
+        await waitFor(() => recorder.count === 2, 20_000, 'two runs');
         expect(recorder.runs.map((r) => r.runs)).toEqual([0, 1]);
       } finally {
         await s.close();

@@ -12,7 +12,9 @@ function flags(ns: string, bundle?: { max: number; linger: string }): string[] {
   const lane = bundle ? { name: 'a', bundle } : { name: 'a' };
   // The binary levels (tolerance 0), whose 12 queues these tests count: on the default ladder a spread of an
   // hour would rest in ~460 rungs, ~1,400 file handles, more than the shared test broker has (927).
-  return ['--namespace', ns, '--amqp-url', AMQP_URL, '--set', 'delay.levels=12', '--set', 'delay.tolerance=0', '--set', `lanes=${JSON.stringify([lane])}`, '--log-level', 'warn'];
+  // Classic: the interrupt tests stop a seed 2 s in, and a new namespace's quorum delay queues
+  // first take 5 s to settle (crash safety, src/amqp/new-quorum-queue.ts).
+  return ['--namespace', ns, '--amqp-url', AMQP_URL, '--set', 'delay.levels=12', '--set', 'delay.tolerance=0', '--set', 'delay.queueType=classic', '--set', `lanes=${JSON.stringify([lane])}`, '--log-level', 'warn'];
 }
 
 /** Logical message ids in an AMQP message: its own, or those of the bundle it carries. */

@@ -1,5 +1,5 @@
 import { brokerFeatures, brokerProblems, parseVersion } from '../../src/topology/broker-features';
-import { classifyDrift, unsafeToLook } from '../../src/topology/drift';
+import { classifyDrift, quorumStoreDrift, unsafeToLook } from '../../src/topology/drift';
 import { buildTopology, type QueueSpec } from '../../src/topology/build';
 import { inequivalentArgument } from '../../src/amqp/topology-asserter';
 import { topologyConfig } from '../helpers/topology-config';
@@ -67,10 +67,32 @@ describe('classifyDrift', () => {
     expect(classifyDrift(q('dead'), 'x-delivery-limit', brokerFeatures('3.10.8')).severity).toBe('ignored');
   });
 
-  it('calls a changed TTL, type or priority a conflict', () => {
-    for (const arg of ['x-message-ttl', 'x-queue-type', 'x-max-priority', 'x-dead-letter-exchange']) {
+  it('calls a changed TTL, priority or dead-letter target a conflict', () => {
+    for (const arg of ['x-message-ttl', 'x-max-priority', 'x-dead-letter-exchange']) {
       expect(classifyDrift(q('delay'), arg, brokerFeatures('4.0.5')).severity).toBe('conflict');
     }
+  });
+
+  // A namespace from when classic was the default delay.queueType: the broker names whichever
+  // differing argument comes first in its own order (3.10: x-overflow for a delay level).
+  it.each(['x-queue-type', 'x-queue-mode', 'x-queue-version', 'x-overflow', 'x-dead-letter-strategy'])(
+    'a classic delay level where quorum is wanted (named by %s) is used as it is, with a warning; a quorum lane met by a classic queue is a conflict',
+    (arg) => {
+      for (const broker of ['3.10.8', '4.0.5']) {
+        const level = classifyDrift(q('delay'), arg, brokerFeatures(broker));
+        expect(level.severity).toBe('risky');
+        expect(level.why).toContain('broker crash');
+        expect(unsafeToLook(level)).toBe(false);
+        const lane = classifyDrift({ name: 'ns.lane.q', role: 'lane', arguments: { 'x-queue-type': 'quorum' } }, arg, brokerFeatures(broker));
+        expect(lane.severity).toBe('conflict');
+      }
+    },
+  );
+
+  it('a quorum dead queue of an earlier orbit (found by the asserter\'s probe) is used as it is', () => {
+    const d = quorumStoreDrift(q('dead'), 'x-queue-type');
+    expect(d).toMatchObject({ queue: 'ns.dead', severity: 'ignored', argument: 'x-queue-type' });
+    expect(unsafeToLook(d)).toBe(false);
   });
 });
 

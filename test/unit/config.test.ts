@@ -79,7 +79,7 @@ describe('loadConfig defaults', () => {
         management: { url: null, check: true },
       },
       namespace: 'orbit',
-      delay: { unitMs: 1000, levels: 28, tolerance: 0.02, queueType: 'classic' },
+      delay: { unitMs: 1000, levels: 28, tolerance: 0.02, queueType: 'quorum' },
       lanes: [],
       retry: { maxAttempts: 5, backoff: { initialMs: 1000, factor: 2, maxMs: 3_600_000, jitter: 'full' } },
       shutdown: { timeoutMs: 30_000 },
@@ -143,7 +143,7 @@ describe('loadConfig sources and precedence', () => {
     expect(cfg.delay.levels).toBe(11); // env file beats file
     expect(cfg.namespace).toBe('from-env'); // environment beats env file
     expect(cfg.http.port).toBe(4000); // overrides beat everything
-    expect(cfg.delay.queueType).toBe('classic'); // default
+    expect(cfg.delay.queueType).toBe('quorum'); // default
     expect(cfg.configFile).toBe(configFile);
   });
 
@@ -173,7 +173,7 @@ describe('loadConfig sources and precedence', () => {
       env: { ORBIT_DELAY_UNIT: '250ms', ORBIT_DELAY_LEVELS: '12', ORBIT_SHUTDOWN_TIMEOUT: '1m30s', ORBIT_AMQP_HEARTBEAT: '30s' },
       overrides: { 'retry.backoff.factor': '1.5', 'retry.maxAttempts': '3', 'retry.backoff.jitter': 'none' },
     });
-    expect(cfg.delay).toEqual({ unitMs: 250, levels: 12, tolerance: 0.02, queueType: 'classic' });
+    expect(cfg.delay).toEqual({ unitMs: 250, levels: 12, tolerance: 0.02, queueType: 'quorum' });
     expect(cfg.shutdown.timeoutMs).toBe(90_000);
     expect(cfg.amqp.heartbeatSeconds).toBe(30);
     expect(cfg.retry).toEqual({ maxAttempts: 3, backoff: { initialMs: 1000, factor: 1.5, maxMs: 3_600_000, jitter: 'none' } });

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
-import { RungDeclarer } from '../../src/amqp/rung-declarer';
+import { RUNG_UNANSWERED, RungDeclarer } from '../../src/amqp/rung-declarer';
 import { BrokerError } from '../../src/errors';
 import { silentLogger } from '../../src/logging/logger';
 import { names } from '../../src/naming/names';
@@ -70,7 +70,7 @@ describe.each(['classic', 'quorum'] as const)('rung declares on %s delay queues'
     expect(Date.now() - began).toBeLessThan(queueType === 'quorum' ? SETTLE_MS + 150 : 150);
     const err = await sick;
     expect(err).toBeInstanceOf(BrokerError);
-    expect((err as BrokerError).code).toBe('TOPOLOGY_FAILED');
+    expect((err as BrokerError).code).toBe(RUNG_UNANSWERED);
     expect(Date.now() - began).toBeGreaterThanOrEqual(200);
     await rungs.close();
   });

@@ -66,9 +66,9 @@ describe('buildTopology', () => {
     }
   });
 
-  it('makes delay, dead and unroutable queues quorum with queueType quorum; lanes stay classic lazy', () => {
+  it('makes delay queues quorum with queueType quorum; lanes, dead and unroutable stay classic lazy', () => {
     for (const q of quorum.queues) {
-      if (q.role === 'lane') {
+      if (q.role === 'lane' || q.role === 'dead' || q.role === 'unroutable') {
         expect(q.arguments).toMatchObject({ 'x-queue-type': 'classic', 'x-queue-mode': 'lazy' });
       } else {
         expect(q.arguments['x-queue-type']).toBe('quorum');
@@ -79,8 +79,9 @@ describe('buildTopology', () => {
       expect(q.arguments['x-dead-letter-strategy']).toBe('at-least-once');
       expect(q.arguments['x-overflow']).toBe('reject-publish');
     }
-    expect(queue(quorum, 'ns.dead').arguments).toEqual({ 'x-queue-type': 'quorum', 'x-delivery-limit': QUORUM_DELIVERY_LIMIT });
-    expect(queue(quorum, 'ns.unroutable').arguments).toEqual({ 'x-queue-type': 'quorum', 'x-delivery-limit': QUORUM_DELIVERY_LIMIT });
+    // Nothing dead-letters out of them, and a quorum queue moves what a look hands back to its end.
+    expect(queue(quorum, 'ns.dead').arguments).toEqual(storageArguments('classic', RABBITMQ_3_10));
+    expect(queue(quorum, 'ns.unroutable').arguments).toEqual(storageArguments('classic', RABBITMQ_3_10));
   });
 
   it('storageArguments', () => {
@@ -101,7 +102,8 @@ describe('buildTopology', () => {
     const lanes = [{ name: 'fast', queueType: 'quorum', maxPriority: 0 }];
     for (const version of ['3.10.8', '4.0.5']) {
       const t = buildTopology(topologyConfig(4, '1s', 'quorum', lanes), brokerFeatures(version));
-      for (const q of t.queues) expect(q.arguments['x-delivery-limit']).toBe(QUORUM_DELIVERY_LIMIT);
+      for (const q of t.queues) expect(q.arguments['x-delivery-limit']).toBe(q.arguments['x-queue-type'] === 'quorum' ? QUORUM_DELIVERY_LIMIT : undefined);
+      expect(t.queues.filter((q) => q.arguments['x-queue-type'] === 'quorum').map((q) => q.role).sort()).toEqual(['delay', 'delay', 'delay', 'delay', 'lane']);
     }
   });
 

@@ -1,0 +1,89 @@
+/**
+ * A rung the broker does not answer (a quorum rung back from a crash without a leader): the
+ * publisher sends its messages to the next rung up instead of failing them for as long as
+ * the rung stays sick. Later by one rung step, never earlier; other failures are not detoured.
+ */
+import type { ConfirmedPublisher } from '../../src/amqp/confirmed-publisher';
+import { RUNG_UNANSWERED } from '../../src/amqp/rung-declarer';
+import { allowedLatenessMs, ladderRungs, rungIndex } from '../../src/delay/ladder';
+import { BrokerError } from '../../src/errors';
+import type { OutgoingMessage } from '../../src/message/types';
+import { names } from '../../src/naming/names';
+import { MessagePublisher } from '../../src/publish/message-publisher';
+import { testConfig } from '../helpers/broker';
+
+const NS = 'unit-detour';
+const n = names(NS);
+
+function publisherWith(config: ReturnType<typeof testConfig>, sick: (queue: string) => Error | undefined) {
+  const sent: { routingKey: string; cc: readonly string[] | undefined }[] = [];
+  const fake = {
+    publish(_exchange: string, routingKey: string, _body: Buffer, options: { CC?: string[] }): Promise<void> {
+      sent.push({ routingKey, cc: options.CC });
+      return Promise.resolve();
+    },
+  } as unknown as ConfirmedPublisher;
+  const asked: string[] = [];
+  const rungs = {
+    ensure: (queue: string) => {
+      asked.push(queue);
+      const err = sick(queue);
+      return err ? Promise.reject(err) : undefined;
+    },
+    forget: () => undefined,
+  };
+  return { sent, asked, mp: new MessagePublisher(fake, n, config.delay, config.lanes, rungs) };
+}
+
+function outgoing(delayMs: number, priority = 0): OutgoingMessage {
+  const now = Date.now();
+  return { id: 'm1', lane: 'b', body: Buffer.from('{}'), priority, dueAt: now + delayMs, delayMs, runs: 0, attempt: 0, generation: 0, headers: {} };
+}
+
+const unanswered = (queue: string) => new BrokerError(`rung ${queue} did not answer`, { code: RUNG_UNANSWERED });
+
+describe.each(['classic', 'quorum'] as const)('a sick rung on %s delay queues', (queueType) => {
+  const config = testConfig(NS, { delay: { unit: '1s', tolerance: '2%', queueType }, lanes: [{ name: 'b' }] });
+  const ladder = ladderRungs(0.02, 2 ** config.delay.levels - 1);
+  const rungMs = (delayMs: number, step = 0) => ladder[rungIndex(ladder, Math.ceil(delayMs / 1000)) + step]! * 1000;
+
+  test.each([1_000, 3_600_000, 86_400_000])('a message for a sick rung (delay %d ms) waits in the next one up, late by one rung step at most', async (delayMs) => {
+    const sickQueue = n.rung(rungMs(delayMs), false);
+    const { sent, mp } = publisherWith(config, (q) => (q === sickQueue ? unanswered(q) : undefined));
+    await mp.schedule(outgoing(delayMs));
+    expect(sent).toEqual([{ routingKey: n.rung(rungMs(delayMs, 1), false), cc: [n.toDestination('b')] }]);
+    // Never early; the one step costs at most one more of the ladder's rounding (τ/2 × delay, or a unit).
+    const late = rungMs(delayMs, 1) - delayMs;
+    expect(late).toBeGreaterThan(0);
+    expect(late).toBeLessThanOrEqual(allowedLatenessMs(delayMs, 0.02, 1000) + Math.max(1000, 0.01 * rungMs(delayMs, 1)));
+  });
+
+  test('sick rungs in a row: up to three detours, then the publish fails with the rung\'s error', async () => {
+    const d = 600_000;
+    const sick = new Set([0, 1, 2].map((s) => n.rung(rungMs(d, s), false)));
+    const a = publisherWith(config, (q) => (sick.has(q) ? unanswered(q) : undefined));
+    await a.mp.schedule(outgoing(d));
+    expect(a.sent.map((s) => s.routingKey)).toEqual([n.rung(rungMs(d, 3), false)]);
+    sick.add(n.rung(rungMs(d, 3), false));
+    const b = publisherWith(config, (q) => (sick.has(q) ? unanswered(q) : undefined));
+    await expect(b.mp.schedule(outgoing(d))).rejects.toMatchObject({ code: RUNG_UNANSWERED });
+    expect(b.sent).toEqual([]);
+    expect(b.asked).toHaveLength(4);
+  });
+
+  test('another failure (the connection is gone) is not detoured', async () => {
+    const { sent, asked, mp } = publisherWith(config, () => new BrokerError('not connected', { code: 'NOT_CONNECTED' }));
+    await expect(mp.schedule(outgoing(60_000))).rejects.toMatchObject({ code: 'NOT_CONNECTED' });
+    expect(asked).toHaveLength(1);
+    expect(sent).toEqual([]);
+  });
+
+  test('a high-priority message keeps to its kind of rung', async () => {
+    const d = 120_000;
+    const high = queueType === 'quorum';
+    const sickQueue = n.rung(rungMs(d), high);
+    const { sent, mp } = publisherWith(config, (q) => (q === sickQueue ? unanswered(q) : undefined));
+    await mp.schedule(outgoing(d, 9));
+    expect(sent.map((s) => s.routingKey)).toEqual([n.rung(rungMs(d, 1), high)]);
+  });
+});
