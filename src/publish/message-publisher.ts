@@ -13,7 +13,9 @@ import { destinationFor } from '../naming/partition';
 
 /**
  * What a publish was for; the label of `orbit_published_total`. `waypoint`: a long delay's
- * next hop, sent on by its lane without a run (`delay/waypoints.ts`).
+ * next hop, sent on by its lane without a run (`delay/waypoints.ts`). `forward`: a copy
+ * work-ahead fetched from a quorum delay queue and could not run, sent on for the rest of
+ * its delay (`forward`).
  */
 export type PublishKind = 'publish' | 'reschedule' | 'retry' | 'dead' | 'waypoint' | 'forward';
 
