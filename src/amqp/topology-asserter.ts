@@ -218,7 +218,8 @@ export class TopologyAsserter {
 
   /**
    * What a refused redeclare of `queue` means. A dead or unroutable queue refused as classic
-   * may be a quorum queue from when those followed `delay.queueType`: the broker names the
+   * may be a quorum one (from when those followed `delay.queueType`, or of
+   * `deadLetters.queueType: quorum`): the broker names the
    * first argument of its own list that differs, not the type, so a declare with orbit's
    * quorum arguments on a channel of its own asks. It succeeds on such a queue (used as it
    * is); one refused only on the delivery limit is an older orbit's quorum queue (risky on
@@ -226,7 +227,7 @@ export class TopologyAsserter {
    */
   private async classify(queue: QueueSpec, argument: string, open: () => Promise<Channel>): Promise<QueueDrift> {
     const drift = classifyDrift(queue, argument, this.features!);
-    if (queue.role !== 'dead' && queue.role !== 'unroutable') return drift;
+    if ((queue.role !== 'dead' && queue.role !== 'unroutable') || queue.arguments['x-queue-type'] === 'quorum') return drift;
     const asQuorum: QueueSpec = { ...queue, arguments: storageArguments('quorum', this.features!) };
     const probe = await open();
     try {

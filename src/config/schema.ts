@@ -111,6 +111,7 @@ export interface RawConfig {
   readonly lanes: readonly RawLane[];
   readonly shutdown: { readonly timeout: DurationInput };
   readonly cancel: { readonly retention: DurationInput };
+  readonly deadLetters: { readonly queueType: QueueType };
   readonly log: { readonly level: LogLevel };
   readonly http: { readonly host: string; readonly port: number; readonly ui: RawUi };
 }
@@ -361,7 +362,7 @@ export const configSchema: convict.Schema<RawConfig> = {
       env: 'ORBIT_DELAY_TOLERANCE',
     },
     queueType: {
-      doc: 'Queue type of the delay queues: quorum dead-letters at-least-once, so a broker crash loses nothing; classic can lose messages it is dead-lettering when the broker crashes. (The dead and unroutable queues are classic either way.)',
+      doc: 'Queue type of the delay queues: quorum dead-letters at-least-once, so a broker crash loses nothing; classic can lose messages it is dead-lettering when the broker crashes. (The dead and unroutable queues follow deadLetters.queueType.)',
       format: [...QUEUE_TYPES],
       default: 'quorum',
       env: 'ORBIT_DELAY_QUEUE_TYPE',
@@ -387,6 +388,14 @@ export const configSchema: convict.Schema<RawConfig> = {
   },
   shutdown: {
     timeout: duration('How long a stop waits for in-flight handlers.', '30s', 'ORBIT_SHUTDOWN_TIMEOUT'),
+  },
+  deadLetters: {
+    queueType: {
+      doc: 'Queue type of the dead and unroutable queues. classic: a look at part of them (dlq list, the console) leaves them in order; quorum: replicated over a cluster\'s nodes (a daemon that fails over still finds them), but a look at part of them moves what it looked at to their end.',
+      format: [...QUEUE_TYPES],
+      default: 'classic',
+      env: 'ORBIT_DEAD_LETTERS_QUEUE_TYPE',
+    },
   },
   cancel: {
     retention: duration(

@@ -157,7 +157,7 @@ export interface DelayConfig {
   /**
    * Delay queue kind. Quorum dead-letters at-least-once, so a broker crash loses nothing;
    * classic dead-letters at-most-once (README "Broker crashes"). The dead and unroutable
-   * queues are classic either way (`topology/build.ts`).
+   * queues follow `deadLetters.queueType`.
    * @defaultValue 'quorum'
    */
   readonly queueType: QueueType;
@@ -191,6 +191,20 @@ export interface UiConfig {
   readonly token: Secret | null;
 }
 
+/** The dead and unroutable queues. */
+export interface DeadLettersConfig {
+  /**
+   * Their queue type. Nothing dead-letters out of them (what they get is published to them,
+   * confirmed and persistent), so quorum adds replication, not crash safety on one node; and
+   * a quorum queue puts what a look hands back at its end, so a look at part of it (a page of
+   * `dlq list` or the console) moves what it looked at. On a cluster, quorum keeps them
+   * available when their node dies: a classic one there holds up every daemon's topology
+   * assert until its node is back.
+   * @defaultValue 'classic'
+   */
+  readonly queueType: QueueType;
+}
+
 export interface ResolvedConfig {
   readonly amqp: AmqpConfig;
   /** Prefix of every exchange and queue. @defaultValue 'orbit' */
@@ -201,6 +215,7 @@ export interface ResolvedConfig {
   readonly retry: RetryConfig;
   readonly shutdown: { /** @defaultValue 30 s */ readonly timeoutMs: number };
   readonly cancel: CancelConfig;
+  readonly deadLetters: DeadLettersConfig;
   readonly log: { /** @defaultValue 'info' */ readonly level: LogLevel };
   readonly http: {
     /** @defaultValue '0.0.0.0' */ readonly host: string;

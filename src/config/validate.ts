@@ -603,6 +603,7 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
     retry: toRetryConfig(globalRetry),
     shutdown: { timeoutMs: shutdownMs ?? 0 },
     cancel: { retentionMs: retentionMs ?? 0 },
+    deadLetters: { queueType: raw.deadLetters.queueType },
     log: { level: raw.log.level },
     http: { host: raw.http.host, port: raw.http.port, ui },
     configFile,

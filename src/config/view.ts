@@ -42,6 +42,7 @@ export function configView(cfg: ResolvedConfig): unknown {
     lanes: cfg.lanes.map(lane),
     shutdown: { timeout: duration(cfg.shutdown.timeoutMs) },
     cancel: { retention: duration(cfg.cancel.retentionMs) },
+    deadLetters: { queueType: cfg.deadLetters.queueType },
     log: { level: cfg.log.level },
     // The token is never a config key: only where it is read from is shown.
     http: { host: cfg.http.host, port: cfg.http.port, ui: { enabled: cfg.http.ui.enabled, readOnly: cfg.http.ui.readOnly, tokenFile: cfg.http.ui.tokenFile } },

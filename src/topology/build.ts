@@ -76,7 +76,10 @@ export function levelPattern(level: number, levels: number, bit: 0 | 1): string 
  * `broker`: the connected broker's features (the arguments differ between versions); a
  * current 4.x broker when there is none, as for `orbit topology --dry-run`.
  */
-export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>, broker: BrokerFeatures = CURRENT_BROKER): Topology {
+export function buildTopology(
+  config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'> & Partial<Pick<ResolvedConfig, 'deadLetters'>>,
+  broker: BrokerFeatures = CURRENT_BROKER,
+): Topology {
   const n = names(config.namespace);
   const { levels, unitMs, queueType } = config.delay;
   const exchanges: ExchangeSpec[] = [];
@@ -84,11 +87,11 @@ export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay'
   const bindings: BindingSpec[] = [];
 
   exchanges.push({ name: n.unroutable, type: 'fanout', arguments: {} });
-  // The dead and unroutable queues are classic whatever `delay.queueType` says: nothing
-  // dead-letters out of them (what they get is published to them, confirmed and persistent),
-  // so quorum would add no safety, and a quorum queue moves what a look hands back to its end
-  // (`amqp/hand-back.ts`): paging through dead letters would shuffle them.
-  queues.push({ name: n.unroutable, role: 'unroutable', arguments: storageArguments('classic', broker) });
+  // The dead and unroutable queues do not follow `delay.queueType` (`DeadLettersConfig`):
+  // nothing dead-letters out of them, and a quorum queue moves what a look hands back to its
+  // end (`amqp/hand-back.ts`), so paging through dead letters would shuffle them.
+  const deadType = config.deadLetters?.queueType ?? 'classic';
+  queues.push({ name: n.unroutable, role: 'unroutable', arguments: storageArguments(deadType, broker) });
   bindings.push({ kind: 'queue', source: n.unroutable, destination: n.unroutable, pattern: '' });
 
   // Anything the deliver exchange cannot route lands in `unroutable` instead of blocking a level.
@@ -127,7 +130,7 @@ export function buildTopology(config: Pick<ResolvedConfig, 'namespace' | 'delay'
     });
   }
 
-  queues.push({ name: n.dead, role: 'dead', arguments: storageArguments('classic', broker) });
+  queues.push({ name: n.dead, role: 'dead', arguments: storageArguments(deadType, broker) });
 
   return { exchanges, queues, bindings };
 }

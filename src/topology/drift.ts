@@ -77,6 +77,14 @@ const ONLY_ON_QUORUM = new Set(['x-overflow', 'x-dead-letter-strategy']);
  * at-most-once, which is what quorum is for: used as it is, with a warning to migrate.
  */
 function typeDrift(at: Pick<QueueDrift, 'queue' | 'role' | 'argument'>, role: QueueSpec['role']): QueueDrift {
+  if (role === 'dead' || role === 'unroutable') {
+    return {
+      ...at,
+      severity: 'ignored',
+      existingType: 'classic',
+      why: 'a classic queue where deadLetters.queueType wants a quorum one: it keeps what it holds, but on one node only (orbit migrate makes it quorum)',
+    };
+  }
   if (role !== 'delay') return { ...at, severity: 'conflict', why: 'the queue exists as another queue type (orbit wants quorum)' };
   return {
     ...at,

@@ -37,6 +37,9 @@ describeFaults('fault: a cluster node dies (3-node cluster from scripts/cluster.
     const config = testConfig(ns, {
       amqp: { url: c.urls.join(','), reconnect: '500ms', heartbeat: '5s', publishTimeout: '10s' },
       delay: { unit: '100ms', levels: LEVELS, queueType: 'quorum' },
+      // Replicated dead and unroutable queues: a classic one on the dead node would hold up the
+      // daemon's topology assert (and so every lane) until that node is back.
+      deadLetters: { queueType: 'quorum' },
       shutdown: { timeout: '5s' },
       lanes: [{ name: 'work', concurrency: CONCURRENCY, queueType: 'quorum', maxPriority: 0 }],
     });

@@ -85,6 +85,9 @@ describe('classifyDrift', () => {
         expect(unsafeToLook(level)).toBe(false);
         const lane = classifyDrift({ name: 'ns.lane.q', role: 'lane', arguments: { 'x-queue-type': 'quorum' } }, arg, brokerFeatures(broker));
         expect(lane.severity).toBe('conflict');
+        // deadLetters.queueType: quorum met by a classic dead queue: it keeps working, on one node.
+        const dead = classifyDrift({ name: 'ns.dead', role: 'dead', arguments: { 'x-queue-type': 'quorum' } }, arg, brokerFeatures(broker));
+        expect(dead).toMatchObject({ severity: 'ignored', existingType: 'classic' });
       }
     },
   );

@@ -84,6 +84,7 @@ describe('loadConfig defaults', () => {
       retry: { maxAttempts: 5, backoff: { initialMs: 1000, factor: 2, maxMs: 3_600_000, jitter: 'full' } },
       shutdown: { timeoutMs: 30_000 },
       cancel: { retentionMs: 7 * 86_400_000 },
+      deadLetters: { queueType: 'classic' },
       log: { level: 'info' },
       http: { host: '0.0.0.0', port: 9464, ui: { enabled: false, readOnly: true, tokenFile: null, token: null } },
       configFile: null,
@@ -503,6 +504,7 @@ const raw: RawConfig = {
   ],
   shutdown: { timeout: '0' },
   cancel: { retention: '2d' },
+  deadLetters: { queueType: 'quorum' },
   log: { level: 'debug' },
   http: { host: 'localhost', port: 0, ui: { enabled: false, readOnly: true, tokenFile: null } },
 };
@@ -1118,6 +1120,16 @@ describe('amqp.management', () => {
       expect(err.path).toBe('amqp.management.url');
       expect(err.message).not.toContain('secret');
     }
+  });
+});
+
+describe('deadLetters.queueType', () => {
+  it('is classic unless set; quorum by key or ORBIT_DEAD_LETTERS_QUEUE_TYPE; anything else names the key', () => {
+    expect(load({ env: {} }).deadLetters.queueType).toBe('classic');
+    expect(load({ overrides: { 'deadLetters.queueType': 'quorum' }, env: {} }).deadLetters.queueType).toBe('quorum');
+    expect(load({ env: { ORBIT_DEAD_LETTERS_QUEUE_TYPE: 'quorum' } }).deadLetters.queueType).toBe('quorum');
+    const err = configError(() => load({ overrides: { 'deadLetters.queueType': 'stream' }, env: {} }));
+    expect(err.message).toContain('deadLetters.queueType');
   });
 });
 

@@ -82,6 +82,10 @@ describe('buildTopology', () => {
     // Nothing dead-letters out of them, and a quorum queue moves what a look hands back to its end.
     expect(queue(quorum, 'ns.dead').arguments).toEqual(storageArguments('classic', RABBITMQ_3_10));
     expect(queue(quorum, 'ns.unroutable').arguments).toEqual(storageArguments('classic', RABBITMQ_3_10));
+    // On a cluster they can be quorum (replicated), whatever the delay queues are.
+    const replicated = buildTopology({ ...topologyConfig(4, '1s', 'classic', [{ name: 'fast' }]), deadLetters: { queueType: 'quorum' } }, RABBITMQ_3_10);
+    expect(queue(replicated, 'ns.dead').arguments).toEqual(storageArguments('quorum', RABBITMQ_3_10));
+    expect(queue(replicated, 'ns.unroutable').arguments).toEqual(storageArguments('quorum', RABBITMQ_3_10));
   });
 
   it('storageArguments', () => {
