@@ -18,6 +18,8 @@
 #   ORBIT_CLUSTER_NAME        node name prefix: nodes are <name>-1@localhost …  [orbit-cluster]
 #   ORBIT_CLUSTER_PORTS       3 AMQP ports          ["5681 5682 5683"]
 #   ORBIT_CLUSTER_DIST_PORTS  3 distribution ports  ["25681 25682 25683"]
+#   ORBIT_CLUSTER_MANAGEMENT_PORTS  3 ports for the management plugin (HTTP API), or empty
+#                             for none  [""]
 #   ORBIT_CLUSTER_TIMEOUT     seconds to wait for a node to boot  [90]
 #   ORBIT_CLUSTER_RABBITMQ    3: the machine's RabbitMQ; 4: RabbitMQ 4.0 from the root that
 #                             scripts/rabbitmq4-root.sh builds  [3]
@@ -52,10 +54,12 @@ case $RABBITMQ in
 esac
 read -r -a PORTS <<<"${ORBIT_CLUSTER_PORTS:-5681 5682 5683}"
 read -r -a DIST_PORTS <<<"${ORBIT_CLUSTER_DIST_PORTS:-25681 25682 25683}"
+read -r -a MANAGEMENT_PORTS <<<"${ORBIT_CLUSTER_MANAGEMENT_PORTS:-}"
 TIMEOUT=${ORBIT_CLUSTER_TIMEOUT:-90}
 SIZE=3
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
+[[ ${#MANAGEMENT_PORTS[@]} -eq 0 || ${#MANAGEMENT_PORTS[@]} -eq $SIZE ]] || die "ORBIT_CLUSTER_MANAGEMENT_PORTS must name $SIZE ports, or none"
 log() { echo "cluster.sh: $*" >&2; }
 
 [[ ${#PORTS[@]} -eq $SIZE && ${#DIST_PORTS[@]} -eq $SIZE ]] || die "need $SIZE AMQP ports and $SIZE distribution ports"
@@ -103,8 +107,13 @@ write_node_files() {
   d=$(node_dir "$i")
   mkdir -p "$d/mnesia" "$d/log"
   printf 'listeners.tcp.1 = 127.0.0.1:%s\nloopback_users = none\n' "${PORTS[$((i - 1))]}" >"$d/rabbitmq.conf"
-  [[ -z $ROOT ]] || echo 'management_agent.disable_metrics_collector = true' >>"$d/rabbitmq.conf"
-  echo '[].' >"$d/enabled_plugins"
+  if [[ ${#MANAGEMENT_PORTS[@]} -eq 3 ]]; then
+    printf 'management.tcp.port = %s\nmanagement.tcp.ip = 127.0.0.1\n' "${MANAGEMENT_PORTS[$((i - 1))]}" >>"$d/rabbitmq.conf"
+    echo '[rabbitmq_management].' >"$d/enabled_plugins"
+  else
+    [[ -z $ROOT ]] || echo 'management_agent.disable_metrics_collector = true' >>"$d/rabbitmq.conf"
+    echo '[].' >"$d/enabled_plugins"
+  fi
   : >"$d/env.conf"
   if [[ -n $ROOT ]]; then
     # The root's rabbitmq user (its uid is not the host's).

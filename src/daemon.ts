@@ -14,6 +14,7 @@ import { createLogger, type Logger } from './logging/logger';
 import type { MessagePublisher } from './publish/message-publisher';
 import { openPublisher } from './publish/open-publisher';
 import { laneQueues } from './naming/partition';
+import { clusterPlacementWarnings } from './topology/cluster-placement';
 import { capacityWarnings, handlesNeeded } from './topology/broker-capacity';
 import { buildTopology, ladderQueues, type QueueSpec, type Topology } from './topology/build';
 import { laneTopology } from './topology/lane-topology';
@@ -314,8 +315,10 @@ export class Daemon {
 
   /**
    * Warns when a broker node cannot keep open the file handles the delay queues will need
-   * (`topology/broker-capacity.ts`), read from the management API; a broker without it is
-   * noted at info and not judged: AMQP does not tell a client the broker's limits.
+   * (`topology/broker-capacity.ts`), and when the broker is a cluster on which classic queues
+   * of the config would live on one node (`topology/cluster-placement.ts`), read from the
+   * management API; a broker without it is noted at info and not judged: AMQP does not tell a
+   * client the broker's limits or its nodes.
    */
   private async checkBrokerCapacity(): Promise<void> {
     const { amqp, delay } = this.config;
@@ -342,6 +345,7 @@ export class Daemon {
       }
       const warnings = capacityWarnings(result.nodes, delay);
       for (const w of warnings) this.log.warn({ node: w.node, path: w.path, managementApi: result.from }, w.message);
+      for (const w of clusterPlacementWarnings(result.nodes.map((n) => n.name), this.config)) this.log.warn({ path: w.path, managementApi: result.from }, w.message);
       if (warnings.length === 0 && silent.length < result.nodes.length) {
         this.log.info({ nodes: result.nodes.map((n) => `${n.name} ${n.fdUsed ?? '?'}/${n.fdTotal ?? '?'}`), handlesNeeded: handlesNeeded(delay) }, 'broker file handles checked');
       }

@@ -1,5 +1,5 @@
 import type { ChannelModel } from 'amqplib';
-import type { ResolvedConfig } from '../config/types';
+import type { TopologyConfig } from '../config/types';
 import { laneRecordEntries, unconfiguredQueues, type LaneRecordEntry } from '../topology/lane-record';
 import { readLaneRecord, updateLaneRecord } from './lane-record-queue';
 import { probeQueues, type QueueCounts } from './probe-queues';
@@ -67,7 +67,7 @@ export interface FindStrandedOptions {
  */
 export async function findStrandedLanes(
   model: ChannelModel,
-  config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>,
+  config: TopologyConfig,
   options: FindStrandedOptions,
 ): Promise<StrandedLanes> {
   const configured = laneRecordEntries(config);

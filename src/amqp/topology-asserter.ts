@@ -1,5 +1,5 @@
 import type { Channel, ChannelModel, Connection } from 'amqplib';
-import type { ResolvedConfig } from '../config/types';
+import type { TopologyConfig } from '../config/types';
 import { BrokerError, ConfigError, errnoCode, errorMessage, NamespaceNotFoundError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { brokerFeatures, brokerProblems, type BrokerFeatures } from '../topology/broker-features';
@@ -48,7 +48,7 @@ export class TopologyAsserter {
   private features: BrokerFeatures | undefined;
 
   constructor(
-    private readonly config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>,
+    private readonly config: TopologyConfig,
     private readonly logger: Logger,
     /** Told once of each queue found to differ (metrics). */
     private readonly onDrift?: (drift: QueueDrift) => void,
@@ -91,12 +91,7 @@ export class TopologyAsserter {
     const settling = topology.queues.filter((q) => needsSettle(q.arguments)).map((q) => q.name);
     const existing = settling.length > 0 ? await probeQueues(model, settling, INSPECT_TIMEOUT_MS) : undefined;
     const creates = settling.some((q) => !existing?.get(q));
-    const open = async (): Promise<Channel> => {
-      const ch = await model.createChannel();
-      // A refused declare closes the channel with an error event; the rejected call reports it.
-      ch.on('error', () => undefined);
-      return ch;
-    };
+    const open = () => refusableChannel(model);
     let ch = await open();
     try {
       await Promise.all(
@@ -143,18 +138,13 @@ export class TopologyAsserter {
     for (const name of queues) {
       const spec = topology.queues.find((q) => q.name === name);
       if (spec === undefined || !found.get(name) || this.drift.has(name)) continue;
-      const ch = await model.createChannel();
-      ch.on('error', () => undefined); // a refused redeclare closes it; the rejected call reports it
+      const ch = await refusableChannel(model);
       try {
         await ch.assertQueue(name, { durable: true, arguments: spec.arguments });
       } catch (err) {
         const argument = inequivalentArgument(err);
         if (argument === undefined) throw failure(`queue ${name}`, err, '');
-        this.record(await this.classify(spec, argument, async () => {
-          const probe = await model.createChannel();
-          probe.on('error', () => undefined);
-          return probe;
-        }));
+        this.record(await this.classify(spec, argument, () => refusableChannel(model)));
       } finally {
         await ch.close().catch(() => undefined);
       }
@@ -276,4 +266,14 @@ export function queueUnavailable(err: unknown): boolean {
 
 function failure(what: string, err: unknown, hint: string): BrokerError {
   return new BrokerError(`cannot declare ${what}${hint}: ${errorMessage(err)}`, { cause: err, code: 'TOPOLOGY_FAILED' });
+}
+
+/**
+ * A channel of its own for declares the broker may refuse: a refusal closes the channel with
+ * an error event, which must not crash anything (the rejected call reports it).
+ */
+async function refusableChannel(model: ChannelModel): Promise<Channel> {
+  const ch = await model.createChannel();
+  ch.on('error', () => undefined);
+  return ch;
 }

@@ -66,7 +66,7 @@ export interface HttpHandlerConfig {
 
 /** Many logical messages per AMQP message (DESIGN.md, "Bundles"); off when `max` is 1. */
 export interface BundleConfig {
-  /** @defaultValue 1 (off) */
+  /** Logical messages per AMQP message at most; 1 turns bundles off. @defaultValue 100 */
   readonly max: number;
   /** How long a bundle waits for company. @defaultValue 100 ms */
   readonly lingerMs: number;
@@ -225,6 +225,9 @@ export interface ResolvedConfig {
   /** Absolute path of the JSON config file, when one was loaded. */
   readonly configFile: string | null;
 }
+
+/** What the topology of a namespace depends on: its queues, exchanges and bindings, and every look at them. */
+export type TopologyConfig = Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes' | 'deadLetters'>;
 
 /** Where configuration comes from, in rising precedence. */
 export interface ConfigSources {

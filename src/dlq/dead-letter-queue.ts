@@ -42,6 +42,14 @@ export interface ReplayResult {
   readonly unknownLanes: readonly string[];
 }
 
+/** Whether a dead message is one `filter` selects: its id, one of its ids, its lane (each when given). */
+export function matchesFilter(msg: GetMessage, filter: Pick<ReplayFilter, 'id' | 'ids' | 'lane'>): boolean {
+  const id: unknown = msg.properties.messageId;
+  if (filter.id !== undefined && id !== filter.id) return false;
+  if (filter.ids !== undefined && !(typeof id === 'string' && filter.ids.has(id))) return false;
+  return filter.lane === undefined || laneOf(headersOf(msg)) === filter.lane;
+}
+
 /**
  * Inspecting, replaying and purging `<ns>.dead` and `<ns>.unroutable`.
  *
@@ -72,21 +80,9 @@ export class DeadLetterQueue {
 
   /** The first `limit` messages, in queue order, left exactly where they were. */
   async list(which: DeadQueueName, limit: number, now = Date.now()): Promise<DeadMessageView[]> {
-    this.refuseUnsafe(which);
-    const queue = this.queueName(which);
-    return this.withChannel(async (ch) => {
-      const views: DeadMessageView[] = [];
-      const held: GetMessage[] = [];
-      const total = (await ch.checkQueue(queue)).messageCount;
-      for (let i = 0; i < Math.min(limit, total); i++) {
-        const msg = await ch.get(queue, { noAck: false });
-        if (!msg) break;
-        held.push(msg);
-        views.push(describeDeadMessage(msg.content, msg.properties, now));
-      }
-      await handBack(ch, queue, held);
-      return views;
-    });
+    const views: DeadMessageView[] = [];
+    await this.peek(which, limit, (msg) => void views.push(describeDeadMessage(msg.content, msg.properties, now)));
+    return views;
   }
 
   /**
@@ -156,14 +152,8 @@ export class DeadLetterQueue {
       for (; seen < end && taken < limit; seen++) {
         const msg = await ch.get(queue, { noAck: false });
         if (!msg) break;
-        const headers = headersOf(msg);
-        const lane = laneOf(headers);
-        const id: unknown = msg.properties.messageId;
-        if (
-          (filter.id !== undefined && id !== filter.id) ||
-          (filter.ids !== undefined && !(typeof id === 'string' && filter.ids.has(id))) ||
-          (filter.lane !== undefined && lane !== filter.lane)
-        ) {
+        const lane = laneOf(headersOf(msg));
+        if (!matchesFilter(msg, filter)) {
           held.push(msg);
           skipped++;
           continue;

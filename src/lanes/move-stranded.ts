@@ -2,7 +2,7 @@ import type { ConsumeMessage } from 'amqplib';
 import { drainQueue } from '../amqp/drain-queue';
 import { readLaneRecord } from '../amqp/lane-record-queue';
 import type { BrokerSession } from '../publish/session';
-import type { LaneConfig, ResolvedConfig } from '../config/types';
+import type { LaneConfig, ResolvedConfig, TopologyConfig } from '../config/types';
 import { BadBodyError, BrokerError, errnoCode, errorMessage, InvalidMessageError, OrbitError } from '../errors';
 import { BUNDLE_HEADER, decodeBundle } from '../message/bundle';
 import { headersOf, messageIdOf, readState, userHeaders, withoutBrokerHeaders } from '../message/headers';
@@ -80,7 +80,7 @@ export function movedMessages(msg: Pick<ConsumeMessage, 'content' | 'properties'
  * The queues `orbit lanes move --from` empties: the recorded queues of lane `from` that the
  * config does not declare. A lane removed before orbit kept a record is found by its name.
  */
-export async function sourceQueues(session: Pick<BrokerSession, 'connection'>, config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>, from: string): Promise<LaneRecordEntry[]> {
+export async function sourceQueues(session: Pick<BrokerSession, 'connection'>, config: TopologyConfig, from: string): Promise<LaneRecordEntry[]> {
   const model = session.connection.connection;
   if (!model) throw new BrokerError('not connected to the broker', { code: 'NOT_CONNECTED' });
   const configured = laneRecordEntries(config);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { drainQueue as drain } from '../amqp/drain-queue';
 import type { BrokerSession } from '../publish/session';
-import type { ResolvedConfig } from '../config/types';
+import type { TopologyConfig } from '../config/types';
 import { delayUntil, destinationOf, routeDelay } from '../delay/routing';
 import { BrokerError, errorMessage } from '../errors';
 import { headersOf, messageIdOf, readState, withoutBrokerHeaders, type Headers } from '../message/headers';
@@ -50,7 +50,7 @@ const ROUTE_HEADER = 'x-orbit-migrate-route';
  */
 export async function migrateQueues(
   session: BrokerSession,
-  config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>,
+  config: TopologyConfig,
   options: MigrateOptions = {},
 ): Promise<MigratedQueue[]> {
   const broker = session.topology.broker ?? CURRENT_BROKER;
@@ -87,7 +87,7 @@ async function exists(session: BrokerSession, queue: string): Promise<boolean> {
 
 async function migrateQueue(
   session: BrokerSession,
-  config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>,
+  config: TopologyConfig,
   broker: BrokerFeatures,
   spec: QueueSpec,
   bindings: readonly BindingSpec[],
@@ -146,7 +146,7 @@ function routeOf(msg: ConsumeMessage): string {
 /** Step 4: the holding queue back into the (redeclared) queue, then the holding queue gone. */
 async function restore(
   session: BrokerSession,
-  config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>,
+  config: TopologyConfig,
   spec: QueueSpec,
 ): Promise<{ moved: number; duplicatesDropped: number }> {
   const q = spec.name;

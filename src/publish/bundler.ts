@@ -21,6 +21,9 @@ export interface BundleRoute {
 /** Sends one AMQP message; resolves when the broker confirmed it. */
 export type SendBundle<R extends BundleRoute = BundleRoute> = (route: R, body: Buffer, options: { messageId: string; priority: number; headers: Record<string, unknown> }) => Promise<void>;
 
+/** Sends a message that found no company as itself, unbundled; resolves when it is confirmed. */
+export type SendAlone<R extends BundleRoute = BundleRoute> = (route: R, msg: OutgoingMessage) => Promise<void>;
+
 /**
  * Told once per logical message when its AMQP message is confirmed (`ok`) or failed (`error`).
  * `token` is whatever the caller passed with the message (the seeder passes its line number),
@@ -67,7 +70,14 @@ export class Bundler<R extends BundleRoute = BundleRoute> {
   /** Bundles sent and not yet confirmed or failed. */
   private readonly sending = new Set<Promise<void>>();
 
-  constructor(private readonly send: SendBundle<R>) {}
+  /**
+   * `sendAlone` takes a bundle of one: it goes as the plain message, with its own id, so a
+   * lone publish reads the same on the broker whether its lane is bundled or not.
+   */
+  constructor(
+    private readonly send: SendBundle<R>,
+    private readonly sendAlone: SendAlone<R>,
+  ) {}
 
   /**
    * Shutdown: sends every open bundle now, and from now on a bundle waits only for the
@@ -157,17 +167,9 @@ export class Bundler<R extends BundleRoute = BundleRoute> {
     const { msgs, settles, tokens } = group;
     if (msgs.length === 0) return;
     this.waiting -= msgs.length;
-    let dueAt = Infinity;
-    for (let i = 0; i < msgs.length; i++) if (msgs[i]!.dueAt < dueAt) dueAt = msgs[i]!.dueAt;
-    let body: Buffer;
     let sent: Promise<void>;
     try {
-      body = encodeBundle(msgs, group.bytes);
-      sent = this.send(group.route, body, {
-        messageId: randomUUID(),
-        priority: group.priority,
-        headers: { [BUNDLE_HEADER]: BUNDLE_VERSION, [HEADER.lane]: group.lane, [HEADER.due]: dueAt },
-      });
+      sent = msgs.length === 1 ? this.sendAlone(group.route, msgs[0]!) : this.sendBundle(group);
     } catch (err) {
       sent = Promise.reject(err);
     }
@@ -182,6 +184,17 @@ export class Bundler<R extends BundleRoute = BundleRoute> {
       },
     );
     this.sending.add(tracked);
+  }
+
+  private sendBundle(group: Open<R>): Promise<void> {
+    const { msgs } = group;
+    let dueAt = Infinity;
+    for (let i = 0; i < msgs.length; i++) if (msgs[i]!.dueAt < dueAt) dueAt = msgs[i]!.dueAt;
+    return this.send(group.route, encodeBundle(msgs, group.bytes), {
+      messageId: randomUUID(),
+      priority: group.priority,
+      headers: { [BUNDLE_HEADER]: BUNDLE_VERSION, [HEADER.lane]: group.lane, [HEADER.due]: dueAt },
+    });
   }
 }
 

@@ -85,10 +85,20 @@ export class MessagePublisher {
     private readonly longestHopMs = Infinity,
   ) {
     this.lanes = new Map(lanes.map((l) => [l.name, l]));
-    this.bundler = new Bundler<Route>((route, body, options) => this.send(route, body, options));
+    this.bundler = new Bundler<Route>(
+      (route, body, options) => this.send(route, body, options),
+      (route, msg) => this.publishAlone(msg, route),
+    );
   }
 
-  /** Sends a message through the delay levels (or straight to deliver) to its lane. */
+  /**
+   * Sends a message through the delay levels (or straight to deliver) to its lane. On a
+   * bundled lane a `publish` (a caller awaiting this promise: a `Scheduler`, a dead letter's
+   * replay, a lane move) waits one timer turn for company, not the lane's linger: what is
+   * published together still shares bundles, and a lone publish is confirmed as soon as an
+   * unbundled one. The daemon's replacements wait what their bound leaves (`holdOf`): their
+   * delivery is held unacked meanwhile, and nobody awaits them.
+   */
   schedule(msg: OutgoingMessage, kind: Exclude<PublishKind, 'dead'> = 'publish'): Promise<void> {
     if (msg.delayMs > this.longestHopMs) return this.observed(kind, this.publishHop(msg));
     const lane = this.lanes.get(msg.lane);
@@ -104,7 +114,7 @@ export class MessagePublisher {
           if (!ok) return reject(err);
           observer?.published(kind, (performance.now() - started) / 1000);
           resolve();
-        }, 0, this.holdOf(msg, route, bundle)),
+        }, 0, kind === 'publish' ? 0 : this.holdOf(msg, route, bundle)),
       );
     }
     return this.observed(kind, this.publishAlone(msg, route));

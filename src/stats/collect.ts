@@ -6,7 +6,7 @@
 import { probeQueues, type QueueCounts } from '../amqp/probe-queues';
 import type { BrokerSession } from '../publish/session';
 import { findStrandedLanes, type StrandedLanes, type StrandedQueue } from '../amqp/stranded-lanes';
-import type { ResolvedConfig } from '../config/types';
+import type { TopologyConfig } from '../config/types';
 import { ladderOf } from '../delay/routing';
 import { buildTopology, ladderQueues, rungQueueSpec, type QueueSpec } from '../topology/build';
 import { forecast, levelWindowMs, type Forecast } from './forecast';
@@ -89,7 +89,7 @@ export type { QueueCounts };
  * Lanes are the configured ones, each summing every lane-role queue of that lane.
  */
 export function summarize(
-  config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>,
+  config: TopologyConfig,
   queues: readonly QueueSpec[],
   counts: ReadonlyMap<string, QueueCounts | null>,
   inFlight: InFlightReport,
@@ -217,7 +217,7 @@ export interface CollectOptions {
  */
 async function queuesToShow(
   session: Pick<BrokerSession, 'connection'>,
-  config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>,
+  config: TopologyConfig,
   timeoutMs: number,
 ): Promise<{ queues: readonly QueueSpec[]; counts: Map<string, QueueCounts | null> }> {
   const { queues } = buildTopology(config);
@@ -237,7 +237,7 @@ const MAX_OLD_LEVELS = 40;
 /** One snapshot of the namespace's queues, with in-flight counts and the forecast. */
 export async function collectStats(
   session: Pick<BrokerSession, 'withChannel' | 'connection'>,
-  config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>,
+  config: TopologyConfig,
   options: CollectOptions = {},
 ): Promise<StatsSnapshot> {
   const timeoutMs = options.channelTimeoutMs ?? 30_000;

@@ -1,4 +1,4 @@
-import type { QueueType, ResolvedConfig } from '../config/types';
+import type { QueueType, ResolvedConfig, TopologyConfig } from '../config/types';
 import { rungExpiresMs } from '../delay/ladder';
 import { ladderOf, levelTtlMs } from '../delay/routing';
 import { names } from '../naming/names';
@@ -77,7 +77,7 @@ export function levelPattern(level: number, levels: number, bit: 0 | 1): string 
  * current 4.x broker when there is none, as for `orbit topology --dry-run`.
  */
 export function buildTopology(
-  config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'> & Partial<Pick<ResolvedConfig, 'deadLetters'>>,
+  config: TopologyConfig,
   broker: BrokerFeatures = CURRENT_BROKER,
 ): Topology {
   const n = names(config.namespace);
@@ -90,7 +90,7 @@ export function buildTopology(
   // The dead and unroutable queues do not follow `delay.queueType` (`DeadLettersConfig`):
   // nothing dead-letters out of them, and a quorum queue moves what a look hands back to its
   // end (`amqp/hand-back.ts`), so paging through dead letters would shuffle them.
-  const deadType = config.deadLetters?.queueType ?? 'classic';
+  const deadType = config.deadLetters.queueType;
   queues.push({ name: n.unroutable, role: 'unroutable', arguments: storageArguments(deadType, broker) });
   bindings.push({ kind: 'queue', source: n.unroutable, destination: n.unroutable, pattern: '' });
 

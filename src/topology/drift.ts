@@ -72,9 +72,11 @@ const NOT_ON_QUORUM = new Set(['x-queue-mode', 'x-queue-version']);
 const ONLY_ON_QUORUM = new Set(['x-overflow', 'x-dead-letter-strategy']);
 
 /**
- * A classic delay queue where orbit now declares a quorum one: a namespace made when classic
- * was the default `delay.queueType` (before December 2026). It works, but dead-letters
- * at-most-once, which is what quorum is for: used as it is, with a warning to migrate.
+ * A classic queue where orbit declares a quorum one. A delay queue: a namespace made when
+ * classic was the default `delay.queueType` (before December 2026); it works, but dead-letters
+ * at-most-once, which is what quorum is for: `risky`, used as it is, with a warning to migrate.
+ * A dead or unroutable queue (`deadLetters.queueType: quorum` set on an existing namespace):
+ * it keeps what it holds, only not replicated, so `ignored`, noted. A lane: a conflict.
  */
 function typeDrift(at: Pick<QueueDrift, 'queue' | 'role' | 'argument'>, role: QueueSpec['role']): QueueDrift {
   if (role === 'dead' || role === 'unroutable') {

@@ -1,4 +1,4 @@
-import type { ResolvedConfig } from '../config/types';
+import type { TopologyConfig } from '../config/types';
 import { names } from '../naming/names';
 import { buildTopology } from './build';
 
@@ -24,7 +24,7 @@ export interface LaneRecordEntry {
  * Every lane queue the config declares (one per lane, or one per partition). A queue rather
  * than a lane is recorded, so a lane whose partitions changed leaves its old queues findable too.
  */
-export function laneRecordEntries(config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>): LaneRecordEntry[] {
+export function laneRecordEntries(config: TopologyConfig): LaneRecordEntry[] {
   return buildTopology(config)
     .queues.filter((q) => q.role === 'lane' && q.lane !== undefined)
     .map((q) => ({ lane: q.lane!, queue: q.name }));

@@ -103,12 +103,13 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
     const config = testConfig(ns, {
       amqp: { url: b.url, reconnect: '500ms', heartbeat: '5s', publishTimeout: '5s' },
       // `defaults`: the shipped delay path (the quorum ladder, rungs declared when first used,
-      // seconds before the kill) and lane; only the unit is small, to make the run short.
+      // seconds before the kill) and lane (bundled: up to 100 messages per AMQP message); only
+      // the unit is small, to make the run short.
       // `classic`: the opt-in classic delay queues.
       delay: { unit: '100ms', levels: LEVELS, ...(delayQueues === 'classic' ? { queueType: 'classic' } : {}) },
       shutdown: { timeout: '5s' },
       lanes: [{ name: 'work', concurrency: 20 }],
-    }, { delayQueues: 'shipped' });
+    }, { defaults: 'shipped' });
     const audit = new MemoryAudit();
     const daemon = new Daemon({
       config,
@@ -244,7 +245,7 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
   test('daemon on the shipped defaults: SIGKILL of the node + restart on its data dir mid-run; lost 0', async () => {
     const r = await outage('kill', 'defaults');
     expect(r.queueType).toBe('quorum');
-    report(result('broker kill -9 + restart (defaults)', 'SIGKILL of the node, restart on its data dir', r.t, r, `shipped defaults: quorum delay ladder (at-least-once dead-lettering), classic lane; ${lostDetail(r)}`));
+    report(result('broker kill -9 + restart (defaults)', 'SIGKILL of the node, restart on its data dir', r.t, r, `shipped defaults: quorum delay ladder (at-least-once dead-lettering), classic bundled lane; ${lostDetail(r)}`));
     expect(r.remainingAtFault).toBeGreaterThan(MESSAGES_HALF);
     expect(r.t.strangers).toEqual([]);
     expect(r.t.lost).toBe(0);
@@ -281,7 +282,8 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
       amqp: { url: b.url, reconnect: '500ms', publishTimeout: '5s' },
       delay: { unit: '1s', levels: 4 },
       log: { level: 'silent' },
-      lanes: [{ name: 'sink' }],
+      // Unbundled: the test counts the confirmed lines in the lane queue, one message each.
+      lanes: [{ name: 'sink', bundle: { max: 1 } }],
     });
     const lane = `${ns}.lane.sink`;
     const cli = await startCli(['publish', '--config', configFile, '--lane', 'sink', '--file', file, '--window', '20']);
@@ -319,7 +321,8 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
       amqp: { url: b.url, reconnect: '500ms', publishTimeout: '5s' },
       delay: { unit: '1s', levels: 4 },
       log: { level: 'silent' },
-      lanes: [{ name: 'sink' }],
+      // Unbundled: the test counts the confirmed lines in the lane queue, one message each.
+      lanes: [{ name: 'sink', bundle: { max: 1 } }],
     });
     const lane = `${ns}.lane.sink`;
     const seedArgs = ['seed', '--config', configFile, '--lane', 'sink', '--file', file, '--no-progress', '--window', '200', '--rate', '4000'];

@@ -8,6 +8,7 @@
 import { Daemon } from '../../src';
 import { silentLogger } from '../../src/logging/logger';
 import { randomNamespace, testConfig } from '../helpers/broker';
+import { capturingLogger } from '../helpers/capturing-logger';
 import { type ScriptCluster, startCluster } from '../helpers/cluster';
 import { completedRuns, describeFaults, expectIds, firstStartAfter, MemoryAudit, report, result, tally } from './audit';
 import { depthsAt, publishAll, topologyQueues } from './util';
@@ -22,11 +23,39 @@ describeFaults('fault: a cluster node dies (3-node cluster from scripts/cluster.
   let cluster: ScriptCluster | undefined;
 
   beforeAll(async () => {
-    cluster = await startCluster();
+    // The management plugin: the daemon reads the cluster's nodes from its API at start.
+    cluster = await startCluster({ management: true });
   }, 240_000);
 
   afterAll(async () => {
     await cluster?.stop();
+  }, 120_000);
+
+  test('a daemon on the shipped defaults warns at start that its classic lane, dead and unroutable queues each live on one node', async () => {
+    const c = cluster!;
+    const ns = randomNamespace('fcluw');
+    const config = testConfig(
+      ns,
+      { amqp: { url: c.urls.join(','), reconnect: '500ms', management: { url: c.managementUrl(1) } }, lanes: [{ name: 'a' }] },
+      { defaults: 'shipped' },
+    );
+    expect([config.deadLetters.queueType, config.lanes[0]!.queueType, config.delay.queueType]).toEqual(['classic', 'classic', 'quorum']);
+    const { logger, lines } = capturingLogger();
+    const daemon = new Daemon({ config, logger, handlers: { a: async () => undefined } });
+    try {
+      await daemon.start();
+      // After the node list: the check waits for the nodes' first statistics round (5 s) first.
+      await waitFor(() => lines.some((l) => l.path === 'lanes[].queueType'), 60_000, 'the placement warnings');
+    } finally {
+      await daemon.stop();
+    }
+    const placement = lines.filter((l) => l.level === 'warn' && typeof l.path === 'string' && String(l.path).endsWith('queueType'));
+    expect(placement.map((l) => l.path).sort()).toEqual(['deadLetters.queueType', 'lanes[].queueType']);
+    for (const l of placement) {
+      expect(String(l.msg)).toContain('the broker is a cluster of 3 nodes');
+      for (const i of [1, 2, 3]) expect(String(l.msg)).toContain(c.node(i));
+    }
+    expect(String(placement.find((l) => l.path === 'lanes[].queueType')!.msg)).toContain('lane a is a classic queue');
   }, 120_000);
 
   test('quorum delay levels and lane, daemon given all 3 URLs: SIGKILL of the node it is connected to; fails over, lost 0', async () => {

@@ -50,7 +50,9 @@ describeFaults('fault: daemon SIGKILL mid-run', () => {
       log: { level: 'info' },
       http: { port: 0 },
       shutdown: { timeout: '10s' },
-      lanes: [{ name: 'work', concurrency: CONCURRENCY, handler: AUDIT_HANDLER, timeout: '30s', workAhead: { enabled: false } }],
+      // Unbundled, for the tight bound below (at most `concurrency` messages repeat); a bundled
+      // lane's crash repeats whole prefetched bundles: test/integration/bundles-kill.test.ts.
+      lanes: [{ name: 'work', concurrency: CONCURRENCY, handler: AUDIT_HANDLER, timeout: '30s', workAhead: { enabled: false }, bundle: { max: 1 } }],
     });
     const env = { FAULT_AUDIT: audit, FAULT_TOTAL: String(TOTAL), FAULT_SLEEP_MS: '40', FAULT_DELAY_MS: '500' };
     const config = loadConfig({ configFile, env: {} });

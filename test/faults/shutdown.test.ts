@@ -50,7 +50,8 @@ describeFaults('fault: slow and stuck handlers under SIGTERM', () => {
       http: { port: 0 },
       shutdown: { timeout: `${SHUTDOWN_MS}ms` },
       // The lane timeout is far away: a stuck handler is still "running" when shutdown gives up.
-      lanes: [{ name: 'work', concurrency: CONCURRENCY, handler: AUDIT_HANDLER, timeout: '5m', workAhead: { enabled: false } }],
+      // Unbundled: the test names the stuck messages left unacked, one delivery each.
+      lanes: [{ name: 'work', concurrency: CONCURRENCY, handler: AUDIT_HANDLER, timeout: '5m', workAhead: { enabled: false }, bundle: { max: 1 } }],
     });
     const env = { FAULT_AUDIT: audit, FAULT_TOTAL: '1', FAULT_SLEEP_MS: '5', FAULT_DELAY_MS: '3000' };
     const config = loadConfig({ configFile, env: {} });

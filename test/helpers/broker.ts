@@ -27,8 +27,12 @@ export function randomNamespace(prefix = 't'): string {
  * would run delayed messages early in tests that check timing. Its own tests turn it on.
  */
 export function testConfig(namespace: string, settings: Record<string, unknown> = {}, options: TestConfigOptions = {}): ResolvedConfig {
+  const pinned = options.defaults !== 'shipped';
   const lanes = Array.isArray(settings.lanes)
-    ? (settings.lanes as Record<string, unknown>[]).map((l) => ('workAhead' in l ? l : { ...l, workAhead: false }))
+    ? (settings.lanes as Record<string, unknown>[]).map((l) => {
+        const lane = 'workAhead' in l ? l : { ...l, workAhead: false };
+        return pinned ? unbundledUnlessSet(lane) : lane;
+      })
     : settings.lanes;
   const raw: Record<string, unknown> = {
     namespace,
@@ -40,7 +44,7 @@ export function testConfig(namespace: string, settings: Record<string, unknown> 
     ...settings,
     ...(lanes === undefined ? {} : { lanes }),
   };
-  if (options.delayQueues !== 'shipped') raw.delay = classicUnlessSet(raw.delay);
+  if (pinned) raw.delay = classicUnlessSet(raw.delay);
   // Every key becomes an override, exactly as CLI flags pass them; an empty env keeps the
   // developer's own ORBIT_* variables out of the tests.
   const overrides: Record<string, string> = {};
@@ -50,18 +54,25 @@ export function testConfig(namespace: string, settings: Record<string, unknown> 
 
 export interface TestConfigOptions {
   /**
-   * `pinned` (the default): delay queues are classic unless the test sets `delay.queueType`.
-   * Most tests time a run against its due time to within a unit, and the shipped quorum delay
-   * queues add a one-off wait of `NEW_QUORUM_QUEUE_SETTLE_MS` (5 s) to each rung's first use
-   * (crash safety, `src/amqp/new-quorum-queue.ts`). `shipped`: exactly the shipped defaults,
-   * for the tests of what a user gets (the fault suite's broker crashes, the quickstart).
+   * `pinned` (the default): delay queues are classic unless the test sets `delay.queueType`,
+   * and lanes are unbundled unless the test sets `bundle`. Most tests time a run against its
+   * due time to within a unit, and the shipped quorum delay queues add a one-off wait of
+   * `NEW_QUORUM_QUEUE_SETTLE_MS` (5 s) to each rung's first use (crash safety,
+   * `src/amqp/new-quorum-queue.ts`); many count AMQP messages in queues, which bundles merge.
+   * `shipped`: exactly the shipped defaults, for the tests of what a user gets (the fault
+   * suite's broker crashes, the quickstart).
    */
-  readonly delayQueues?: 'pinned' | 'shipped';
+  readonly defaults?: 'pinned' | 'shipped';
 }
 
 function classicUnlessSet(delay: unknown): unknown {
   if (delay === null || typeof delay !== 'object' || Array.isArray(delay)) return delay;
   return 'queueType' in delay ? delay : { ...delay, queueType: 'classic' };
+}
+
+/** A lane as written, with `bundle.max` 1 unless the test set `bundle`: see `TestConfigOptions`. */
+function unbundledUnlessSet<T extends Record<string, unknown>>(lane: T): T {
+  return 'bundle' in lane ? lane : { ...lane, bundle: { max: 1 } };
 }
 
 function flatten(path: string, value: unknown, out: Record<string, string>): void {
@@ -88,8 +99,10 @@ export function writeConfigFile(dir: string, namespace: string, settings: Record
     http: { port: 0 },
     ...settings,
   };
-  // Classic delay queues unless the test says otherwise: see `TestConfigOptions`.
+  // Classic delay queues and unbundled lanes unless the test says otherwise: see `TestConfigOptions`.
   config.delay = classicUnlessSet(config.delay) as typeof config.delay;
+  const lanes = (config as Record<string, unknown>).lanes;
+  if (Array.isArray(lanes)) (config as Record<string, unknown>).lanes = lanes.map((l: Record<string, unknown>) => unbundledUnlessSet(l));
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
 }

@@ -22,6 +22,8 @@ export const CLUSTER_SCRIPT = resolve(__dirname, '..', '..', 'scripts', 'cluster
 export interface ScriptClusterOptions {
   /** @defaultValue ORBIT_TEST_RABBITMQ, else 3 */
   readonly rabbitmq?: 3 | 4;
+  /** Run the management plugin on each node (its HTTP API: `managementUrl`). @defaultValue false */
+  readonly management?: boolean;
 }
 
 export class ScriptCluster {
@@ -33,8 +35,10 @@ export class ScriptCluster {
   readonly root: string | undefined;
   /** Holds cluster.sh's state dir (`state/`), as a host path. */
   readonly dir: string;
+  private readonly management: boolean;
   constructor(options: ScriptClusterOptions = {}) {
     this.rabbitmq = options.rabbitmq ?? defaultPrivateRabbitmq();
+    this.management = options.management ?? false;
     if (this.rabbitmq === 4) {
       this.root = requireRabbitmq4Root();
       this.dir = join(this.root, 'var', 'lib', 'orbit-nodes', this.name);
@@ -49,6 +53,8 @@ export class ScriptCluster {
 
   ports: number[] = [];
   distPorts: number[] = [];
+  /** The management plugin's ports, in node order (none unless started with `management`). */
+  managementPorts: number[] = [];
   /** How long `start()` took, ms. */
   startMs = 0;
   private stopped = false;
@@ -58,6 +64,13 @@ export class ScriptCluster {
 
   node(i: number): string {
     return `${this.name}-${i}@localhost`;
+  }
+
+  /** Node i's management API (1-based), with the guest credentials. */
+  managementUrl(i: number): string {
+    const port = this.managementPorts[i - 1];
+    if (port === undefined) throw new Error('the cluster was started without the management plugin');
+    return `http://guest:guest@127.0.0.1:${port}/`;
   }
 
   /** One AMQP URL per node, in node order. */
@@ -74,6 +87,7 @@ export class ScriptCluster {
       ORBIT_CLUSTER_NAME: this.name,
       ORBIT_CLUSTER_PORTS: this.ports.join(' '),
       ORBIT_CLUSTER_DIST_PORTS: this.distPorts.join(' '),
+      ORBIT_CLUSTER_MANAGEMENT_PORTS: this.managementPorts.join(' '),
     };
   }
 
@@ -86,10 +100,12 @@ export class ScriptCluster {
   async start(): Promise<this> {
     const began = Date.now();
     const ports = new Set<number>();
-    while (ports.size < 6) ports.add(await freePort());
+    const needed = this.management ? 9 : 6;
+    while (ports.size < needed) ports.add(await freePort());
     const all = [...ports];
     this.ports = all.slice(0, 3);
-    this.distPorts = all.slice(3);
+    this.distPorts = all.slice(3, 6);
+    this.managementPorts = all.slice(6);
     process.once('exit', this.onExit);
     this.watchdog = watchNodes([1, 2, 3].map((i) => ({ pidFile: this.pidFile(i), nodename: this.node(i) })), this.dir);
     await this.script('start');

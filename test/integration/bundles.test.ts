@@ -1,6 +1,6 @@
 import amqplib from 'amqplib';
 import { Daemon, Scheduler, UnrecoverableError } from '../../src';
-import { AMQP_URL, deleteNamespace, queueDepth, randomNamespace, testConfig } from '../helpers/broker';
+import { AMQP_URL, deleteNamespace, queueDepth, rabbitmqctl, randomNamespace, testConfig, withChannel } from '../helpers/broker';
 import { waitFor } from '../helpers/wait';
 
 describe('bundles', () => {
@@ -116,7 +116,20 @@ describe('bundles', () => {
     const config = testConfig(ns, { delay: { unit: '1s', levels: 8, tolerance: 0 }, lanes: [{ name: 'l', concurrency: 50, bundle: { max: 1000, linger: '1h' } }] });
     const scheduler = new Scheduler({ config });
     await scheduler.connect();
-    const published = Array.from({ length: 20 }, (_, i) => scheduler.publish('l', { i }, { id: `l-${i}` }));
+    // `sendWith`, as the bulk loaders use it, waits out the lane's linger (an awaited `publish`
+    // waits only a timer turn: next test).
+    const settled: boolean[] = [];
+    const published = Array.from({ length: 20 }, (_, i) =>
+      new Promise<void>((resolve, reject) =>
+        scheduler.sendWith(
+          { id: `l-${i}`, lane: 'l', body: Buffer.from(JSON.stringify({ i })), priority: 0, dueAt: Date.now(), delayMs: 0, runs: 0, attempt: 0, generation: 0, headers: {} },
+          (_t, ok, err) => (settled.push(ok), ok ? resolve() : reject(err)),
+          i,
+        ),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    expect(settled).toEqual([]); // still lingering
     const closedAt = Date.now();
     await scheduler.close();
     await Promise.all(published); // every publish confirmed, none rejected
@@ -143,6 +156,37 @@ describe('bundles', () => {
     expect(await queueDepth(`${ns}.lane.l`)).toBe(0);
     expect(await queueDepth(`${ns}.delay.5`)).toBe(1); // 60 s = 0b111100: enters at level 5, one bundle
     expect([...runs.values()].every((n) => n === 1)).toBe(true);
+  }, 60_000);
+
+  test('an awaited publish on a bundled lane waits one timer turn, not its tolerance: a lone one is confirmed at once, a batch shares one bundle', async () => {
+    const ns = randomNamespace('bundle');
+    namespaces.push(ns);
+    // The ladder at 2 %: a daemon's replacement 1 h ahead may wait ~36 s for company.
+    const config = testConfig(ns, { delay: { unit: '1s', levels: 12, tolerance: '2%' }, lanes: [{ name: 'p', bundle: { max: 100, linger: '100ms' } }] });
+    const scheduler = new Scheduler({ config });
+    try {
+      await scheduler.connect();
+      await scheduler.publish('p', { warm: true }, { id: 'warm', delay: '1h' }); // declares the rung
+      const started = Date.now();
+      await scheduler.publish('p', { lone: true }, { id: 'lone', delay: '1h' });
+      // One timer turn and a confirm (ms); not the linger (100 ms), let alone the tolerance.
+      expect(Date.now() - started).toBeLessThan(1000);
+      await Promise.all(Array.from({ length: 50 }, (_, i) => scheduler.publish('p', { i }, { delay: '1h' })));
+    } finally {
+      await scheduler.close();
+    }
+    const listed = await rabbitmqctl('-q', 'list_queues', 'name', '--no-table-headers');
+    const rungs = listed.split('\n').map((l) => l.trim()).filter((n) => n.startsWith(`${ns}.wait:`));
+    expect(rungs).toHaveLength(1);
+    // The warm-up, the lone one, and the 50 published together as one bundle.
+    expect(await queueDepth(rungs[0]!)).toBe(3);
+    // A bundle of one goes as the plain message, with its own id.
+    const got = await withChannel(async (ch) => [await ch.get(rungs[0]!), await ch.get(rungs[0]!), await ch.get(rungs[0]!)]);
+    expect(got.map((m) => (m ? [m.properties.messageId, m.properties.headers?.['x-orbit-bundle'] ?? null] : null))).toEqual([
+      ['warm', null],
+      ['lone', null],
+      [expect.any(String), expect.any(Number)],
+    ]);
   }, 60_000);
 
   test('concurrency below bundle.max: handlers do not wait for their replacements to leave a lingering bundle', async () => {

@@ -48,7 +48,8 @@ beforeAll(async () => {
     delay: { unit: '1s', levels: 5, tolerance: 0 },
     log: { level: 'warn' },
     http: { port: 0 },
-    lanes: [{ name: 'a' }, { name: 'b' }, { name: 'c' }],
+    // Unbundled: the publish tests read single messages from the lanes (bundles: bundles.test.ts).
+    lanes: [{ name: 'a', bundle: { max: 1 } }, { name: 'b', bundle: { max: 1 } }, { name: 'c', bundle: { max: 1 } }],
   });
 }, 180_000);
 

@@ -21,7 +21,7 @@ const DEAD = 300;
 
 describe('looks at a quorum queue keep its order', () => {
   const ns = randomNamespace('qlook');
-  const config = testConfig(ns, { lanes: [{ name: 'q' }] }, { delayQueues: 'shipped' });
+  const config = testConfig(ns, { lanes: [{ name: 'q' }] }, { defaults: 'shipped' });
   const dead = names(ns).dead;
   const ids = Array.from({ length: DEAD }, (_, i) => `dead-${String(i).padStart(3, '0')}`);
   let session: BrokerSession;
@@ -54,7 +54,7 @@ describe('looks at a quorum queue keep its order', () => {
 
   test('a new namespace on the shipped quorum delay queues gets classic dead and unroutable queues', async () => {
     const fresh = randomNamespace('qlookc');
-    const freshConfig = testConfig(fresh, { lanes: [{ name: 'q' }] }, { delayQueues: 'shipped' });
+    const freshConfig = testConfig(fresh, { lanes: [{ name: 'q' }] }, { defaults: 'shipped' });
     expect(freshConfig.delay.queueType).toBe('quorum');
     const s = await BrokerSession.open(freshConfig, 'cli', silentLogger());
     try {

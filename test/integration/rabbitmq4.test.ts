@@ -349,7 +349,7 @@ describeRabbitmq4('the compose broker config on RabbitMQ 4.0', () => {
       expect(env).toMatch(/\{dead_letter_worker_publisher_confirm_timeout,\s*10000\}/);
       // The compose credentials (default_user), and a message rescheduled once on it, on the shipped defaults.
       const ns = randomNamespace('r4conf');
-      const config = testConfig(ns, { amqp: { url: `amqp://orbit:orbit@127.0.0.1:${node.port}` }, lanes: [{ name: 'fast' }] }, { delayQueues: 'shipped' });
+      const config = testConfig(ns, { amqp: { url: `amqp://orbit:orbit@127.0.0.1:${node.port}` }, lanes: [{ name: 'fast' }] }, { defaults: 'shipped' });
       expect(config.delay.queueType).toBe('quorum');
       const recorder = new Recorder();
       const d = new Daemon({ config, handlers: { fast: recorder.wrap((m) => (m.runs === 0 ? { reschedule: { delay: 1000 } } : undefined)) }, logger: silentLogger() });

@@ -7,9 +7,9 @@ import { AMQP_URL, deleteNamespace, queueDepth, randomNamespace } from '../helpe
 import { runCli, startCli } from '../helpers/cli';
 import { sleep } from '../helpers/wait';
 
-/** Config flags for a namespace with one lane `a` (bundled with `bundle`) and 12 one-second levels. */
+/** Config flags for a namespace with one lane `a` (bundled with `bundle`, else unbundled) and 12 one-second levels. */
 function flags(ns: string, bundle?: { max: number; linger: string }): string[] {
-  const lane = bundle ? { name: 'a', bundle } : { name: 'a' };
+  const lane = { name: 'a', bundle: bundle ?? { max: 1 } };
   // The binary levels (tolerance 0), whose 12 queues these tests count: on the default ladder a spread of an
   // hour would rest in ~460 rungs, ~1,400 file handles, more than the shared test broker has (927).
   // Classic: the interrupt tests stop a seed 2 s in, and a new namespace's quorum delay queues

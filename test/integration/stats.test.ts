@@ -97,7 +97,8 @@ beforeAll(async () => {
       delay: { unit: '1s', levels: LEVELS, tolerance: 0 },
       log: { level: 'warn' },
       http: { port: 0 },
-      lanes: [{ name: 'a' }, { name: 'b' }],
+      // Unbundled, as `config()` (testConfig) pins them: the counts below are of messages.
+      lanes: [{ name: 'a', bundle: { max: 1 } }, { name: 'b', bundle: { max: 1 } }],
     }),
   );
   scheduler = new Scheduler({ config: config(), role: 'cli', logger: silentLogger() });

@@ -5,6 +5,8 @@ import { Bundler } from '../../src/publish/bundler';
 
 /** A long linger: only the test decides when bundles go. */
 const cfg = { max: 100, lingerMs: 3_600_000, maxBytes: 262_144 };
+/** For bundlers whose every bundle has company: a bundle of one would be a failure of the test. */
+const neverAlone = (): Promise<void> => Promise.reject(new Error('a bundle of one'));
 const msg = (id: string, lane = 'b'): OutgoingMessage => ({ id, lane, body: Buffer.from('{}'), priority: 0, dueAt: 1, delayMs: 0, runs: 0, attempt: 0, generation: 1, headers: {} });
 
 describe('Bundler', () => {
@@ -12,7 +14,7 @@ describe('Bundler', () => {
     const sent: string[] = [];
     const bundler = new Bundler(async ({ routingKey }, body) => {
       sent.push(`${routingKey}:${decodeBundle(body, BUNDLE_VERSION).length}`);
-    });
+    }, neverAlone);
     const settled: number[] = [];
     for (let i = 0; i < 30; i++) bundler.addWith(msg(`m${i}`), { exchange: 'x', routingKey: `k${Math.floor(i / 10)}` }, cfg, (t, ok) => ok && settled.push(t), i);
     expect(bundler.lingering).toBe(30);
@@ -29,7 +31,7 @@ describe('Bundler', () => {
     const sent: string[] = [];
     const bundler = new Bundler(async ({ routingKey, cc }, body) => {
       sent.push(`${routingKey}>${(cc ?? []).join(',')}:${decodeBundle(body, BUNDLE_VERSION).length}`);
-    });
+    }, neverAlone);
     for (let i = 0; i < 6; i++) {
       const lane = i % 2 ? 'a' : 'b';
       bundler.addWith(msg(`m${i}`, lane), { exchange: '', routingKey: 'ns.wait:1m', cc: [`ns.to.${lane}`] }, cfg, () => undefined, i);
@@ -39,7 +41,7 @@ describe('Bundler', () => {
   });
 
   test('a failed bundle fails each of its messages with its error', async () => {
-    const bundler = new Bundler(() => Promise.reject(new PublishError('nacked', { code: 'NACKED' })));
+    const bundler = new Bundler(() => Promise.reject(new PublishError('nacked', { code: 'NACKED' })), neverAlone);
     const three = { ...cfg, max: 3 };
     const route = { exchange: 'x', routingKey: 'k' };
     const failed: number[] = [];
@@ -50,11 +52,36 @@ describe('Bundler', () => {
     expect(failed).toEqual([7, 8]);
   });
 
+  test('a bundle of one goes as the plain message, with its own id; a bundle of two as a bundle', async () => {
+    const sent: string[] = [];
+    const bundler = new Bundler(
+      async ({ routingKey }, body, { messageId }) => {
+        sent.push(`${routingKey} bundle ${decodeBundle(body, BUNDLE_VERSION).map((m) => m.id).join(',')} as ${messageId === 'a' ? 'a' : 'new id'}`);
+      },
+      async ({ routingKey }, m) => {
+        sent.push(`${routingKey} alone ${m.id}`);
+      },
+    );
+    const settled: number[] = [];
+    bundler.addWith(msg('a'), { exchange: 'x', routingKey: 'one' }, cfg, (t, ok) => ok && settled.push(t), 1);
+    bundler.addWith(msg('b'), { exchange: 'x', routingKey: 'two' }, cfg, (t, ok) => ok && settled.push(t), 2);
+    bundler.addWith(msg('c'), { exchange: 'x', routingKey: 'two' }, cfg, (t, ok) => ok && settled.push(t), 3);
+    bundler.flushAll();
+    expect(sent).toEqual(['one alone a', 'two bundle b,c as new id']);
+    await new Promise((r) => setImmediate(r));
+    expect(settled.sort()).toEqual([1, 2, 3]);
+  });
+
   test('a message that would push a bundle past maxBytes goes in the next one', async () => {
     const sizes: number[] = [];
-    const bundler = new Bundler(async (_route, body) => {
-      sizes.push(decodeBundle(body, BUNDLE_VERSION).length);
-    });
+    const bundler = new Bundler(
+      async (_route, body) => {
+        sizes.push(decodeBundle(body, BUNDLE_VERSION).length);
+      },
+      async () => {
+        sizes.push(1);
+      },
+    );
     const route = { exchange: 'x', routingKey: 'k' };
     // Each entry is a few dozen bytes: 1024 bytes hold some, not all 100.
     for (let i = 0; i < 100; i++) bundler.addWith(msg(`m${i}`), route, { ...cfg, maxBytes: 1024 }, () => undefined, i);

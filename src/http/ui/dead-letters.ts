@@ -1,6 +1,6 @@
 import type { GetMessage } from 'amqplib';
-import type { DeadLetterQueue, DeadQueueName, ReplayFilter } from '../../dlq/dead-letter-queue';
-import { describeDeadMessage, laneOf } from '../../dlq/describe';
+import { matchesFilter, type DeadLetterQueue, type DeadQueueName, type ReplayFilter } from '../../dlq/dead-letter-queue';
+import { describeDeadMessage } from '../../dlq/describe';
 import { headersOf, HEADER } from '../../message/headers';
 
 /**
@@ -64,7 +64,7 @@ export async function readPage(dlq: DeadLetterQueue, which: DeadQueueName, query
   let matched = 0;
   const scan = filtered ? SCAN_MAX : offset + limit;
   const { scanned, total } = await dlq.peek(which, scan, (msg, position) => {
-    if (filtered && !matches(msg, query)) return true;
+    if (filtered && !matchesFilter(msg, query)) return true;
     if (matched++ >= offset) rows.push(row(msg, position, now));
     return rows.length < limit;
   });
@@ -110,15 +110,9 @@ export async function countMatching(dlq: DeadLetterQueue, which: DeadQueueName, 
   }
   let count = 0;
   const { scanned, total } = await dlq.peek(which, SCAN_MAX, (msg) => {
-    if (matches(msg, filter)) count++;
+    if (matchesFilter(msg, filter)) count++;
   });
   return { count, total, truncated: total > scanned };
-}
-
-function matches(msg: GetMessage, filter: { readonly id?: string; readonly lane?: string }): boolean {
-  if (filter.id !== undefined && msg.properties.messageId !== filter.id) return false;
-  if (filter.lane !== undefined && laneOf(headersOf(msg)) !== filter.lane) return false;
-  return true;
 }
 
 function row(msg: GetMessage, position: number, now: number): DeadLetterRow {
