@@ -92,6 +92,9 @@ export function seedCommand(): Command {
       const progress = flags.progress ? progressReporter(process.stderr, total, unit) : undefined;
       try {
         await scheduler.connect();
+        // A spread names the longest delay up front: declare its rungs together, so new quorum
+        // rungs settle once instead of each holding the window full in turn.
+        if (spreadMs !== undefined && spreadMs > 0) await scheduler.prepareRungs(spreadMs);
         const result = await seed(
           items,
           scheduler,

@@ -4,10 +4,13 @@ import { BrokerError, InvalidMessageError } from '../errors';
 import { loadConfig } from '../config/load';
 import type { ConfigSources, LaneConfig, ResolvedConfig } from '../config/types';
 import { createLogger, type Logger } from '../logging/logger';
+import { rungIndex } from '../delay/ladder';
+import { ladderOf } from '../delay/routing';
 import { encodeBody } from '../message/body';
 import { nextGeneration } from '../message/generation';
 import { NO_HEADERS, type Headers } from '../message/headers';
 import type { OutgoingMessage, TimingOptions } from '../message/types';
+import { names } from '../naming/names';
 import type { Settle } from './bundler';
 import { resolveId, resolveSchedule } from './schedule';
 
@@ -182,6 +185,26 @@ export class Scheduler {
    */
   flush(keep = 0): void {
     this.session?.publisher.flush(keep);
+  }
+
+  /**
+   * Declares, ahead of a bulk load, every ladder rung a delay of up to `longestDelayMs` can
+   * wait in (the rungs of priorities below 5; a message of a higher one declares its rung
+   * when first used, as ever). A quorum rung new to the broker waits before its first publish
+   * (crash safety, `amqp/new-quorum-queue.ts`); declared here they wait once, together, not
+   * one after another with the loader's window full. Resolves with the number declared; 0 on
+   * the binary levels (`tolerance: 0`), which exist from the start.
+   */
+  async prepareRungs(longestDelayMs: number): Promise<number> {
+    const session = await this.connect();
+    const { tolerance, levels, unitMs } = this.config.delay;
+    if (!session.rungs || tolerance <= 0) return 0;
+    const units = ladderOf(tolerance, levels);
+    // The rungs below the longest delay and the one it rounds up to (or the top of the ladder).
+    const last = rungIndex(units, Math.ceil(longestDelayMs / unitMs));
+    const n = names(this.config.namespace);
+    const rungs = units.slice(0, last < 0 ? units.length : last + 1).map((u) => ({ queue: n.rung(u * unitMs), ttlMs: u * unitMs }));
+    return session.rungs.prepare(rungs);
   }
 
   /** Connects and asserts the topology; `publish` does this on first use. */

@@ -347,6 +347,8 @@ describeRabbitmq4('the compose broker config on RabbitMQ 4.0', () => {
       expect(env).toMatch(/\{classic_queue_store_v2_max_cache_size,\s*65536\}/);
       expect(env).toMatch(/\{queue_index_embed_msgs_below,\s*16384\}/);
       expect(env).toMatch(/\{dead_letter_worker_publisher_confirm_timeout,\s*10000\}/);
+      // The quorum WAL's bound (the `ra` application's key): its in-memory tables stay small.
+      expect(env).toMatch(/\{wal_max_size_bytes,\s*67108864\}/);
       // The compose credentials (default_user), and a message rescheduled once on it, on the shipped defaults.
       const ns = randomNamespace('r4conf');
       const config = testConfig(ns, { amqp: { url: `amqp://orbit:orbit@127.0.0.1:${node.port}` }, lanes: [{ name: 'fast' }] }, { defaults: 'shipped' });

@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqplib from 'amqplib';
 import { BUNDLE_HEADER, decodeBundle } from '../../src/message/bundle';
-import { AMQP_URL, deleteNamespace, queueDepth, randomNamespace } from '../helpers/broker';
+import { rungIndex } from '../../src/delay/ladder';
+import { ladderOf } from '../../src/delay/routing';
+import { names } from '../../src/naming/names';
+import { AMQP_URL, deleteNamespace, queueDepth, rabbitmqctl, randomNamespace } from '../helpers/broker';
 import { runCli, startCli } from '../helpers/cli';
 import { sleep } from '../helpers/wait';
 
@@ -209,6 +212,35 @@ describe('orbit seed', () => {
     const missing = Array.from({ length: 20_000 }, (_, i) => `line-${i + 1}`).filter((id) => !ids.has(id));
     expect(missing).toEqual([]);
   }, 120_000);
+
+  test('a spread on the shipped ladder: every quorum rung up to the spread is declared first, together, even those no message lands in', async () => {
+    const ns = randomNamespace('seed');
+    namespaces.push(ns);
+    // The shipped delay path (quorum rungs, 2 %) and lane (bundled); 8 levels of 1 s keep the
+    // ladder small for the shared broker. 10 messages over 2 min touch at most 10 of the ~80 rungs.
+    const r = await runCli(
+      ['seed', '--namespace', ns, '--amqp-url', AMQP_URL, '--set', 'delay.levels=8', '--set', 'lanes=[{"name":"a"}]', '--log-level', 'warn', '--lane', 'a', '--generate', '10', '--spread', '2m', '--no-progress'],
+      { timeoutMs: 60_000 },
+    );
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toMatchObject({ confirmed: 10 });
+    const n = names(ns);
+    const listed = await rabbitmqctl('-q', 'list_queues', 'name', 'type', '--no-table-headers');
+    const rungs = listed
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter(([name]) => name !== undefined && n.rungTtlOf(name) !== undefined)
+      .map(([name, type]) => ({ name: name!, ttlMs: n.rungTtlOf(name!)!, type }));
+    // The ladder's rungs (2 % of 8 levels of 1 s) up to the one a 2 min delay rounds up to.
+    const ladder = ladderOf(0.02, 8);
+    const expected = ladder.slice(0, rungIndex(ladder, 120) + 1).map((u) => u * 1000);
+    expect(rungs.map((x) => x.ttlMs).sort((a, b) => a - b)).toEqual(expected);
+    expect(new Set(rungs.map((x) => x.type))).toEqual(new Set(['quorum']));
+    // Counted over AMQP (list_queues reports a quorum queue's count late): at most 10 rungs hold any.
+    const depths = await Promise.all(rungs.map((x) => queueDepth(x.name)));
+    expect(depths.filter((d) => d === 0).length).toBeGreaterThanOrEqual(expected.length - 10);
+    expect(depths.reduce((sum, d) => sum + d, 0) + (await queueDepth(`${ns}.lane.a`))).toBeGreaterThanOrEqual(1);
+  }, 90_000);
 
   test('malformed lines are reported by number and skipped, or stop the run with --strict', async () => {
     const ns = randomNamespace('seed');
