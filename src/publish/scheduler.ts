@@ -6,6 +6,7 @@ import type { ConfigSources, LaneConfig, ResolvedConfig } from '../config/types'
 import { createLogger, type Logger } from '../logging/logger';
 import { rungIndex } from '../delay/ladder';
 import { ladderOf } from '../delay/routing';
+import { longestHopMs } from '../delay/waypoints';
 import { encodeBody } from '../message/body';
 import { nextGeneration } from '../message/generation';
 import { NO_HEADERS, type Headers } from '../message/headers';
@@ -200,8 +201,10 @@ export class Scheduler {
     const { tolerance, levels, unitMs } = this.config.delay;
     if (!session.rungs || tolerance <= 0) return 0;
     const units = ladderOf(tolerance, levels);
-    // The rungs below the longest delay and the one it rounds up to (or the top of the ladder).
-    const last = rungIndex(units, Math.ceil(longestDelayMs / unitMs));
+    // The rungs below the longest delay and the one it rounds up to (or the top of the ladder);
+    // a delay past the longest hop travels in hops (`delay/waypoints.ts`), which wait in rungs up to that.
+    const longest = Math.min(longestDelayMs, longestHopMs(this.config.cancel.retentionMs, tolerance));
+    const last = rungIndex(units, Math.ceil(longest / unitMs));
     const n = names(this.config.namespace);
     const rungs = units.slice(0, last < 0 ? units.length : last + 1).map((u) => ({ queue: n.rung(u * unitMs), ttlMs: u * unitMs }));
     return session.rungs.prepare(rungs);
