@@ -19,15 +19,21 @@ export function randomNamespace(prefix = 'bench'): string {
  * An orbit config for a benchmark, built the way the CLI builds one from flags: every key is
  * an override, and the environment is empty so a developer's ORBIT_* variables stay out.
  * Defaults are orbit's own (delay unit 1 s, 28 levels, classic lazy queues) unless `settings`
- * says otherwise; logging is silent and the HTTP server is off.
+ * says otherwise, but for bundles (below); logging is silent and the HTTP server is off.
  */
 export function benchConfig(namespace: string, amqpUrl: string, settings: Record<string, unknown> = {}): ResolvedConfig {
+  // A benchmark names its bundling: a lane that does not set `bundle` is unbundled, whatever
+  // orbit's default (100 since session 14), so the unbundled contenders stay unbundled.
+  const lanes = Array.isArray(settings.lanes)
+    ? (settings.lanes as Record<string, unknown>[]).map((l) => ('bundle' in l ? l : { ...l, bundle: { max: 1 } }))
+    : settings.lanes;
   const raw = {
     namespace,
     amqp: { url: amqpUrl },
     log: { level: 'silent' },
     http: { port: 0 },
     ...settings,
+    ...(lanes === undefined ? {} : { lanes }),
   };
   const overrides: Record<string, string> = {};
   for (const [key, value] of Object.entries(raw)) flatten(key, value, overrides);
