@@ -2,6 +2,7 @@ import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import { connectionName, openConnection } from './amqp/connection';
 import type { PublishChannel } from './amqp/publish-channel';
 import type { RungDeclarer } from './amqp/rung-declarer';
+import { BrokerMemoryWatch } from './amqp/broker-memory-watch';
 import { readBrokerNodes } from './amqp/read-broker-nodes';
 import { findStrandedLanes, type StrandedQueue } from './amqp/stranded-lanes';
 import { TombstoneFollower } from './amqp/tombstone-follower';
@@ -16,6 +17,7 @@ import { openPublisher } from './publish/open-publisher';
 import { laneQueues } from './naming/partition';
 import { clusterPlacementWarnings } from './topology/cluster-placement';
 import { capacityWarnings, handlesNeeded } from './topology/broker-capacity';
+import { quorumSetting } from './topology/broker-memory';
 import { buildTopology, ladderQueues, type QueueSpec, type Topology } from './topology/build';
 import { laneTopology } from './topology/lane-topology';
 import { Tombstones } from './message/tombstones';
@@ -83,6 +85,7 @@ export class Daemon {
   private discovery: NodeJS.Timeout | undefined;
   /** The start-time read of the broker's limits (settles on its own, bounded by its timeout). */
   private capacityCheck: Promise<void> | undefined;
+  private memoryWatch: BrokerMemoryWatch | undefined;
   /** Queues of lanes removed from the config that still hold messages, by queue: their lane. */
   private readonly stranded = new Map<string, string>();
   private readonly httpHandlers: HttpHandler[] = [];
@@ -318,7 +321,8 @@ export class Daemon {
    * (`topology/broker-capacity.ts`), and when the broker is a cluster on which classic queues
    * of the config would live on one node (`topology/cluster-placement.ts`), read from the
    * management API; a broker without it is noted at info and not judged: AMQP does not tell a
-   * client the broker's limits or its nodes.
+   * client the broker's limits or its nodes. With quorum queues in the config, then watches
+   * the nodes' memory for a quorum WAL left at RabbitMQ's default size (`amqp/broker-memory-watch.ts`).
    */
   private async checkBrokerCapacity(): Promise<void> {
     const { amqp, delay } = this.config;
@@ -348,6 +352,11 @@ export class Daemon {
       for (const w of clusterPlacementWarnings(result.nodes.map((n) => n.name), this.config)) this.log.warn({ path: w.path, managementApi: result.from }, w.message);
       if (warnings.length === 0 && silent.length < result.nodes.length) {
         this.log.info({ nodes: result.nodes.map((n) => `${n.name} ${n.fdUsed ?? '?'}/${n.fdTotal ?? '?'}`), handlesNeeded: handlesNeeded(delay) }, 'broker file handles checked');
+      }
+      // The quorum WAL's memory shows only once it is written to: looked at now and every few minutes.
+      if (quorumSetting(this.config) !== undefined && !this.lifecycle.stopped) {
+        this.memoryWatch = new BrokerMemoryWatch(amqp, this.config, result.nodes.map((n) => n.name), this.log);
+        this.memoryWatch.start();
       }
     } catch (err) {
       this.log.info({ err: errorMessage(err) }, 'broker file-handle limit not checked');
@@ -445,6 +454,7 @@ export class Daemon {
           },
         ],
         ['stop queue sampling', async () => this.sampler?.stop()],
+        ['stop broker memory watch', async () => this.memoryWatch?.stop()],
         ['close work-ahead channel', async () => this.workAhead?.close()],
         ['close lane channels', () => Promise.all(this.workers.map((w) => w.close()))],
         ['close tombstone follower', async () => this.follower?.close()],

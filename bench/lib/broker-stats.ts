@@ -65,6 +65,24 @@ export async function brokerMemory(): Promise<BrokerMemory> {
   return { totalBytes: Number(m[1]), erlangBytes: Number(m[2]), parts };
 }
 
+let beamPid: number | undefined;
+
+/**
+ * Bytes the node's Erlang VM has caused to be written to storage so far (`write_bytes` of
+ * `/proc/<pid>/io`: counted when a page is dirtied, so buffered writes the kernel flushes
+ * later count too); undefined when the node is not on this host. Two readings apart give the
+ * disk throughput a workload needs.
+ */
+export async function brokerWrittenBytes(): Promise<number | undefined> {
+  try {
+    beamPid ??= Number((await ctl(['-q', 'eval', 'list_to_integer(os:getpid()).'], 30_000)).trim());
+    const m = /^write_bytes:\s*(\d+)/m.exec(await readFile(`/proc/${beamPid}/io`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 let dataDir: string | undefined;
 
 /** The node's data directory: classic queue stores, quorum WAL and segments, Mnesia. */

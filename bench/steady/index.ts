@@ -182,6 +182,9 @@ export const steadyBenchmark: Benchmark = {
           queuePassesPerSec: med((s) => s.queuePassesPerSec),
           passesRatio: floorRate === undefined ? undefined : med((s) => s.queuePassesPerSec) / floorRate,
           cpuMicrosPerRun: med((s) => s.cpuMicrosPerRun),
+          // Broker disk writes per logical run, bytes (undefined when the broker is not on this host).
+          writtenPerRun: ok.every((s) => s.brokerWritesPerSec !== undefined) ? median(ok.map((s) => s.brokerWritesPerSec! / s.runsPerSec)) : undefined,
+          writtenPerSec: ok.every((s) => s.brokerWritesPerSec !== undefined) ? median(ok.map((s) => s.brokerWritesPerSec!)) : undefined,
           saturated: ok.every((s) => s.laneDepthMin > 0),
           equilibrium: ok.every((s) => s.equilibrium),
           warmupSeconds: med((s) => s.warmupSeconds),
@@ -221,6 +224,7 @@ export const steadyBenchmark: Benchmark = {
       `delay.queueType ${options.queueTypes.join(', ')}; delay.tolerance ${options.tolerances.join(', ')}${Object.keys(options.orbitSettings).length > 0 ? `; --orbit-set ${Object.entries(options.orbitSettings).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}; ${rounds} round(s), alternating; ${options.inProcess ? 'all in this process' : 'each run in a fresh node process and namespace'}`,
       `warm-up: at least ${plan.warmupMs / 1000} s, then until the lane has turned over (N logical messages taken) and AMQP deliveries ≈ publishes and bundle sizes in ≈ out (within 20 %), at most ${plan.maxWarmupMs / 1000} s; equilibrium "NO": the lane still held messages shaped by the seeding, so the rate is not yet the loop's own (when bundles in > out, as at tolerance 0, it is an upper bound); turnover: logical messages taken by the window's start ÷ N`,
       'runs/s: logical handler runs settled (replacement confirmed, then acked); deliveries: AMQP messages taken from the lane; publishes: AMQP messages the daemon published (replacements); logical in/out: logical messages per delivery / per publish (bundle sizes; equal once the lane has cycled); delay hops: TTL expiries per delivery, from the broker\'s x-death counts; passes: deliveries × (1 + delay hops), the broker\'s queue passes per second',
+      "broker writes: what the node's Erlang VM caused to be written to storage over the window (write_bytes of /proc/<pid>/io, when the node is on this host), in MB/s and per 1,000 logical runs/s: the disk throughput a rescheduling rate needs",
       describeLoad(loadStart, loadEnd),
       '',
       renderTable(
@@ -288,6 +292,8 @@ export const steadyBenchmark: Benchmark = {
           { header: 'passes/s', align: 'right' },
           { header: 'passes × floor', align: 'right' },
           { header: 'CPU µs/run', align: 'right' },
+          { header: 'broker writes MB/s', align: 'right' },
+          { header: 'MB/s per 1k runs/s', align: 'right' },
           { header: 'lane backlog' },
           { header: 'equilibrium' },
         ],
@@ -306,6 +312,8 @@ export const steadyBenchmark: Benchmark = {
             formatInt(s.queuePassesPerSec!),
             s.passesRatio === undefined ? dash : formatFixed(s.passesRatio, 2),
             formatFixed(s.cpuMicrosPerRun!, 1),
+            s.writtenPerSec === undefined ? dash : formatFixed(s.writtenPerSec / 1e6, 1),
+            s.writtenPerRun === undefined ? dash : formatFixed(s.writtenPerRun / 1e3, 2),
             s.saturated ? 'always (capacity-bound)' : 'emptied (demand-bound?)',
             s.equilibrium ? 'yes' : 'NO',
           ];

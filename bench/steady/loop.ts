@@ -2,6 +2,7 @@ import amqplib from 'amqplib';
 import type { QueueType } from '../../src/config/types';
 import { Daemon } from '../../src/daemon';
 import { Scheduler } from '../../src/publish/scheduler';
+import { seed, type SeedItem } from '../../src/seed/seeder';
 import { names } from '../../src/naming/names';
 import { reschedule, type Handler } from '../../src/worker/handler-types';
 import { installAmqpCounters, snapshotCounts, type AmqpSnapshot } from '../lib/amqp-counters';
@@ -9,6 +10,7 @@ import { deleteNamespace } from '../lib/broker';
 import { owe } from '../lib/cleanup';
 import { paddedBody } from '../lib/floor';
 import { variantConfig } from '../lib/orbit-settings';
+import { brokerWrittenBytes } from '../lib/broker-stats';
 import { atMost, failOnStall } from '../lib/stall';
 import { nowSeconds } from '../lib/stats';
 import { firstDelayOf, intervalOf, steadyId, WORKLOADS, type SteadyKind } from './workload';
@@ -53,6 +55,8 @@ export interface SteadyResult {
   readonly deliveriesPerSec: number;
   /** AMQP messages this process published per second (replacements, bundles count once). */
   readonly publishesPerSec: number;
+  /** Bytes per second the broker wrote to storage over the window (`brokerWrittenBytes`); undefined when it is not on this host. */
+  readonly brokerWritesPerSec?: number;
   /** Logical messages per lane delivery (bundle size in) and per AMQP message published (bundle size out). */
   readonly logicalPerDelivery: number;
   readonly logicalPerPublish: number;
@@ -156,17 +160,24 @@ export async function runSteady(job: SteadyJob, progress: (line: string) => void
         progress(`cancelling ${job.tombstones.toLocaleString('en-US')} ids the loop never uses`);
         await scheduler.cancel(Array.from({ length: job.tombstones }, (_, i) => `ghost-${i}`));
       }
-      let next = 0;
+      // The bulk path `orbit seed` uses (`sendWith`): a bundled lane's messages wait up to the
+      // linger for company, as the daemon's own reschedules do; an awaited publish would go
+      // after one timer turn, in bundles of one or two the loop never makes.
       let seeded = 0;
-      const worker = async () => {
-        for (let i = next++; i < job.n; i = next++) {
+      const items = function* (): Generator<SeedItem> {
+        for (let i = 0; i < job.n; i++) {
           const id = steadyId(i);
-          await scheduler.publish(LANE, paddedBody(i, job.bodyBytes), { id, delay: firstDelayOf(job.variant, id) });
-          seeded++;
+          yield { line: i + 1, bytes: 0, parsed: { lane: LANE, body: paddedBody(i, job.bodyBytes), options: { id, delay: firstDelayOf(job.variant, id) } } };
         }
       };
-      const all = Promise.all(Array.from({ length: Math.min(job.n, seedWindow(workload.bundleMax, job.concurrency)) }, worker));
-      await failOnStall(all, () => seeded, 60_000, 'seeding (confirms)', 180_000);
+      const run = seed(items(), scheduler, { lane: LANE, strict: true, window: seedWindow(workload.bundleMax, job.concurrency) }, (_line, err) => {
+        throw err;
+      }, (p) => {
+        seeded = p.confirmed;
+      });
+      const result = await failOnStall(run, () => seeded, 60_000, 'seeding (confirms)', 180_000);
+      if (result.failure !== undefined) throw result.failure instanceof Error ? result.failure : new Error(String(result.failure));
+      if (result.confirmed !== job.n) throw new Error(`seeded ${result.confirmed} of ${job.n}`);
     } finally {
       await atMost(scheduler.close(), 10_000);
     }
@@ -241,6 +252,7 @@ export async function runSteady(job: SteadyJob, progress: (line: string) => void
     progress(equilibrium ? `in equilibrium after ${warmupSeconds.toFixed(0)} s` : `not in equilibrium after ${warmupSeconds.toFixed(0)} s of warm-up (lane turned over ${((mark().decoded - w0.decoded) / job.n).toFixed(2)} ×): counting anyway`);
 
     // 4. The window.
+    const written0 = await brokerWrittenBytes();
     const start = mark();
     const depths: number[] = [];
     const ticks = Math.max(2, Math.round(job.windowMs / 1000));
@@ -255,6 +267,7 @@ export async function runSteady(job: SteadyJob, progress: (line: string) => void
       // The lane's ready AMQP messages: never 0 means the lane always had a backlog (capacity-bound).
       if (tick < ticks) depths.push((await monitorCh.checkQueue(laneQueue)).messageCount);
     }
+    const written1 = written0 === undefined ? undefined : await brokerWrittenBytes();
     const seconds = end.t - start.t;
     const runs = end.settled - start.settled;
     if (runs === 0) throw new Error('no handler run settled during the window');
@@ -272,6 +285,7 @@ export async function runSteady(job: SteadyJob, progress: (line: string) => void
       delayHopsPerDelivery: deliveries > 0 ? hops / deliveries : 0,
       queuePassesPerSec: (deliveries + hops) / seconds,
       cpuMicrosPerRun: ((end.cpu - start.cpu) * 1e6) / runs,
+      brokerWritesPerSec: written0 === undefined || written1 === undefined ? undefined : (written1 - written0) / seconds,
       laneDepthMin: depths.length > 0 ? Math.min(...depths) : NaN,
       laneDepthMax: depths.length > 0 ? Math.max(...depths) : NaN,
       warmupSeconds,

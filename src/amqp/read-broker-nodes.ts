@@ -3,6 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AmqpConfig } from '../config/types';
 import type { BrokerNodeLimits } from '../topology/broker-capacity';
+import type { NodeMemory } from '../topology/broker-memory';
 
 /**
  * What a client cannot learn over AMQP — a node's file-handle limit — read from RabbitMQ's
@@ -56,8 +57,20 @@ export function parseNodes(body: string): BrokerNodeLimits[] {
   });
 }
 
-function get(text: string, amqp: AmqpConfig, timeoutMs: number): Promise<string> {
-  const url = new URL('api/nodes?columns=name,fd_total,fd_used', text);
+/**
+ * One node's memory breakdown (`GET /api/nodes/<node>/memory`); undefined when the node
+ * reports none (a node that is down answers `"not_available"`).
+ */
+export function parseNodeMemory(name: string, body: string): NodeMemory | undefined {
+  const data = JSON.parse(body) as { memory?: unknown };
+  const memory = (typeof data?.memory === 'object' && data.memory !== null ? data.memory : {}) as Record<string, unknown>;
+  const binaryBytes = numberOrUndefined(memory.binary);
+  const quorumEtsBytes = numberOrUndefined(memory.quorum_ets);
+  return binaryBytes === undefined || quorumEtsBytes === undefined ? undefined : { name, binaryBytes, quorumEtsBytes };
+}
+
+function get(text: string, path: string, amqp: AmqpConfig, timeoutMs: number): Promise<string> {
+  const url = new URL(path, text);
   const auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
   const tls = url.protocol === 'https:';
   const options = {
@@ -96,7 +109,33 @@ export async function readBrokerNodes(amqp: AmqpConfig, timeoutMs = 3000): Promi
   const reasons: string[] = [];
   for (const url of managementUrls(amqp)) {
     try {
-      return { nodes: parseNodes(await get(url, amqp, timeoutMs)), from: describeUrl(url) };
+      return { nodes: parseNodes(await get(url, 'api/nodes?columns=name,fd_total,fd_used', amqp, timeoutMs)), from: describeUrl(url) };
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      reasons.push(`${describeUrl(url)}: ${e.code ?? e.message}`);
+    }
+  }
+  return { unavailable: reasons.join('; ') };
+}
+
+/** Either the memory of every node that reported it, or why it could not be read. */
+export type NodesMemoryResult = { readonly nodes: readonly NodeMemory[]; readonly from: string } | { readonly unavailable: string };
+
+/**
+ * Reads the memory breakdown of each of `nodes` from the first management URL that answers
+ * (one request per node: RabbitMQ computes a breakdown on demand, so this is for a check
+ * every few minutes, not a sampler). A node without figures is left out.
+ */
+export async function readNodesMemory(amqp: AmqpConfig, nodes: readonly string[], timeoutMs = 3000): Promise<NodesMemoryResult> {
+  const reasons: string[] = [];
+  for (const url of managementUrls(amqp)) {
+    try {
+      const out: NodeMemory[] = [];
+      for (const name of nodes) {
+        const memory = parseNodeMemory(name, await get(url, `api/nodes/${encodeURIComponent(name)}/memory`, amqp, timeoutMs));
+        if (memory) out.push(memory);
+      }
+      return { nodes: out, from: describeUrl(url) };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       reasons.push(`${describeUrl(url)}: ${e.code ?? e.message}`);

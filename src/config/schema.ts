@@ -301,7 +301,7 @@ export const configSchema: convict.Schema<RawConfig> = {
     ),
     management: {
       url: {
-        doc: "RabbitMQ management API, read at start for the broker's file-handle limit (http(s)://user:pass@host:port/). Unset: each AMQP URL's host on port 15672 (15671 for amqps) with its credentials.",
+        doc: "RabbitMQ management API, read at start for the broker's file-handle limit and every 5 minutes for its nodes' memory (http(s)://user:pass@host:port/). Unset: each AMQP URL's host on port 15672 (15671 for amqps) with its credentials.",
         format: String,
         nullable: true,
         default: null,
@@ -309,7 +309,7 @@ export const configSchema: convict.Schema<RawConfig> = {
         env: 'ORBIT_AMQP_MANAGEMENT_URL',
       },
       check: {
-        doc: 'At start, read the management API (when reachable) and warn when a node cannot hold the delay queues.',
+        doc: 'Read the management API (when reachable) and warn when a node cannot hold the delay queues (at start), or when its memory shows a quorum WAL larger than raft.wal_max_size_bytes = 64 MB would keep (at start and every 5 minutes).',
         format: BOOLEAN,
         default: true,
         env: 'ORBIT_AMQP_MANAGEMENT_CHECK',

@@ -130,11 +130,11 @@ export interface AmqpConfig {
    */
   readonly connectTimeoutMs: number;
   readonly tls: TlsConfig;
-  /** RabbitMQ's management API, read once at start (`amqp/read-broker-nodes.ts`). */
+  /** RabbitMQ's management API, read at start and, with quorum queues, every 5 minutes (`amqp/read-broker-nodes.ts`). */
   readonly management: {
     /** Secret (it may carry credentials): never log. null: derived from each AMQP URL. @defaultValue null */
     readonly url: string | null;
-    /** Warn at start when a node cannot hold the delay queues. @defaultValue true */
+    /** Warn when a node cannot hold the delay queues (at start) or shows a large quorum WAL (`topology/broker-memory.ts`). @defaultValue true */
     readonly check: boolean;
   };
 }

@@ -1,0 +1,130 @@
+/**
+ * The quorum WAL's symptom (issue 14): a stock node keeps everything its quorum queues wrote
+ * in RAM until the WAL rolls over at 512 MB; a client cannot read the setting, so a daemon
+ * reads each node's memory breakdown from the management API and warns when a node holds
+ * more than 256 MB in binaries and quorum tables (`topology/broker-memory.ts`). Two private
+ * nodes with the management plugin, one stock, one with `raft.wal_max_size_bytes = 64 MB`
+ * (what docker/rabbitmq/rabbitmq.conf sets): the same 330 MB written to a quorum queue of
+ * each; only the stock one is reported. Runs on the node version the suite runs on (3.10,
+ * or 4.0 with ORBIT_TEST_RABBITMQ=4).
+ */
+import amqplib from 'amqplib';
+import { BrokerMemoryWatch } from '../../src/amqp/broker-memory-watch';
+import { readNodesMemory } from '../../src/amqp/read-broker-nodes';
+import type { ResolvedConfig } from '../../src/config/types';
+import { Daemon } from '../../src/daemon';
+import { RECOMMENDED_WAL_BYTES, WAL_MEMORY_WARN_BYTES } from '../../src/topology/broker-memory';
+import { randomNamespace, testConfig } from '../helpers/broker';
+import { capturingLogger } from '../helpers/capturing-logger';
+import { freePort, startPrivateBroker, type PrivateBroker } from '../helpers/private-broker';
+import { waitFor } from '../helpers/wait';
+
+jest.setTimeout(240_000);
+
+/** Written to one quorum queue: above the warning's 256 MiB, below the stock WAL's 512 MB (no rollover). */
+const MESSAGES = 3300;
+const BODY = Buffer.alloc(100 * 1024, 'x');
+
+interface Node {
+  broker: PrivateBroker;
+  managementUrl: string;
+}
+
+async function nodeWithManagement(extra: readonly string[]): Promise<Node> {
+  const port = await freePort();
+  const broker = await startPrivateBroker(90_000, {
+    plugins: ['rabbitmq_management'],
+    extraConfig: [`management.tcp.port = ${port}`, 'management.tcp.ip = 127.0.0.1', ...extra],
+  });
+  return { broker, managementUrl: `http://guest:guest@127.0.0.1:${port}/` };
+}
+
+/** Publishes MESSAGES bodies of 100 KiB, confirmed, to a quorum queue of the node. */
+async function writeToQuorumQueue(url: string, queue: string): Promise<void> {
+  const conn = await amqplib.connect(url);
+  try {
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    for (let i = 0; i < MESSAGES; i += 100) {
+      for (let j = i; j < Math.min(MESSAGES, i + 100); j++) ch.sendToQueue(queue, BODY, { persistent: true });
+      await ch.waitForConfirms();
+    }
+    const { messageCount } = await ch.checkQueue(queue);
+    expect(messageCount).toBe(MESSAGES);
+  } finally {
+    await conn.close();
+  }
+}
+
+function configFor(node: Node): ResolvedConfig {
+  // The shipped defaults: quorum delay queues.
+  return testConfig(
+    randomNamespace('walmem'),
+    { amqp: { url: node.broker.url, reconnect: '500ms', management: { url: node.managementUrl } }, lanes: [{ name: 'a' }] },
+    { defaults: 'shipped' },
+  );
+}
+
+// What is declared goes with the nodes, which are private to this file.
+const nodes: Node[] = [];
+let stock: Node;
+let bounded: Node;
+
+beforeAll(async () => {
+  [stock, bounded] = await Promise.all([nodeWithManagement([]), nodeWithManagement([`raft.wal_max_size_bytes = ${RECOMMENDED_WAL_BYTES}`])]);
+  nodes.push(stock, bounded);
+  await Promise.all(nodes.map((n) => writeToQuorumQueue(n.broker.url, 'wal-fill')));
+});
+
+afterAll(async () => {
+  await Promise.all(nodes.map((n) => n.broker.stop()));
+});
+
+describe('the quorum WAL memory check', () => {
+  test("a stock node: the daemon warns once, naming the node, its figures and the setting; the password never shows", async () => {
+    const config = configFor(stock);
+    expect(config.delay.queueType).toBe('quorum');
+    const { logger, lines } = capturingLogger();
+    const daemon = new Daemon({ config, handlers: { a: async () => ({ done: true }) }, logger });
+    try {
+      await daemon.start();
+      // After the file-handle check (which waits up to 15 s for a fresh node's first statistics).
+      await waitFor(() => lines.some((l) => /raft\.wal_max_size_bytes/.test(String(l.msg))), 60_000, 'the WAL warning');
+    } finally {
+      await daemon.stop();
+    }
+    const warnings = lines.filter((l) => /raft\.wal_max_size_bytes/.test(String(l.msg)));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: 'warn', node: stock.broker.nodename, path: 'delay.queueType' });
+    const held = Number(/holds (\d+) MB/.exec(String(warnings[0]!.msg))![1]);
+    expect(held * 1e6).toBeGreaterThan(WAL_MEMORY_WARN_BYTES - 1e6);
+    expect(String(warnings[0]!.msg)).toContain(`raft.wal_max_size_bytes = ${RECOMMENDED_WAL_BYTES}`);
+    expect(JSON.stringify(lines)).not.toContain('guest:guest');
+
+    // Looked at again (every 5 minutes in a daemon): still reported, not logged again.
+    const again = capturingLogger();
+    const watch = new BrokerMemoryWatch(config.amqp, config, [stock.broker.nodename], again.logger);
+    expect(await watch.check()).toHaveLength(1);
+    expect(await watch.check()).toHaveLength(1);
+    expect(again.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
+  });
+
+  test('a node with a 64 MB WAL: the same writes, no warning', async () => {
+    const config = configFor(bounded);
+    const watch = new BrokerMemoryWatch(config.amqp, config, [bounded.broker.nodename], capturingLogger().logger);
+    // The rolled-over WAL files reach the queues' segments in the background: give it time.
+    await waitFor(async () => (await watch.check()).length === 0, 60_000, 'no WAL warning', 1000);
+    const read = await readNodesMemory(config.amqp, [bounded.broker.nodename]);
+    expect('nodes' in read && read.nodes[0]!.binaryBytes + read.nodes[0]!.quorumEtsBytes).toBeLessThan(WAL_MEMORY_WARN_BYTES);
+  });
+
+  test('a config without quorum queues is not judged', async () => {
+    const config = testConfig(randomNamespace('walmem'), {
+      amqp: { url: stock.broker.url, management: { url: stock.managementUrl } },
+      delay: { queueType: 'classic' },
+      deadLetters: { queueType: 'classic' },
+      lanes: [{ name: 'a' }],
+    });
+    expect(await new BrokerMemoryWatch(config.amqp, config, [stock.broker.nodename], capturingLogger().logger).check()).toEqual([]);
+  });
+});
