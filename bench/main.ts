@@ -19,6 +19,7 @@ import { isToleranceText } from './lib/orbit-settings';
 import { latenessBenchmark } from './lateness';
 import { memoryBenchmark } from './memory';
 import { rescheduleBenchmark } from './reschedule';
+import { residentBenchmark } from './resident';
 import { rssBenchmark } from './rss';
 import { seedingBenchmark } from './seeding';
 import { steadyBenchmark } from './steady';
@@ -27,6 +28,7 @@ import { steadyBenchmark } from './steady';
 const BENCHMARKS: readonly Benchmark[] = [
   rescheduleBenchmark,
   memoryBenchmark,
+  residentBenchmark,
   seedingBenchmark,
   latenessBenchmark,
   rssBenchmark,

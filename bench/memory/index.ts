@@ -264,7 +264,7 @@ async function measureOrbit(options: BenchOptions, queueType: QueueType, n: numb
   }
 }
 
-async function measureBullmq(options: BenchOptions, n: number): Promise<StoreResult> {
+export async function measureBullmq(options: BenchOptions, n: number): Promise<StoreResult> {
   const prefix = randomPrefix('bullmq-mem');
   const redis = redisConnection(options.redisUrl);
   const queue = new Queue(LANE, { connection: bullConnection(options.redisUrl), prefix });
