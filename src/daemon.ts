@@ -160,6 +160,7 @@ export class Daemon {
       ['open publishing', () => this.openPublishing(timeout)],
       // In the background: the management API may be absent or slow, and only informs.
       ['check broker capacity', async () => void (this.capacityCheck ??= this.checkBrokerCapacity())],
+      ['watch broker memory', async () => this.watchBrokerMemory()],
       ['open consume connection', async () => this.openConsumeConnection()],
       // Before any lane consumes: a copy cancelled while this daemon was down must not run.
       ['read cancels', () => this.followCancels(timeout)],
@@ -321,8 +322,7 @@ export class Daemon {
    * (`topology/broker-capacity.ts`), and when the broker is a cluster on which classic queues
    * of the config would live on one node (`topology/cluster-placement.ts`), read from the
    * management API; a broker without it is noted at info and not judged: AMQP does not tell a
-   * client the broker's limits or its nodes. With quorum queues in the config, then watches
-   * the nodes' memory for a quorum WAL left at RabbitMQ's default size (`amqp/broker-memory-watch.ts`).
+   * client the broker's limits or its nodes.
    */
   private async checkBrokerCapacity(): Promise<void> {
     const { amqp, delay } = this.config;
@@ -353,14 +353,20 @@ export class Daemon {
       if (warnings.length === 0 && silent.length < result.nodes.length) {
         this.log.info({ nodes: result.nodes.map((n) => `${n.name} ${n.fdUsed ?? '?'}/${n.fdTotal ?? '?'}`), handlesNeeded: handlesNeeded(delay) }, 'broker file handles checked');
       }
-      // The quorum WAL's memory shows only once it is written to: looked at now and every few minutes.
-      if (quorumSetting(this.config) !== undefined && !this.lifecycle.stopped) {
-        this.memoryWatch = new BrokerMemoryWatch(amqp, this.config, result.nodes.map((n) => n.name), this.log);
-        this.memoryWatch.start();
-      }
     } catch (err) {
       this.log.info({ err: errorMessage(err) }, 'broker file-handle limit not checked');
     }
+  }
+
+  /**
+   * With quorum queues in the config, watches the broker's nodes for a quorum WAL left at
+   * RabbitMQ's default size (`amqp/broker-memory-watch.ts`): its memory shows only once it is
+   * written to, so it is looked at now and every few minutes, in the background.
+   */
+  private watchBrokerMemory(): void {
+    if (!this.config.amqp.management.check || quorumSetting(this.config) === undefined) return;
+    this.memoryWatch ??= new BrokerMemoryWatch(this.config.amqp, this.config, this.log);
+    this.memoryWatch.start();
   }
 
   /**

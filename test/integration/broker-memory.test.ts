@@ -9,7 +9,7 @@
  * or 4.0 with ORBIT_TEST_RABBITMQ=4).
  */
 import amqplib from 'amqplib';
-import { BrokerMemoryWatch } from '../../src/amqp/broker-memory-watch';
+import { BrokerMemoryWatch, WAL_RETRIES } from '../../src/amqp/broker-memory-watch';
 import { readNodesMemory } from '../../src/amqp/read-broker-nodes';
 import type { ResolvedConfig } from '../../src/config/types';
 import { Daemon } from '../../src/daemon';
@@ -17,9 +17,9 @@ import { RECOMMENDED_WAL_BYTES, WAL_MEMORY_WARN_BYTES } from '../../src/topology
 import { randomNamespace, testConfig } from '../helpers/broker';
 import { capturingLogger } from '../helpers/capturing-logger';
 import { freePort, startPrivateBroker, type PrivateBroker } from '../helpers/private-broker';
-import { waitFor } from '../helpers/wait';
+import { sleep, waitFor } from '../helpers/wait';
 
-jest.setTimeout(240_000);
+jest.setTimeout(300_000);
 
 /** Written to one quorum queue: above the warning's 256 MiB, below the stock WAL's 512 MB (no rollover). */
 const MESSAGES = 3300;
@@ -85,11 +85,15 @@ describe('the quorum WAL memory check', () => {
     const config = configFor(stock);
     expect(config.delay.queueType).toBe('quorum');
     const { logger, lines } = capturingLogger();
+    logger.level = 'debug';
     const daemon = new Daemon({ config, handlers: { a: async () => ({ done: true }) }, logger });
     try {
       await daemon.start();
-      // After the file-handle check (which waits up to 15 s for a fresh node's first statistics).
-      await waitFor(() => lines.some((l) => /raft\.wal_max_size_bytes/.test(String(l.msg))), 60_000, 'the WAL warning');
+      // In the background: the first look at once, again 30 s after a look the API was too busy to answer.
+      await waitFor(() => lines.some((l) => /raft\.wal_max_size_bytes/.test(String(l.msg))), 180_000, 'the WAL warning').catch(async (err: Error) => {
+        const now = await readNodesMemory(config.amqp, [stock.broker.nodename]).catch((e: Error) => e.message);
+        throw new Error(`${err.message}; the daemon logged: ${JSON.stringify(lines.map((l) => [l.msg, l.managementApi]))}; the node now: ${JSON.stringify(now)}`);
+      });
     } finally {
       await daemon.stop();
     }
@@ -103,7 +107,7 @@ describe('the quorum WAL memory check', () => {
 
     // Looked at again (every 5 minutes in a daemon): still reported, not logged again.
     const again = capturingLogger();
-    const watch = new BrokerMemoryWatch(config.amqp, config, [stock.broker.nodename], again.logger);
+    const watch = new BrokerMemoryWatch(config.amqp, config, again.logger, { nodes: [stock.broker.nodename] });
     expect(await watch.check()).toHaveLength(1);
     expect(await watch.check()).toHaveLength(1);
     expect(again.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
@@ -111,11 +115,30 @@ describe('the quorum WAL memory check', () => {
 
   test('a node with a 64 MB WAL: the same writes, no warning', async () => {
     const config = configFor(bounded);
-    const watch = new BrokerMemoryWatch(config.amqp, config, [bounded.broker.nodename], capturingLogger().logger);
+    const watch = new BrokerMemoryWatch(config.amqp, config, capturingLogger().logger, { nodes: [bounded.broker.nodename] });
     // The rolled-over WAL files reach the queues' segments in the background: give it time.
     await waitFor(async () => (await watch.check()).length === 0, 60_000, 'no WAL warning', 1000);
     const read = await readNodesMemory(config.amqp, [bounded.broker.nodename]);
     expect('nodes' in read && read.nodes[0]!.binaryBytes + read.nodes[0]!.quorumEtsBytes).toBeLessThan(WAL_MEMORY_WARN_BYTES);
+  });
+
+  test('no answer from the management API: looked at again soon, a few times, then only on the regular interval', async () => {
+    const closed = await freePort();
+    const config = testConfig(randomNamespace('walmem'), { amqp: { url: stock.broker.url, management: { url: `http://guest:guest@127.0.0.1:${closed}/` } }, lanes: [{ name: 'a' }] }, { defaults: 'shipped' });
+    const { logger, lines } = capturingLogger();
+    logger.level = 'debug';
+    const watch = new BrokerMemoryWatch(config.amqp, config, logger, { retryMs: 50, intervalMs: 3_600_000 });
+    const misses = () => lines.filter((l) => /broker memory not checked/.test(String(l.msg))).length;
+    try {
+      watch.start();
+      await waitFor(() => misses() === 1 + WAL_RETRIES, 10_000, 'the retries');
+      await sleep(500);
+      expect(misses()).toBe(1 + WAL_RETRIES);
+      expect(String(lines[0]!.managementApi)).toContain('ECONNREFUSED');
+      expect(lines.some((l) => l.level === 'warn')).toBe(false);
+    } finally {
+      watch.stop();
+    }
   });
 
   test('a config without quorum queues is not judged', async () => {
@@ -125,6 +148,6 @@ describe('the quorum WAL memory check', () => {
       deadLetters: { queueType: 'classic' },
       lanes: [{ name: 'a' }],
     });
-    expect(await new BrokerMemoryWatch(config.amqp, config, [stock.broker.nodename], capturingLogger().logger).check()).toEqual([]);
+    expect(await new BrokerMemoryWatch(config.amqp, config, capturingLogger().logger, { nodes: [stock.broker.nodename] }).check()).toEqual([]);
   });
 });
