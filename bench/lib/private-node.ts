@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { owe } from './cleanup';
+import { ctlEnv } from './ctl-command';
 
 const run = promisify(execFile);
 
@@ -112,9 +113,4 @@ export async function startPrivateNode(options: { lines?: readonly string[]; use
   const user = encodeURIComponent(options.user ?? 'guest');
   const password = encodeURIComponent(options.password ?? 'guest');
   return { node, amqpUrl: `amqp://${user}:${password}@127.0.0.1:${port}`, stop };
-}
-
-/** The CLI's environment: none of a node's RABBITMQ_* settings (the CLI would take its ports for its own). */
-function ctlEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RABBITMQ_')));
 }

@@ -105,11 +105,19 @@ function get(text: string, path: string, amqp: AmqpConfig, timeoutMs: number): P
 }
 
 /** Reads every node's limits from the first management URL that answers. */
-export async function readBrokerNodes(amqp: AmqpConfig, timeoutMs = 3000): Promise<BrokerNodesResult> {
+export function readBrokerNodes(amqp: AmqpConfig, timeoutMs = 3000): Promise<BrokerNodesResult> {
+  return fromFirstAnswering(amqp, async (url) => parseNodes(await get(url, 'api/nodes?columns=name,fd_total,fd_used', amqp, timeoutMs)));
+}
+
+/**
+ * `read` against each management URL in turn, until one answers: its result and the URL, or
+ * why none did (per URL tried, credentials never shown).
+ */
+async function fromFirstAnswering<T>(amqp: AmqpConfig, read: (url: string) => Promise<T>): Promise<{ readonly nodes: T; readonly from: string } | { readonly unavailable: string }> {
   const reasons: string[] = [];
   for (const url of managementUrls(amqp)) {
     try {
-      return { nodes: parseNodes(await get(url, 'api/nodes?columns=name,fd_total,fd_used', amqp, timeoutMs)), from: describeUrl(url) };
+      return { nodes: await read(url), from: describeUrl(url) };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       reasons.push(`${describeUrl(url)}: ${e.code ?? e.message}`);
@@ -126,20 +134,13 @@ export type NodesMemoryResult = { readonly nodes: readonly NodeMemory[]; readonl
  * (one request per node: RabbitMQ computes a breakdown on demand, so this is for a check
  * every few minutes, not a sampler). A node without figures is left out.
  */
-export async function readNodesMemory(amqp: AmqpConfig, nodes: readonly string[], timeoutMs = 3000): Promise<NodesMemoryResult> {
-  const reasons: string[] = [];
-  for (const url of managementUrls(amqp)) {
-    try {
-      const out: NodeMemory[] = [];
-      for (const name of nodes) {
-        const memory = parseNodeMemory(name, await get(url, `api/nodes/${encodeURIComponent(name)}/memory`, amqp, timeoutMs));
-        if (memory) out.push(memory);
-      }
-      return { nodes: out, from: describeUrl(url) };
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      reasons.push(`${describeUrl(url)}: ${e.code ?? e.message}`);
+export function readNodesMemory(amqp: AmqpConfig, nodes: readonly string[], timeoutMs = 3000): Promise<NodesMemoryResult> {
+  return fromFirstAnswering(amqp, async (url) => {
+    const out: NodeMemory[] = [];
+    for (const name of nodes) {
+      const memory = parseNodeMemory(name, await get(url, `api/nodes/${encodeURIComponent(name)}/memory`, amqp, timeoutMs));
+      if (memory) out.push(memory);
     }
-  }
-  return { unavailable: reasons.join('; ') };
+    return out;
+  });
 }
