@@ -143,3 +143,28 @@ export function bundleVersion(version: unknown): number | undefined {
   const v = typeof version === 'bigint' ? Number(version) : version;
   return typeof v === 'number' && Number.isInteger(v) && v >= OLDEST_BUNDLE_VERSION && v <= BUNDLE_VERSION ? v : undefined;
 }
+
+/** The largest allowance a bundle's header holds (u32 ms, about 49.7 days); a larger one is written as this. */
+export const MAX_BUNDLE_ALLOWANCE_MS = 0xffff_ffff;
+
+/**
+ * A bundle's `x-orbit-allowed` header: each entry's allowed lateness (ms, rounded up, capped
+ * at `MAX_BUNDLE_ALLOWANCE_MS`), 4 bytes each, in entry order. A header beside the format, not
+ * in it: an orbit that does not know it ignores it and reads the bundle as before, so
+ * publishers and daemons can be upgraded in any order.
+ */
+export function encodeAllowances(count: number, allowedMs: (i: number) => number): Buffer {
+  const buf = Buffer.allocUnsafe(4 * count);
+  for (let i = 0; i < count; i++) buf.writeUInt32BE(Math.min(MAX_BUNDLE_ALLOWANCE_MS, Math.max(0, Math.ceil(allowedMs(i)))), 4 * i);
+  return buf;
+}
+
+/**
+ * Entry `i`'s allowance from a bundle's `x-orbit-allowed` header; undefined when the header
+ * is missing, does not hold exactly `count` allowances, or holds 0 for the entry.
+ */
+export function allowanceOf(header: unknown, count: number, i: number): number | undefined {
+  if (!Buffer.isBuffer(header) || header.length !== 4 * count) return undefined;
+  const ms = header.readUInt32BE(4 * i);
+  return ms > 0 ? ms : undefined;
+}

@@ -23,6 +23,14 @@ export const HEADER = {
    * lane sends the message on for what is left of its delay instead of running it.
    */
   waypoint: 'x-orbit-waypoint',
+  /**
+   * How late the message may run after its due time and still keep its promise, in ms: the
+   * publisher's `τ × delay + unit + linger` (`delay/ladder.ts`, `allowedLatenessMs`), so a lane
+   * can tell a run past its bound (`orbit_lateness_bound_ratio`). A number on a plain message;
+   * on a bundle, the entries' allowances in order (`message/bundle.ts`, `encodeAllowances`).
+   * Absent (an older orbit, another client): the run is not judged against a bound.
+   */
+  allowed: 'x-orbit-allowed',
   errorCode: 'x-orbit-error-code',
   errorMessage: 'x-orbit-error',
   deadAt: 'x-orbit-dead-at',
@@ -81,6 +89,8 @@ export interface MessageState {
   readonly key: string | undefined;
   /** 0 when the message carries none. */
   readonly generation: number;
+  /** `HEADER.allowed`; undefined when the message carries none. */
+  readonly allowedMs: number | undefined;
 }
 
 /**
@@ -99,7 +109,14 @@ export function readState(headers: Headers | undefined, now: number): MessageSta
     lane: text(get(HEADER.lane)),
     key: text(get(HEADER.key)),
     generation: toGeneration(get(HEADER.generation)),
+    allowedMs: toAllowance(get(HEADER.allowed)),
   };
+}
+
+/** An allowance from a header: a finite number > 0, else undefined (not judged). */
+function toAllowance(value: unknown): number | undefined {
+  const n = headerNumber(value);
+  return Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
 /** A numeric header as amqplib decodes it (a number, or a bigint for a 64-bit integer); NaN otherwise. */

@@ -12,6 +12,12 @@ import type { WorkerObserver } from '../worker/observer';
 const HANDLER_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 /** Lateness matters relative to `delay.unit` (1 s by default) up to "badly behind" (hours). */
 const LATENESS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 5, 10, 30, 60, 300, 900, 3600];
+/**
+ * Lateness as a share of what the message's bound allows: ≤ 1 kept its bound; above 1, by how
+ * much it missed (a backlog: the lane lacks capacity). The buckets around 1 tell "used its
+ * tolerance" from "missed it".
+ */
+const BOUND_RATIO_BUCKETS = [0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 5, 10, 100];
 /** Work-ahead runs messages up to `maxAdvance` early: seconds to hours. */
 const EARLINESS_BUCKETS = [0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800, 3600, 7200, 21600, 86400];
 const CONFIRM_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -32,6 +38,7 @@ interface LaneSeries {
   /** Logical messages work-ahead took early to run in this lane. */
   readonly takenEarly: CountSeries<'lane'>;
   readonly lateness: HistogramSeries;
+  readonly boundRatio: HistogramSeries;
   readonly handler: HistogramSeries;
 }
 
@@ -63,6 +70,13 @@ export class Metrics {
     help: 'Run start minus due time (0 when run early).',
     labelName: 'lane',
     buckets: LATENESS_BUCKETS,
+    registry: this.registry,
+  });
+  readonly boundRatio = new FastHistogram({
+    name: 'orbit_lateness_bound_ratio',
+    help: 'Run start minus due time, as a share of the lateness its bound allows (τ × delay + unit + linger, as published); above 1: past its bound. Runs taken early, and messages published without a bound (an older orbit, another client), are not observed.',
+    labelName: 'lane',
+    buckets: BOUND_RATIO_BUCKETS,
     registry: this.registry,
   });
   readonly inFlight = new Gauge({
@@ -255,6 +269,7 @@ export class Metrics {
       this.workAhead.inc({ lane: lane.name }, 0);
       this.workAheadActive.set({ lane: lane.name }, 0);
       this.lateness.labels(lane.name);
+      this.boundRatio.labels(lane.name);
       this.handlerDuration.labels(lane.name);
       if (lane.rateLimit) this.rateLimited.inc({ lane: lane.name }, 0);
       this.cancelled.inc({ lane: lane.name }, 0);
@@ -266,11 +281,12 @@ export class Metrics {
   workerObserver(): WorkerObserver {
     const of = (lane: string): LaneSeries => this.seriesOf(lane);
     return {
-      handlerStarted: (lane, latenessMs, early) => {
+      handlerStarted: (lane, latenessMs, early, allowedMs) => {
         const s = of(lane);
         s.inFlight++;
         s.lateness.observe(Math.max(0, latenessMs) / 1000);
         if (early) this.earliness.observe({ lane }, Math.max(0, -latenessMs) / 1000);
+        else if (allowedMs !== undefined && allowedMs > 0) s.boundRatio.observe(Math.max(0, latenessMs) / allowedMs);
       },
       deliveryDecoded: (lane, messages) => this.bundleSize.observe({ lane }, messages),
       rateLimited: (lane, waitedMs) => this.rateLimited.inc({ lane }, waitedMs / 1000),
@@ -306,6 +322,7 @@ export class Metrics {
         settled: { done: settled('done'), rescheduled: settled('rescheduled'), retried: settled('retried'), dead: settled('dead') },
         takenEarly: this.takenEarlyCounts.series({ lane }),
         lateness: this.lateness.labels(lane),
+        boundRatio: this.boundRatio.labels(lane),
         handler: this.handlerDuration.labels(lane),
       };
       this.laneSeries.set(lane, s);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { BundleConfig } from '../config/types';
-import { BUNDLE_HEADER, BUNDLE_VERSION, encodeBundle, entrySize } from '../message/bundle';
+import { BUNDLE_HEADER, BUNDLE_VERSION, encodeAllowances, encodeBundle, entrySize } from '../message/bundle';
 import { HEADER } from '../message/headers';
 import type { OutgoingMessage } from '../message/types';
 
@@ -77,6 +77,8 @@ export class Bundler<R extends BundleRoute = BundleRoute> {
   constructor(
     private readonly send: SendBundle<R>,
     private readonly sendAlone: SendAlone<R>,
+    /** Each message's allowed lateness (`HEADER.allowed`), written beside the bundle; none when absent. */
+    private readonly allowedOf?: (msg: OutgoingMessage) => number,
   ) {}
 
   /**
@@ -190,11 +192,10 @@ export class Bundler<R extends BundleRoute = BundleRoute> {
     const { msgs } = group;
     let dueAt = Infinity;
     for (let i = 0; i < msgs.length; i++) if (msgs[i]!.dueAt < dueAt) dueAt = msgs[i]!.dueAt;
-    return this.send(group.route, encodeBundle(msgs, group.bytes), {
-      messageId: randomUUID(),
-      priority: group.priority,
-      headers: { [BUNDLE_HEADER]: BUNDLE_VERSION, [HEADER.lane]: group.lane, [HEADER.due]: dueAt },
-    });
+    const headers: Record<string, unknown> = { [BUNDLE_HEADER]: BUNDLE_VERSION, [HEADER.lane]: group.lane, [HEADER.due]: dueAt };
+    const allowedOf = this.allowedOf;
+    if (allowedOf) headers[HEADER.allowed] = encodeAllowances(msgs.length, (i) => allowedOf(msgs[i]!));
+    return this.send(group.route, encodeBundle(msgs, group.bytes), { messageId: randomUUID(), priority: group.priority, headers });
   }
 }
 

@@ -1,7 +1,7 @@
 import type { ConfirmedPublisher } from '../amqp/confirmed-publisher';
 import { RUNG_UNANSWERED } from '../amqp/rung-declarer';
 import type { DelayConfig, LaneConfig } from '../config/types';
-import { holdMs, rungIndex } from '../delay/ladder';
+import { allowedLatenessMs, holdMs, rungIndex } from '../delay/ladder';
 import { delayUntil, destinationOf, ladderOf, routeDelay, type DelayRoute } from '../delay/routing';
 import { isOrbitError, PublishError } from '../errors';
 import { headersOf, HEADER, readState, withoutBrokerHeaders, writeState } from '../message/headers';
@@ -88,6 +88,7 @@ export class MessagePublisher {
     this.bundler = new Bundler<Route>(
       (route, body, options) => this.send(route, body, options),
       (route, msg) => this.publishAlone(msg, route),
+      (msg) => this.allowedOf(msg),
     );
   }
 
@@ -199,12 +200,20 @@ export class MessagePublisher {
     return holdMs(msg.delayMs, route.delayMs, tolerance, unitMs, bundle.lingerMs);
   }
 
+  /**
+   * How late `msg` may run after its due time (the bound it is published with, README "The
+   * bound"): `τ × delay + unit`, plus the lane's linger when the lane bundles.
+   */
+  private allowedOf(msg: OutgoingMessage): number {
+    const lane = this.lanes.get(msg.lane);
+    const lingerMs = lane && lane.bundle.max > 1 ? lane.bundle.lingerMs : 0;
+    return allowedLatenessMs(Math.max(0, msg.delayMs), this.delay.tolerance, this.delay.unitMs, lingerMs);
+  }
+
   private publishAlone(msg: OutgoingMessage, route: Route): Promise<void> {
-    return this.send(route, msg.body, {
-      messageId: msg.id,
-      priority: msg.priority,
-      headers: writeState(msg.headers, msg),
-    });
+    const headers = writeState(msg.headers, msg);
+    headers[HEADER.allowed] = this.allowedOf(msg);
+    return this.send(route, msg.body, { messageId: msg.id, priority: msg.priority, headers });
   }
 
   /**

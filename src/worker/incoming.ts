@@ -1,7 +1,7 @@
 import type { Message as AmqpMessage } from 'amqplib';
 import type { LaneConfig } from '../config/types';
 import { BadBodyError, errorMessage } from '../errors';
-import { BUNDLE_HEADER, decodeBundle, type BundleEntry } from '../message/bundle';
+import { allowanceOf, BUNDLE_HEADER, decodeBundle, type BundleEntry } from '../message/bundle';
 import { HEADER, headersOf, type Headers, type MessageState, messageIdOf, NO_HEADERS, readState, userHeaders, withoutBrokerHeaders, writeState } from '../message/headers';
 import type { StoredMessage } from '../message/types';
 import type { DecisionInput } from './decide-outcome';
@@ -18,6 +18,8 @@ export interface IncomingMessage {
   readonly generation: number;
   /** A hop of a long delay (`delay/waypoints.ts`): sent on for the rest of its delay, not run. */
   readonly waypoint: boolean;
+  /** How late it may run after its due time, as its publisher promised (`HEADER.allowed`); undefined when not said. */
+  readonly allowedMs: number | undefined;
 }
 
 /**
@@ -43,9 +45,11 @@ export function decodeDelivery(raw: AmqpMessage, lane: LaneConfig, now: number, 
       return [new Logical(id, lane, raw.content, priority, state, headers, early, redelivered, contentType, bad)];
     }
     const out = new Array<IncomingMessage>(entries.length);
+    const allowed = headers[HEADER.allowed];
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      const state: MessageState = { dueAt: e.dueAt, runs: e.runs, attempt: e.attempt, lane: lane.name, key: e.key, generation: e.generation };
+      const allowedMs = allowanceOf(allowed, entries.length, i);
+      const state: MessageState = { dueAt: e.dueAt, runs: e.runs, attempt: e.attempt, lane: lane.name, key: e.key, generation: e.generation, allowedMs };
       // No headers: a bundle carries none per message (a message with headers of its own is
       // never bundled); the handler and a dead letter see what a plain message would carry,
       // made on first read.
@@ -120,6 +124,10 @@ class Logical implements Message, IncomingMessage {
 
   get generation(): number {
     return this.#state.generation;
+  }
+
+  get allowedMs(): number | undefined {
+    return this.#state.allowedMs;
   }
 
   get message(): Message {

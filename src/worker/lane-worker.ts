@@ -347,7 +347,7 @@ export class LaneWorker {
     const started = Date.now();
     // `active` and the observer (orbit_in_flight) count from here to the `finally`, together.
     this.activeMessages++;
-    observer?.handlerStarted?.(lane, started - message.dueAt.getTime(), message.early);
+    observer?.handlerStarted?.(lane, started - message.dueAt.getTime(), message.early, incoming.allowedMs);
     try {
       const result: HandlerResult = incoming.badBody
         ? { ok: false, error: incoming.badBody }

@@ -5,8 +5,11 @@ import type { Settlement } from './decide-outcome';
  * listen here, so the worker knows nothing about Prometheus.
  */
 export interface WorkerObserver {
-  /** A message is taken up; `latenessMs` = start − due (negative when early). */
-  handlerStarted?(lane: string, latenessMs: number, early: boolean): void;
+  /**
+   * A message is taken up; `latenessMs` = start − due (negative when early); `allowedMs`: how
+   * late it may run and keep its bound, as its publisher said (undefined when it did not).
+   */
+  handlerStarted?(lane: string, latenessMs: number, early: boolean, allowedMs: number | undefined): void;
   /** A delivery was unpacked into `messages` logical messages (1 unless it is a bundle). */
   deliveryDecoded?(lane: string, messages: number): void;
   /** A message waited for the lane's rate limit before its handler could start. */

@@ -108,8 +108,12 @@ test('10,000 ids on a bundled lane, each with its own interval, rescheduled 3 ti
   // Intervals 1–4 s by id: about 130 rungs, so bundles fill only by waiting within the tolerance.
   const interval = (id: string) => 1000 + Math.floor(3000 * fraction(id));
   const recorder = new Recorder();
-  const daemon = await startDaemon(config, {
-    b: recorder.wrap((m) => (m.runs < 3 ? reschedule({ delay: interval(m.id) }) : undefined)),
+  // What each run's bound allowed, as the daemon read it from the bundle (per entry).
+  const allowances: (number | undefined)[] = [];
+  const daemon = await startTestDaemon(cleanup, {
+    config,
+    handlers: { b: recorder.wrap((m) => (m.runs < 3 ? reschedule({ delay: interval(m.id) }) : undefined)) },
+    observer: { handlerStarted: (_lane, _late, _early, allowedMs) => allowances.push(allowedMs) },
   });
   const scheduler = await connectTestScheduler(cleanup, config);
   const ids = Array.from({ length: IDS }, (_, i) => `id-${i}`);
@@ -129,7 +133,43 @@ test('10,000 ids on a bundled lane, each with its own interval, rescheduled 3 ti
   if (process.env.ORBIT_TEST_VERBOSE) console.log(`bundles: ${count} deliveries, ${sum} messages, ${(sum / count).toFixed(1)} per delivery`);
   expect(sum).toBe(4 * IDS);
   expect(sum / count).toBeGreaterThan(10);
+
+  // Every run carried its own bound through the broker, in its bundle: τ × its interval + unit
+  // + linger (the allowances differ within a bundle, so a shared one would not match).
+  expect(allowances).toHaveLength(4 * IDS);
+  const expected = new Map<number, number>();
+  for (const id of ids) {
+    const allowed = allowedLatenessMs(interval(id), 0.05, 10, 50);
+    expected.set(allowed, (expected.get(allowed) ?? 0) + 4);
+  }
+  const seen = new Map<number, number>();
+  for (const a of allowances) seen.set(a ?? -1, (seen.get(a ?? -1) ?? 0) + 1);
+  expect(seen).toEqual(expected);
+  expect(Number(/orbit_lateness_bound_ratio_count\{lane="b"\} (\d+)/.exec(text)?.[1])).toBe(4 * IDS);
 }, 120_000);
+
+test('a lane behind a backlog shows its runs past their bound in orbit_lateness_bound_ratio', async () => {
+  const { config } = namespaceWith({
+    delay: { unit: '10ms', levels: 16, tolerance: 0 },
+    lanes: [{ name: 'slow', concurrency: 1, bundle: { max: 1 } }],
+  });
+  const recorder = new Recorder();
+  // One at a time, 50 ms each: the k-th of 20 messages due together starts about k × 50 ms
+  // after its due time, far past its bound of one unit (10 ms).
+  const daemon = await startDaemon(config, { slow: recorder.wrap(() => sleep(50)) });
+  const scheduler = await connectTestScheduler(cleanup, config);
+  await Promise.all(Array.from({ length: 20 }, (_, i) => scheduler.publish('slow', { i })));
+  await waitFor(() => recorder.count >= 20, 20_000, '20 runs');
+  await sleep(100);
+  const text = await daemon.metrics.registry.metrics();
+  const bucket = (le: string) => Number(new RegExp(`orbit_lateness_bound_ratio_bucket\\{lane="slow",le="${le}"\\} (\\d+)`).exec(text)?.[1]);
+  expect(Number(/orbit_lateness_bound_ratio_count\{lane="slow"\} (\d+)/.exec(text)?.[1])).toBe(20);
+  // At most the first ran within its bound; every later one waited ≥ 50 ms for a slot: ≥ 5 × its allowance.
+  expect(bucket('1')).toBeLessThanOrEqual(1);
+  expect(bucket('2')).toBeLessThanOrEqual(1);
+  const late = recorder.runs.map((r) => r.startedAt - r.dueAt).sort((a, b) => a - b);
+  expect(late[1]).toBeGreaterThanOrEqual(40);
+}, 60_000);
 
 test('switching a namespace from the binary levels to the ladder drains the messages resting in the levels, none early', async () => {
   const { ns, config: binary } = namespaceWith({ delay: { unit: '100ms', levels: 8, tolerance: 0 }, lanes: [{ name: 'a', concurrency: 16 }] });

@@ -136,6 +136,8 @@ test('a known workload shows exact counts on /metrics; /healthz, /readyz and 404
     // Every run is timed and its lateness observed.
     expect(value(samples, 'orbit_handler_duration_seconds_count', { lane: LANE })).toBe(33);
     expect(value(samples, 'orbit_lateness_seconds_count', { lane: LANE })).toBe(33);
+    // Every message was published by this orbit, so every run is judged against its bound.
+    expect(value(samples, 'orbit_lateness_bound_ratio_count', { lane: LANE })).toBe(33);
     expect(value(samples, 'orbit_handler_duration_seconds_bucket', { lane: LANE, le: '+Inf' })).toBe(33);
     expect(value(samples, 'orbit_in_flight', { lane: LANE })).toBe(0);
     expect(value(samples, 'orbit_lane_concurrency', { lane: LANE })).toBe(CONCURRENCY);

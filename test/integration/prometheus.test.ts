@@ -27,7 +27,7 @@ const PROMETHEUS_DIR = join(DOCKER_DIR, 'prometheus');
 const DASHBOARD_FILE = join(DOCKER_DIR, 'grafana', 'dashboards', 'orbit.json');
 const DATASOURCE_FILE = join(DOCKER_DIR, 'grafana', 'provisioning', 'datasources', 'prometheus.yml');
 
-const ALERTS = ['OrbitDown', 'OrbitNotReady', 'OrbitDeadLettersGrowing', 'OrbitLatenessHigh', 'OrbitBrokerBlocked', 'OrbitUnroutable', 'OrbitQueueNeedsMigration', 'OrbitStrandedMessages', 'OrbitBrokerFileHandlesLow'];
+const ALERTS = ['OrbitDown', 'OrbitNotReady', 'OrbitDeadLettersGrowing', 'OrbitLatenessHigh', 'OrbitRunsPastBound', 'OrbitBrokerBlocked', 'OrbitUnroutable', 'OrbitQueueNeedsMigration', 'OrbitStrandedMessages', 'OrbitBrokerFileHandlesLow'];
 
 /** Panels that must show data once the workload ran (the others may be legitimately empty). */
 const CORE_PANELS = [
@@ -304,6 +304,7 @@ describe('a real Prometheus scraping a running daemon', () => {
       // 3 dead letters just now: pending, firing after its `for: 5m`.
       OrbitDeadLettersGrowing: 'pending',
       OrbitLatenessHigh: 'inactive',
+      OrbitRunsPastBound: 'inactive',
       OrbitBrokerBlocked: 'inactive',
       OrbitUnroutable: 'inactive',
       OrbitQueueNeedsMigration: 'inactive',

@@ -14,7 +14,7 @@ test('settled counts, in-flight level and published counts reach prom-client at 
   metrics.initLanes([{ name: 'a', concurrency: 5, rateLimit: null }]);
   const worker = metrics.workerObserver();
   const publisher = metrics.publishObserver();
-  for (let i = 0; i < 3; i++) worker.handlerStarted!('a', 10, false);
+  for (let i = 0; i < 3; i++) worker.handlerStarted!('a', 10, false, undefined);
   worker.messageSettled!('a', 'rescheduled');
   worker.messageSettled!('a', 'rescheduled');
   worker.messageSettled!('a', 'dead');
