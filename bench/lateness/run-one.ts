@@ -40,6 +40,12 @@ export interface LatenessResult {
   readonly maxMs: number;
   readonly minMs: number;
   readonly meanMs: number;
+  /** Runs judged against a bound: those not taken early whose message carried one (all, from this orbit). */
+  readonly judged: number;
+  /** Runs that started past the bound their publisher wrote on them (`x-orbit-allowed`). */
+  readonly pastBound: number;
+  /** The most any judged run started past its bound, ms (≤ 0: every run within it; 0 when none was judged). */
+  readonly worstOverBoundMs: number;
   /** Median lateness of each tenth of the run, in handling order: a load the broker does not sustain shows as a rising trend. */
   readonly p50ByTenthMs: readonly number[];
 }
@@ -64,7 +70,8 @@ export function levelsFor(unitMs: number): number {
  * Lateness is the daemon's own figure (handler start − due: the `handlerStarted` observer,
  * which feeds `orbit_lateness_seconds`). With `bundle`, the publisher packs messages that
  * share a route (same delay in units) for up to `linger`, so a message is late by up to
- * `linger` on top of the unit rounding.
+ * `linger` on top of the unit rounding. Each run is also judged against the bound it was
+ * published with (`orbit_lateness_bound_ratio`'s figure): the runs past it and the worst overrun.
  */
 export async function runLateness(job: LatenessJob, progress: (line: string) => void): Promise<LatenessResult> {
   const unitMs = parseDuration(job.unit, 'unit');
@@ -82,6 +89,9 @@ export async function runLateness(job: LatenessJob, progress: (line: string) => 
   let handled = 0;
   let early = 0;
   let deliveries = 0;
+  let judged = 0;
+  let pastBound = 0;
+  let worstOverBoundMs = -Infinity;
   let allHandled: () => void = () => undefined;
   const done = new Promise<void>((r) => (allHandled = r));
   const daemon = new Daemon({
@@ -89,9 +99,14 @@ export async function runLateness(job: LatenessJob, progress: (line: string) => 
     handlers: { [LANE]: async () => undefined },
     observer: {
       deliveryDecoded: () => void deliveries++,
-      handlerStarted: (_lane, latenessMs, wasEarly) => {
+      handlerStarted: (_lane, latenessMs, wasEarly, allowedMs) => {
         if (handled < n) lateness[handled] = latenessMs;
         if (wasEarly) early++;
+        else if (allowedMs !== undefined) {
+          judged++;
+          worstOverBoundMs = Math.max(worstOverBoundMs, latenessMs - allowedMs);
+          if (latenessMs > allowedMs) pastBound++;
+        }
         if (++handled === n) allHandled();
       },
     },
@@ -140,6 +155,9 @@ export async function runLateness(job: LatenessJob, progress: (line: string) => 
       publishSeconds,
       early,
       deliveries,
+      judged,
+      pastBound,
+      worstOverBoundMs: judged > 0 ? worstOverBoundMs : 0,
       p50Ms: percentile(sorted, 50),
       p90Ms: percentile(sorted, 90),
       p99Ms: percentile(sorted, 99),
