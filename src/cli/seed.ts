@@ -94,7 +94,7 @@ export function seedCommand(): Command {
         await scheduler.connect();
         // A spread names the longest delay up front: declare its rungs together, so new quorum
         // rungs settle once instead of each holding the window full in turn.
-        if (spreadMs !== undefined && spreadMs > 0) await scheduler.prepareRungs(spreadMs);
+        if (spreadMs !== undefined && spreadMs > 0) await scheduler.prepareRungs(spreadMs, flags.lane);
         const result = await seed(
           items,
           scheduler,

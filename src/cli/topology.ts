@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { updateLaneRecord } from '../amqp/lane-record-queue';
 import { BrokerSession } from '../publish/session';
 import type { ResolvedConfig } from '../config/types';
-import { ladderOf, maxDelayMs } from '../delay/routing';
+import { ladderTolerances, laddersOf, maxDelayMs } from '../delay/routing';
 import { names } from '../naming/names';
 import { formatDuration } from '../config/durations';
 import { createLogger } from '../logging/logger';
@@ -45,11 +45,13 @@ export function topologyCommand(): Command {
 
 /** On the ladder the delay queues are not in the topology: they are declared when first used. */
 function ladderLine(config: ResolvedConfig): string | undefined {
-  const { tolerance, levels, unitMs } = config.delay;
-  if (tolerance <= 0) return undefined;
-  const rungs = ladderOf(tolerance, levels).length;
+  const { levels, unitMs } = config.delay;
+  const tolerances = ladderTolerances(config);
+  if (tolerances.length === 0) return undefined;
+  const rungs = laddersOf(tolerances, levels).length;
   const example = names(config.namespace).rung(unitMs);
-  return `delay ladder: tolerance ${+(tolerance * 100).toFixed(4)}%, ${rungs} rungs (${example} …), each declared when first used and expired when unused`;
+  const shown = tolerances.map((t) => `${+(t * 100).toFixed(4)}%`).join(', ');
+  return `delay ladder: tolerance ${shown}, ${rungs} rungs (${example} …), each declared when first used and expired when unused`;
 }
 
 function describe(t: Topology, maxDelay: number, ladder: string | undefined): string {

@@ -79,6 +79,8 @@ export interface RawLane {
   readonly workAhead: RawWorkAhead;
   readonly rateLimit: RawRateLimit | null;
   readonly bundle: RawBundle;
+  /** Overrides `delay.tolerance` for this lane; null: the namespace's. */
+  readonly tolerance: number | string | null;
 }
 
 /** `amqp.tls` as configured: file paths as written, empty strings meaning unset. */
@@ -466,6 +468,12 @@ export const laneSchema: convict.Schema<RawLane> = {
   rateLimit: {
     max: { doc: 'Handler starts allowed per rateLimit.per, per daemon (≥ 1).', format: INT, default: null, nullable: true },
     per: { doc: 'Window of rateLimit.max.', format: DURATION, default: null, nullable: true },
+  },
+  tolerance: {
+    doc: 'Overrides delay.tolerance for this lane ("10%" or 0.1; above 0, on the delay ladder only): how late its messages may run, relative to their delay. null: delay.tolerance.',
+    format: TOLERANCE,
+    nullable: true,
+    default: null,
   },
   bundle: {
     max: { doc: 'Logical messages per AMQP message (1–10000; 1 is off).', format: INT, default: 100 },

@@ -98,6 +98,13 @@ export interface LaneConfig {
   /** null: no limit. */
   readonly rateLimit: RateLimitConfig | null;
   readonly bundle: BundleConfig;
+  /**
+   * How late this lane's messages may run, relative to their delay: `lanes[].tolerance`, else
+   * `delay.tolerance`. Above 0 whenever `delay.tolerance` is (the lane's delays round up to the
+   * rungs of its own ladder; rungs are queues named by their TTL, shared by every ladder that
+   * has that TTL); 0 only when the namespace is on the binary levels. @defaultValue delay.tolerance
+   */
+  readonly tolerance: number;
 }
 
 /** TLS for `amqps://` URLs. Paths are absolute; files are read when connecting. */

@@ -72,17 +72,32 @@ interface Io {
 /** Above this a "tolerance" is most likely a percentage written as a bare number (2 for 2 %). */
 const MAX_TOLERANCE = 1;
 
-/** `delay.tolerance` as a fraction in [0, 1], or null (with the problem added). */
-function resolveTolerance(value: number | string, problems: Problems): number | null {
+/** A tolerance (`delay.tolerance`, or a lane's at `path`) as a fraction in [0, 1], or null (with the problem added). */
+function resolveTolerance(value: number | string, problems: Problems, path = 'delay.tolerance'): number | null {
   const fraction = toleranceOf(value);
   if (fraction === undefined || fraction < 0 || fraction > MAX_TOLERANCE) {
-    problems.add(
-      'delay.tolerance',
-      `delay.tolerance must be a fraction from 0 to 1 (0.02) or a percentage up to 100% ("2%") (got ${JSON.stringify(value)})`,
-    );
+    problems.add(path, `${path} must be a fraction from 0 to 1 (0.02) or a percentage up to 100% ("2%") (got ${JSON.stringify(value)})`);
     return null;
   }
   return fraction;
+}
+
+/**
+ * A lane's tolerance: its own, else the namespace's. Both sides of the delay path must agree
+ * on the layout: on the ladder (`delay.tolerance` > 0) a lane may take another ladder (its
+ * rungs are queues named by TTL, declared on first use), never the binary levels (0), which
+ * such a namespace does not declare; on the binary levels, no lane may take a ladder.
+ */
+function resolveLaneTolerance(value: number | string | null, namespace: number | null, at: string, problems: Problems): number {
+  if (value === null) return namespace ?? 0;
+  const own = resolveTolerance(value, problems, `${at}.tolerance`);
+  if (own === null || namespace === null) return own ?? namespace ?? 0;
+  if (namespace === 0 && own > 0) {
+    problems.add(`${at}.tolerance`, `${at}.tolerance needs the delay ladder, but delay.tolerance is 0 (binary delay levels, exact to the unit): set delay.tolerance above 0 (its lanes may then differ), or remove ${at}.tolerance`);
+  } else if (namespace > 0 && own === 0) {
+    problems.add(`${at}.tolerance`, `${at}.tolerance must be above 0 while delay.tolerance is (the namespace is on the delay ladder): for exact runs use a small one ("0.1%": delays up to 2,000 units stay exact to the unit), or delay.tolerance 0 for the whole namespace`);
+  }
+  return own;
 }
 
 /**
@@ -431,7 +446,7 @@ function resolveBundle(raw: RawLane['bundle'], at: string, problems: Problems): 
   return { max: raw.max, lingerMs: lingerMs ?? 0, maxBytes: raw.maxBytes };
 }
 
-function resolveLane(raw: RawLane, i: number, global: RetryParts, io: Io, problems: Problems): LaneConfig {
+function resolveLane(raw: RawLane, i: number, global: RetryParts, namespaceTolerance: number | null, io: Io, problems: Problems): LaneConfig {
   const at = `lanes[${i}]`;
   if (!NAME.test(raw.name)) {
     problems.add(
@@ -489,6 +504,7 @@ function resolveLane(raw: RawLane, i: number, global: RetryParts, io: Io, proble
     workAhead: resolveWorkAhead(raw.workAhead, at, problems),
     rateLimit: resolveRateLimit(raw.rateLimit, at, problems),
     bundle: resolveBundle(raw.bundle, at, problems),
+    tolerance: resolveLaneTolerance(raw.tolerance ?? null, namespaceTolerance, at, problems),
   };
 }
 
@@ -560,7 +576,7 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
 
   const globalRetry = resolveGlobalRetry(raw.retry, problems);
 
-  const lanes = raw.lanes.map((lane, i) => resolveLane(lane, i, globalRetry, io, problems));
+  const lanes = raw.lanes.map((lane, i) => resolveLane(lane, i, globalRetry, tolerance, io, problems));
   const firstByName = new Map<string, number>();
   raw.lanes.forEach((lane, i) => {
     const first = firstByName.get(lane.name);

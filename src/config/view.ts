@@ -68,6 +68,7 @@ function lane(l: LaneConfig): unknown {
     },
     rateLimit: l.rateLimit === null ? { max: null, per: null } : { max: l.rateLimit.max, per: duration(l.rateLimit.perMs) },
     bundle: { max: l.bundle.max, linger: duration(l.bundle.lingerMs), maxBytes: l.bundle.maxBytes },
+    tolerance: tolerance(l.tolerance),
   };
 }
 

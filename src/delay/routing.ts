@@ -1,5 +1,5 @@
 import { DelayOutOfRangeError, InvalidMessageError } from '../errors';
-import type { DelayConfig } from '../config/types';
+import type { DelayConfig, LaneConfig } from '../config/types';
 import { QUORUM_HIGH_PRIORITY, type Names } from '../naming/names';
 import { ladderRungs, rungIndex } from './ladder';
 
@@ -88,7 +88,30 @@ export function routeDelay(
   return { exchange: n.delayLevel(top), routingKey, delayMs: units * delay.unitMs, hops: popcount(units) };
 }
 
-/** A config has one ladder; a process rarely more than one: keep them. */
+/**
+ * The delay settings a lane's messages travel with: the namespace's, with the lane's own
+ * tolerance (`lanes[].tolerance`); the namespace's for a lane the config does not have. The
+ * namespace decides the layout: a lane's tolerance counts only on the ladder, and only above
+ * 0 (what the config's validation enforces; a config built by hand gets the same).
+ */
+export function delayOfLane(delay: DelayConfig, lane: Pick<LaneConfig, 'tolerance'> | undefined): DelayConfig {
+  if (lane === undefined || !(delay.tolerance > 0) || !(lane.tolerance > 0) || lane.tolerance === delay.tolerance) return delay;
+  return { ...delay, tolerance: lane.tolerance };
+}
+
+/** The distinct tolerances of a config's ladders, ascending: the namespace's and each lane's (none on the binary levels). */
+export function ladderTolerances(config: { readonly delay: Pick<DelayConfig, 'tolerance'>; readonly lanes: readonly Pick<LaneConfig, 'tolerance'>[] }): number[] {
+  if (!(config.delay.tolerance > 0)) return [];
+  return [...new Set([config.delay.tolerance, ...config.lanes.map((l) => l.tolerance).filter((t) => t > 0)])].sort((a, b) => a - b);
+}
+
+/** Every rung (in units) of any of the ladders of `tolerances`, ascending, each once. */
+export function laddersOf(tolerances: readonly number[], levels: number): readonly number[] {
+  if (tolerances.length === 1) return ladderOf(tolerances[0]!, levels);
+  return [...new Set(tolerances.flatMap((t) => ladderOf(t, levels)))].sort((a, b) => a - b);
+}
+
+/** A config has one ladder (or one per lane tolerance); a process rarely more: keep them. */
 const ladders = new Map<string, readonly number[]>();
 
 /** The rungs (in units) for a tolerance and `delay.levels`: up to (2^levels − 1) units. */

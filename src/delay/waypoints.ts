@@ -1,3 +1,6 @@
+import type { ResolvedConfig } from '../config/types';
+import { ladderTolerances } from './routing';
+
 /**
  * Waypoints: how a delay longer than a cancel can be remembered still meets every cancel
  * (README, "Cancel and replace"). Pure: no I/O, no clock.
@@ -18,4 +21,9 @@
  */
 export function longestHopMs(retentionMs: number, tolerance: number): number {
   return Math.floor(retentionMs / (2 * (1 + Math.max(0, tolerance))));
+}
+
+/** `longestHopMs` for a config: with lanes of their own tolerance, the largest one's (the shortest hop) serves every lane. */
+export function configLongestHopMs(config: Pick<ResolvedConfig, 'cancel' | 'delay' | 'lanes'>): number {
+  return longestHopMs(config.cancel.retentionMs, Math.max(config.delay.tolerance, ...ladderTolerances(config)));
 }

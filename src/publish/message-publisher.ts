@@ -2,7 +2,7 @@ import type { ConfirmedPublisher } from '../amqp/confirmed-publisher';
 import { RUNG_UNANSWERED } from '../amqp/rung-declarer';
 import type { DelayConfig, LaneConfig } from '../config/types';
 import { allowedLatenessMs, holdMs, rungIndex } from '../delay/ladder';
-import { delayUntil, destinationOf, ladderOf, routeDelay, type DelayRoute } from '../delay/routing';
+import { delayOfLane, delayUntil, destinationOf, ladderOf, routeDelay, type DelayRoute } from '../delay/routing';
 import { isOrbitError, PublishError } from '../errors';
 import { headersOf, HEADER, readState, withoutBrokerHeaders, writeState } from '../message/headers';
 import { CANCEL_BEFORE_HEADER } from '../message/tombstone-message';
@@ -53,6 +53,8 @@ interface Route extends BundleRoute {
   readonly rung: DelayRoute['rung'];
   /** The delay the route applies (the rung's TTL on the ladder). */
   readonly delayMs: number;
+  /** The tolerance of the ladder it is on (its lane's); 0 on the binary levels. */
+  readonly tolerance: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -66,6 +68,8 @@ export const MAX_ERROR_HEADER_BYTES = 1024;
  */
 export class MessagePublisher {
   private readonly lanes: ReadonlyMap<string, LaneConfig>;
+  /** Each lane's delay settings: the namespace's with the lane's tolerance (`lanes[].tolerance`). */
+  private readonly laneDelays: ReadonlyMap<string, DelayConfig>;
   private readonly bundler: Bundler<Route>;
   private lastRoute: Route | undefined;
 
@@ -85,6 +89,7 @@ export class MessagePublisher {
     private readonly longestHopMs = Infinity,
   ) {
     this.lanes = new Map(lanes.map((l) => [l.name, l]));
+    this.laneDelays = new Map(lanes.map((l) => [l.name, delayOfLane(delay, l)]));
     this.bundler = new Bundler<Route>(
       (route, body, options) => this.send(route, body, options),
       (route, msg) => this.publishAlone(msg, route),
@@ -185,8 +190,9 @@ export class MessagePublisher {
     const last = this.lastRoute;
     if (last && last.units === units && last.destination === destination && last.priority === msg.priority) return last;
     // Validates (a delay out of range throws) whenever the route is new.
-    const r = routeDelay(msg.delayMs, destination, this.delay, this.names, msg.priority);
-    this.lastRoute = { units, destination, priority: msg.priority, exchange: r.exchange, routingKey: r.routingKey, cc: r.cc, rung: r.rung, delayMs: r.delayMs };
+    const delay = (lane && this.laneDelays.get(lane.name)) ?? this.delay;
+    const r = routeDelay(msg.delayMs, destination, delay, this.names, msg.priority);
+    this.lastRoute = { units, destination, priority: msg.priority, exchange: r.exchange, routingKey: r.routingKey, cc: r.cc, rung: r.rung, delayMs: r.delayMs, tolerance: delay.tolerance };
     return this.lastRoute;
   }
 
@@ -195,19 +201,20 @@ export class MessagePublisher {
    * its tolerance leaves after rounding up to the rung, so it still runs within its bound.
    */
   private holdOf(msg: OutgoingMessage, route: Route, bundle: LaneConfig['bundle']): number {
-    const { tolerance, unitMs } = this.delay;
+    const { tolerance } = route;
     if (tolerance <= 0 || route.rung === undefined) return bundle.lingerMs;
-    return holdMs(msg.delayMs, route.delayMs, tolerance, unitMs, bundle.lingerMs);
+    return holdMs(msg.delayMs, route.delayMs, tolerance, this.delay.unitMs, bundle.lingerMs);
   }
 
   /**
    * How late `msg` may run after its due time (the bound it is published with, README "The
-   * bound"): `τ × delay + unit`, plus the lane's linger when the lane bundles.
+   * bound"): `τ × delay + unit` (τ its lane's), plus the lane's linger when the lane bundles.
    */
   private allowedOf(msg: OutgoingMessage): number {
     const lane = this.lanes.get(msg.lane);
     const lingerMs = lane && lane.bundle.max > 1 ? lane.bundle.lingerMs : 0;
-    return allowedLatenessMs(Math.max(0, msg.delayMs), this.delay.tolerance, this.delay.unitMs, lingerMs);
+    const { tolerance, unitMs } = this.laneDelays.get(msg.lane) ?? this.delay;
+    return allowedLatenessMs(Math.max(0, msg.delayMs), tolerance, unitMs, lingerMs);
   }
 
   private publishAlone(msg: OutgoingMessage, route: Route): Promise<void> {
@@ -252,8 +259,8 @@ export class MessagePublisher {
   /** The same route one rung further up the ladder (the same kind of rung); undefined at the top. */
   private rungAbove(route: Route): Route | undefined {
     const rung = route.rung!;
-    const { unitMs, tolerance, levels } = this.delay;
-    const ladder = ladderOf(tolerance, levels);
+    const { unitMs, levels } = this.delay;
+    const ladder = ladderOf(route.tolerance, levels);
     const i = rungIndex(ladder, Math.round(rung.ttlMs / unitMs));
     if (i < 0 || i + 1 >= ladder.length) return undefined;
     const ttlMs = ladder[i + 1]! * unitMs;
@@ -288,9 +295,12 @@ export class MessagePublisher {
     const cc = Array.isArray(headers.CC) ? headers.CC.find((k): k is string => typeof k === 'string') : undefined;
     const destination = (cc === undefined ? undefined : this.names.destinationOfKey(cc)) ?? destinationOf(copy.fields.routingKey, this.delay.levels);
     const priority = copy.properties.priority ?? 0;
-    const route = routeDelay(delayUntil(readState(headers, now).dueAt, now), destination, this.delay, this.names, priority);
+    const state = readState(headers, now);
+    // The rest of its delay, on its lane's ladder (the lane its headers name).
+    const delay = (state.lane !== undefined && this.laneDelays.get(state.lane)) || this.delay;
+    const route = routeDelay(delayUntil(state.dueAt, now), destination, delay, this.names, priority);
     const messageId = typeof copy.properties.messageId === 'string' ? copy.properties.messageId : '';
-    const sent = this.send({ exchange: route.exchange, routingKey: route.routingKey, cc: route.cc, rung: route.rung, delayMs: route.delayMs, units: NaN, destination, priority }, copy.content, { messageId, priority, headers: withoutBrokerHeaders(headers) });
+    const sent = this.send({ exchange: route.exchange, routingKey: route.routingKey, cc: route.cc, rung: route.rung, delayMs: route.delayMs, units: NaN, destination, priority, tolerance: delay.tolerance }, copy.content, { messageId, priority, headers: withoutBrokerHeaders(headers) });
     return this.observed('forward', sent);
   }
 

@@ -4,7 +4,7 @@ import { RungDeclarer } from '../amqp/rung-declarer';
 import type { TopologyAsserter } from '../amqp/topology-asserter';
 import type { ResolvedConfig } from '../config/types';
 import type { Logger } from '../logging/logger';
-import { longestHopMs } from '../delay/waypoints';
+import { configLongestHopMs } from '../delay/waypoints';
 import { names } from '../naming/names';
 import { MessagePublisher, type PublishObserver } from './message-publisher';
 
@@ -38,7 +38,7 @@ export function openPublisher(
     config.lanes,
     rungs,
     observer,
-    longestHopMs(config.cancel.retentionMs, config.delay.tolerance),
+    configLongestHopMs(config),
   );
   return { channel, rungs, publisher };
 }

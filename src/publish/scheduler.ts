@@ -5,8 +5,8 @@ import { loadConfig } from '../config/load';
 import type { ConfigSources, LaneConfig, ResolvedConfig } from '../config/types';
 import { createLogger, type Logger } from '../logging/logger';
 import { rungIndex } from '../delay/ladder';
-import { ladderOf } from '../delay/routing';
-import { longestHopMs } from '../delay/waypoints';
+import { delayOfLane, ladderOf } from '../delay/routing';
+import { configLongestHopMs } from '../delay/waypoints';
 import { encodeBody } from '../message/body';
 import { nextGeneration } from '../message/generation';
 import { NO_HEADERS, type Headers } from '../message/headers';
@@ -194,16 +194,19 @@ export class Scheduler {
    * when first used, as ever). A quorum rung new to the broker waits before its first publish
    * (crash safety, `amqp/new-quorum-queue.ts`); declared here they wait once, together, not
    * one after another with the loader's window full. Resolves with the number declared; 0 on
-   * the binary levels (`tolerance: 0`), which exist from the start.
+   * the binary levels (`tolerance: 0`), which exist from the start. `lane`: whose ladder
+   * (`lanes[].tolerance`); the namespace's without one.
    */
-  async prepareRungs(longestDelayMs: number): Promise<number> {
+  async prepareRungs(longestDelayMs: number, lane?: string): Promise<number> {
     const session = await this.connect();
-    const { tolerance, levels, unitMs } = this.config.delay;
+    const { levels, unitMs } = this.config.delay;
+    // The lane's ladder (`lanes[].tolerance`), else the namespace's.
+    const { tolerance } = delayOfLane(this.config.delay, this.config.lanes.find((l) => l.name === lane));
     if (!session.rungs || tolerance <= 0) return 0;
     const units = ladderOf(tolerance, levels);
     // The rungs below the longest delay and the one it rounds up to (or the top of the ladder);
     // a delay past the longest hop travels in hops (`delay/waypoints.ts`), which wait in rungs up to that.
-    const longest = Math.min(longestDelayMs, longestHopMs(this.config.cancel.retentionMs, tolerance));
+    const longest = Math.min(longestDelayMs, configLongestHopMs(this.config));
     const last = rungIndex(units, Math.ceil(longest / unitMs));
     const n = names(this.config.namespace);
     const rungs = units.slice(0, last < 0 ? units.length : last + 1).map((u) => ({ queue: n.rung(u * unitMs), ttlMs: u * unitMs }));

@@ -7,7 +7,7 @@ import { probeQueues, type QueueCounts } from '../amqp/probe-queues';
 import type { BrokerSession } from '../publish/session';
 import { findStrandedLanes, type StrandedLanes, type StrandedQueue } from '../amqp/stranded-lanes';
 import type { TopologyConfig } from '../config/types';
-import { ladderOf } from '../delay/routing';
+import { ladderTolerances, laddersOf } from '../delay/routing';
 import { buildTopology, ladderQueues, rungQueueSpec, type QueueSpec } from '../topology/build';
 import { forecast, levelWindowMs, type Forecast } from './forecast';
 import { scrapeInFlight, type InFlightReport } from './in-flight';
@@ -68,6 +68,8 @@ export interface StatsSnapshot {
   readonly levels: readonly LevelStats[];
   /** `delay.tolerance`: above 0 the delay queues are ladder rungs. */
   readonly tolerance: number;
+  /** Lanes with a tolerance of their own (`lanes[].tolerance`, other than `delay.tolerance`), by name. */
+  readonly laneTolerances: Readonly<Record<string, number>>;
   /** On the ladder: how many rungs it has (of which `levels` lists those that exist). */
   readonly ladderRungs: number | undefined;
   readonly dead: number;
@@ -159,7 +161,8 @@ export function summarize(
     lanes,
     levels,
     tolerance: config.delay.tolerance,
-    ladderRungs: config.delay.tolerance > 0 ? ladderOf(config.delay.tolerance, config.delay.levels).length : undefined,
+    laneTolerances: Object.fromEntries(config.lanes.filter((l) => config.delay.tolerance > 0 && l.tolerance > 0 && l.tolerance !== config.delay.tolerance).map((l) => [l.name, l.tolerance])),
+    ladderRungs: config.delay.tolerance > 0 ? laddersOf(ladderTolerances(config), config.delay.levels).length : undefined,
     dead,
     unroutable,
     stranded: removed.stranded,

@@ -93,7 +93,9 @@ export function renderStats(s: StatsSnapshot, options: RenderOptions = {}): stri
   if (s.tolerance > 0) {
     // The ladder: one row per rung that exists (and per binary level an earlier layout left).
     const rungs = s.levels.filter((l) => l.level === undefined).length;
-    out.push(`DELAY LADDER  tolerance ${+(s.tolerance * 100).toFixed(4)}%  ${rungs} rung queue${rungs === 1 ? '' : 's'} in use of ${s.ladderRungs ?? '?'}`);
+    const own = Object.entries(s.laneTolerances ?? {}).map(([lane, t]) => `lane ${lane} ${+(t * 100).toFixed(4)}%`);
+    const tolerances = `tolerance ${+(s.tolerance * 100).toFixed(4)}%${own.length > 0 ? ` (${own.join(', ')})` : ''}`;
+    out.push(`DELAY LADDER  ${tolerances}  ${rungs} rung queue${rungs === 1 ? '' : 's'} in use of ${s.ladderRungs ?? '?'}`);
     if (shown.length > 0)
       out.push(
         ...table(

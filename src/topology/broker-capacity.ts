@@ -40,17 +40,25 @@ export interface CapacityWarning {
   readonly message: string;
 }
 
-/** Rungs of the ladder whose TTL falls within `SIZING_SPAN_MS` (within the longest delay); 0 for binary levels. */
-export function ladderQueuesInSpan(delay: DelayConfig): number {
+/**
+ * Rungs of the ladder whose TTL falls within `SIZING_SPAN_MS` (within the longest delay); 0 for
+ * binary levels. With lanes of other tolerances (`laneTolerances`), the rungs of every one of
+ * their ladders, each TTL once.
+ */
+export function ladderQueuesInSpan(delay: DelayConfig, laneTolerances: readonly number[] = []): number {
   if (!(delay.tolerance > 0)) return 0;
   const maxUnits = 2 ** delay.levels - 1;
   const [from, to] = SIZING_SPAN_MS.map((ms) => Math.ceil(ms / delay.unitMs));
-  return ladderRungs(delay.tolerance, Math.min(maxUnits, to!)).filter((r) => r >= from!).length;
+  const rungs = new Set<number>();
+  for (const t of new Set([delay.tolerance, ...laneTolerances.filter((l) => l > 0)])) {
+    for (const r of ladderRungs(t, Math.min(maxUnits, to!))) if (r >= from!) rungs.add(r);
+  }
+  return rungs.size;
 }
 
-/** File handles a node should have for the layout of `delay`: the ladder's queues over the sizing span, plus headroom. */
-export function handlesNeeded(delay: DelayConfig): number {
-  const queues = delay.tolerance > 0 ? ladderQueuesInSpan(delay) : delay.levels;
+/** File handles a node should have for the layout of `delay` (and lanes of other tolerances): the ladders' queues over the sizing span, plus headroom. */
+export function handlesNeeded(delay: DelayConfig, laneTolerances: readonly number[] = []): number {
+  const queues = delay.tolerance > 0 ? ladderQueuesInSpan(delay, laneTolerances) : delay.levels;
   return queues * HANDLES_PER_QUEUE + HANDLE_HEADROOM;
 }
 
@@ -59,12 +67,13 @@ const RAISE =
   'the official images and Debian\'s unit already do), or lower the ladder with a larger delay.tolerance';
 
 /** The warnings for each node whose handles cannot hold the layout; empty when every node can. */
-export function capacityWarnings(nodes: readonly BrokerNodeLimits[], delay: DelayConfig): CapacityWarning[] {
-  const needed = handlesNeeded(delay);
-  const queues = delay.tolerance > 0 ? ladderQueuesInSpan(delay) : delay.levels;
+export function capacityWarnings(nodes: readonly BrokerNodeLimits[], delay: DelayConfig, laneTolerances: readonly number[] = []): CapacityWarning[] {
+  const needed = handlesNeeded(delay, laneTolerances);
+  const queues = delay.tolerance > 0 ? ladderQueuesInSpan(delay, laneTolerances) : delay.levels;
+  const tolerances = [...new Set([delay.tolerance, ...laneTolerances.filter((t) => t > 0)])].map((t) => `${+(t * 100).toFixed(4)} %`);
   const layout =
     delay.tolerance > 0
-      ? `the delay ladder at tolerance ${+(delay.tolerance * 100).toFixed(4)} % uses up to ${queues} queues for delays between 1 min and 1 day`
+      ? `the delay ladder${tolerances.length > 1 ? 's' : ''} at tolerance ${tolerances.join(', ')} use${tolerances.length > 1 ? '' : 's'} up to ${queues} queues for delays between 1 min and 1 day`
       : `the ${queues} binary delay levels`;
   const out: CapacityWarning[] = [];
   for (const node of nodes) {

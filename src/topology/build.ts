@@ -1,6 +1,6 @@
 import type { QueueType, ResolvedConfig, TopologyConfig } from '../config/types';
 import { rungExpiresMs } from '../delay/ladder';
-import { ladderOf, levelTtlMs } from '../delay/routing';
+import { ladderTolerances, laddersOf, levelTtlMs } from '../delay/routing';
 import { names } from '../naming/names';
 import { laneQueues, partitionDestination } from '../naming/partition';
 import { CURRENT_BROKER, QUORUM_DELIVERY_LIMIT, type BrokerFeatures } from './broker-features';
@@ -175,14 +175,16 @@ export function rungQueueSpec(
 }
 
 /**
- * Every rung queue the config's ladder can have, shortest TTL first (on quorum, each TTL
- * twice: priorities 5+ wait in rungs of their own). What discovery and `orbit stats` probe.
+ * Every rung queue the config's ladders can have (the namespace's and each lane's own
+ * `lanes[].tolerance`, each TTL once), shortest TTL first (on quorum, each TTL twice:
+ * priorities 5+ wait in rungs of their own). What discovery and `orbit stats` probe.
  */
-export function ladderQueues(config: Pick<ResolvedConfig, 'namespace' | 'delay'>): Array<{ readonly queue: string; readonly ttlMs: number }> {
-  const { tolerance, levels, unitMs, queueType } = config.delay;
-  if (tolerance <= 0) return [];
+export function ladderQueues(config: Pick<ResolvedConfig, 'namespace' | 'delay' | 'lanes'>): Array<{ readonly queue: string; readonly ttlMs: number }> {
+  const { levels, unitMs, queueType } = config.delay;
+  const tolerances = ladderTolerances(config);
+  if (tolerances.length === 0) return [];
   const n = names(config.namespace);
-  return ladderOf(tolerance, levels).flatMap((units) => {
+  return laddersOf(tolerances, levels).flatMap((units) => {
     const ttlMs = units * unitMs;
     const normal = { queue: n.rung(ttlMs), ttlMs };
     return queueType === 'quorum' ? [normal, { queue: n.rung(ttlMs, true), ttlMs }] : [normal];

@@ -19,6 +19,7 @@ export function laneConfig(overrides: Partial<LaneConfig> = {}): LaneConfig {
     workAhead: { enabled: true, idleMs: 5000, maxAdvanceMs: 600_000, maxRate: 100 },
     rateLimit: null,
     bundle: { max: 100, lingerMs: 100, maxBytes: 262_144 },
+    tolerance: 0.02,
     ...overrides,
   };
 }

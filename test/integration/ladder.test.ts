@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { reschedule, type Handler, type ResolvedConfig } from '../../src';
 import { BrokerSession } from '../../src/publish/session';
-import { allowedLatenessMs } from '../../src/delay/ladder';
+import { allowedLatenessMs, ladderRungs } from '../../src/delay/ladder';
 import { silentLogger } from '../../src/logging/logger';
 import { collectStats } from '../../src/stats/collect';
 import { renderStats } from '../../src/stats/render';
@@ -67,15 +67,22 @@ describe.each(['classic', 'quorum'] as const)('the ladder on %s delay queues', (
 
     // 0.125 ms … 10.8 s: "1 s to 1 day" at 1 ms = 8 s.
     const delays = Array.from({ length: COUNT }, (_, i) => Math.round(0.125 * 86_400 ** fraction(`${ns}:${i}`)));
+    // Due times spread evenly over SPREAD_MS, each message published its delay before: the
+    // bound is for a lane that keeps up. Published all at once, ~80 % of them (delays under
+    // 1 s, log-uniform) would fall due within the first second and queue at the daemon, late
+    // by its backlog on a loaded machine rather than by anything of the delay path.
+    const SPREAD_MS = 10_000;
+    const firstDue = Date.now() + 10_800 + 200;
     const sent = await Promise.all(
       delays.map(async (delay, i) => {
+        await sleep(Math.max(0, firstDue + (SPREAD_MS * i) / COUNT - delay - Date.now()));
         const before = Date.now();
         const p = await scheduler.publish('a', { i }, { delay });
         return { ...p, delay, publishMs: Date.now() - before };
       }),
     );
 
-    await waitFor(() => recorder.count >= COUNT, 10_800 * (1 + tolerance) + 20_000, `${COUNT} runs`);
+    await waitFor(() => recorder.count >= COUNT, 10_800 * (1 + tolerance) + SPREAD_MS + 20_000, `${COUNT} runs`);
     await sleep(300);
     expect(recorder.count).toBe(COUNT);
     const runs = recorder.byId();
@@ -285,4 +292,63 @@ test('a quorum rung that already holds messages is published to at once; an empt
   const later = await connectTestScheduler(cleanup, config);
   expect(await timed(later, 60_000)).toBeLessThan(NEW_QUORUM_QUEUE_SETTLE_MS - 1000);
   expect(await timed(later, 70_000)).toBeGreaterThanOrEqual(NEW_QUORUM_QUEUE_SETTLE_MS - 50);
+}, 60_000);
+
+test('lanes with tolerances of their own: each rounds up to its own ladder, runs within its own bound, never early', async () => {
+  const { ns, config } = namespaceWith({
+    delay: { unit: '50ms', levels: 16, tolerance: '20%', queueType: 'classic' },
+    lanes: [
+      { name: 'fine', concurrency: 32 },
+      { name: 'coarse', concurrency: 32, tolerance: '100%' },
+    ],
+  });
+  const recorder = new Recorder();
+  const allowances = new Map<string, number | undefined>();
+  await startTestDaemon(cleanup, {
+    config,
+    handlers: { fine: recorder.wrap(), coarse: recorder.wrap() },
+    observer: { handlerStarted: (lane, _late, _early, allowedMs) => void allowances.set(lane, Math.max(allowances.get(lane) ?? 0, allowedMs ?? NaN)) },
+  });
+  const scheduler = await connectTestScheduler(cleanup, config);
+  const COUNT = 80;
+  // 0.5–8 s, log-uniform by hash: 10–160 units.
+  const delays = Array.from({ length: COUNT }, (_, i) => Math.round(500 * 16 ** fraction(`${ns}:${i}`)));
+  const sent = await Promise.all(
+    (['fine', 'coarse'] as const).flatMap((lane) =>
+      delays.map(async (delay) => {
+        const before = Date.now();
+        const p = await scheduler.publish(lane, { delay }, { delay });
+        return { ...p, lane, delay, publishMs: Date.now() - before };
+      }),
+    ),
+  );
+  await waitFor(() => recorder.count >= 2 * COUNT, 8000 * 2 + 20_000, `${2 * COUNT} runs`);
+  await sleep(300);
+  expect(recorder.count).toBe(2 * COUNT);
+  const runs = recorder.byId();
+  const tolerance = { fine: 0.2, coarse: 1 };
+  for (const p of sent) {
+    const [run, ...extra] = runs.get(p.id) ?? [];
+    expect(extra).toHaveLength(0);
+    const late = run!.startedAt - p.dueAt.getTime();
+    expect(run!.early).toBe(false);
+    expect(late).toBeGreaterThanOrEqual(-brokerClockSlackMs(p.delay * (1 + tolerance[p.lane]) + 50));
+    expect(late).toBeLessThanOrEqual(allowedLatenessMs(p.delay, tolerance[p.lane], 50) + p.publishMs + BROKER_SLACK_MS);
+  }
+  // Each lane's messages carried its own bound: the largest allowance of each is its τ × 8 s + unit.
+  expect(allowances.get('fine')).toBeLessThanOrEqual(allowedLatenessMs(8000, 0.2, 50));
+  expect(allowances.get('coarse')).toBeGreaterThan(allowedLatenessMs(8000, 0.2, 50));
+  // The rungs in use: every one a rung of one of the two ladders, and the coarse lane's ladder
+  // used some the fine one does not have.
+  const ttls = (await rungQueues(ns)).map((l) => names(ns).rungTtlOf(l.split(/\s/)[0]!)! / 50);
+  const fine = new Set(ladderRungs(0.2, 2 ** 16 - 1));
+  const coarse = new Set(ladderRungs(1, 2 ** 16 - 1));
+  for (const units of ttls) expect(fine.has(units) || coarse.has(units)).toBe(true);
+  expect(ttls.some((u) => coarse.has(u) && !fine.has(u))).toBe(true);
+  // `orbit stats` names the lane's own tolerance and counts both ladders' rungs.
+  const session = await BrokerSession.open(config, 'cli', silentLogger());
+  cleanup.add(() => session.close());
+  const stats = await collectStats(session, config);
+  expect(stats.ladderRungs).toBe(new Set([...fine, ...coarse]).size);
+  expect(renderStats(stats)).toMatch(/DELAY LADDER  tolerance 20% \(lane coarse 100%\)  \d+ rung queues? in use of \d+/);
 }, 60_000);

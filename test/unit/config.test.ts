@@ -108,6 +108,7 @@ describe('loadConfig defaults', () => {
       workAhead: { enabled: true, idleMs: 5000, maxAdvanceMs: 600_000, maxRate: 100 },
       rateLimit: null,
       bundle: { max: 100, lingerMs: 100, maxBytes: 262_144 },
+      tolerance: 0.02,
     });
   });
 
@@ -500,6 +501,7 @@ const raw: RawConfig = {
       workAhead: { enabled: true, idle: '5s', maxAdvance: '10m', maxRate: 100 },
       rateLimit: null,
       bundle: { max: 1, linger: '100ms', maxBytes: 262_144 },
+      tolerance: null,
     },
   ],
   shutdown: { timeout: '0' },
@@ -523,6 +525,7 @@ function laneRaw(): RawConfig['lanes'][number] {
     workAhead: { enabled: true, idle: '5s', maxAdvance: '10m', maxRate: 100 },
     rateLimit: null,
     bundle: { max: 1, linger: '100ms', maxBytes: 262_144 },
+    tolerance: null,
   };
 }
 
@@ -1101,6 +1104,29 @@ describe('delay levels within RabbitMQ TTL limits', () => {
       expect(err.path).toBe('delay.tolerance');
       expect(err.message).toMatch(/delay\.tolerance/);
     }
+  });
+});
+
+describe('lanes[].tolerance', () => {
+  test('a lane takes the namespace tolerance unless it sets its own, in the same forms; --set reaches it', () => {
+    const cfg = load({ overrides: { lanes: '[{"name":"a"},{"name":"b","tolerance":"10%"},{"name":"c","tolerance":0.005}]' } });
+    expect(cfg.lanes.map((l) => l.tolerance)).toEqual([0.02, 0.1, 0.005]);
+    expect(load({ overrides: { lanes: '[{"name":"a"}]', 'lanes.a.tolerance': '25%' } }).lanes[0]!.tolerance).toBe(0.25);
+    // The config view shows each lane's, as a percentage.
+    expect((configView(cfg) as { lanes: Array<{ tolerance: unknown }> }).lanes.map((l) => l.tolerance)).toEqual(['2%', '10%', '0.5%']);
+    // On the binary levels every lane is exact.
+    expect(load({ overrides: { 'delay.tolerance': '0', lanes: '[{"name":"a"}]' } }).lanes[0]!.tolerance).toBe(0);
+  });
+
+  test.each([
+    ['a lane on the ladder at 0', { 'delay.tolerance': '2%', lanes: '[{"name":"a","tolerance":0}]' }, /lanes\[0\]\.tolerance must be above 0 while delay\.tolerance is/],
+    ['a lane tolerance on the binary levels', { 'delay.tolerance': '0', lanes: '[{"name":"a"},{"name":"b","tolerance":"5%"}]' }, /lanes\[1\]\.tolerance needs the delay ladder, but delay\.tolerance is 0/],
+    ['a bare number meant as a percentage', { lanes: '[{"name":"a","tolerance":2}]' }, /lanes\[0\]\.tolerance must be a fraction from 0 to 1/],
+    ['no number at all', { lanes: '[{"name":"a","tolerance":"fine"}]' }, /lanes\[0\]\.tolerance|tolerance/],
+  ])('%s is a config error naming the key', (_what, overrides, message) => {
+    const err = configError(() => load({ overrides }));
+    expect(err.path).toMatch(/^lanes\[\d\]\.tolerance$|^lanes\.\d+\.tolerance$|^lanes$/);
+    expect(err.message).toMatch(message);
   });
 });
 
