@@ -2,7 +2,7 @@ import type { AmqpConfig, TopologyConfig } from '../config/types';
 import { errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
 import { walMemoryWarnings, type MemoryWarning } from '../topology/broker-memory';
-import { readBrokerNodes, readNodesMemory } from './read-broker-nodes';
+import { readBrokerNodes, readNodesMemory, type NodesMemoryResult } from './read-broker-nodes';
 
 /**
  * How often a daemon looks at its broker nodes' memory. The quorum WAL's tables grow with
@@ -45,15 +45,19 @@ export class BrokerMemoryWatch {
       readonly intervalMs?: number;
       /** @defaultValue WAL_RETRY_MS */
       readonly retryMs?: number;
+      /** Reads the nodes' memory (tests give fixed figures). @defaultValue readNodesMemory */
+      readonly read?: (amqp: AmqpConfig, nodes: readonly string[], timeoutMs: number) => Promise<NodesMemoryResult>;
     } = {},
   ) {
     this.nodes = options.nodes;
+    this.read = options.read ?? readNodesMemory;
     this.intervalMs = options.intervalMs ?? WAL_CHECK_MS;
     this.retryMs = options.retryMs ?? WAL_RETRY_MS;
   }
 
   private readonly intervalMs: number;
   private readonly retryMs: number;
+  private readonly read: (amqp: AmqpConfig, nodes: readonly string[], timeoutMs: number) => Promise<NodesMemoryResult>;
 
   /** A first look now, then one every `intervalMs`. Idempotent. */
   start(): void {
@@ -82,7 +86,7 @@ export class BrokerMemoryWatch {
         if ('unavailable' in listed) return this.failed(listed.unavailable);
         this.nodes = listed.nodes.map((n) => n.name);
       }
-      const result = await readNodesMemory(this.amqp, this.nodes, REQUEST_TIMEOUT_MS);
+      const result = await this.read(this.amqp, this.nodes, REQUEST_TIMEOUT_MS);
       if ('unavailable' in result) return this.failed(result.unavailable);
       this.failures = 0;
       const warnings = walMemoryWarnings(result.nodes, this.config);

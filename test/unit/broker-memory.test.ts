@@ -1,6 +1,8 @@
-import { parseNodeMemory } from '../../src/amqp/read-broker-nodes';
-import type { QueueType, TopologyConfig } from '../../src/config/types';
+import { BrokerMemoryWatch } from '../../src/amqp/broker-memory-watch';
+import { parseNodeMemory, type NodesMemoryResult } from '../../src/amqp/read-broker-nodes';
+import type { AmqpConfig, QueueType, TopologyConfig } from '../../src/config/types';
 import { quorumSetting, RECOMMENDED_WAL_BYTES, WAL_MEMORY_WARN_BYTES, walMemoryWarnings } from '../../src/topology/broker-memory';
+import { capturingLogger } from '../helpers/capturing-logger';
 import { laneConfig } from '../helpers/lane-config';
 
 function config(types: { delay?: QueueType; lane?: QueueType; dead?: QueueType } = {}): TopologyConfig {
@@ -59,5 +61,30 @@ describe('parseNodeMemory', () => {
     expect(parseNodeMemory('n', JSON.stringify({ memory: { binary: 1 } }))).toBeUndefined();
     expect(parseNodeMemory('n', 'null')).toBeUndefined();
     expect(() => parseNodeMemory('n', '<html>')).toThrow();
+  });
+});
+
+describe('BrokerMemoryWatch', () => {
+  test('warns once per node while it shows the symptom, again once it came back; a look without an answer warns nothing', async () => {
+    const { logger, lines } = capturingLogger();
+    const figures: Array<NodesMemoryResult> = [];
+    const at = (binaryMB: number): NodesMemoryResult => ({ nodes: [{ name: 'rabbit@a', binaryBytes: binaryMB * MB, quorumEtsBytes: 10 * MB }], from: 'http://a:15672' });
+    // The reader is given: the AMQP settings are never used.
+    const watch = new BrokerMemoryWatch({} as AmqpConfig, config(), logger, {
+      nodes: ['rabbit@a'],
+      read: () => Promise.resolve(figures.shift()!),
+    });
+    const warns = () => lines.filter((l) => l.level === 'warn').length;
+    figures.push(at(400), at(410), at(50), at(420), { unavailable: 'http://a:15672: ECONNREFUSED' });
+    expect(await watch.check()).toHaveLength(1);
+    expect(warns()).toBe(1);
+    expect(await watch.check()).toHaveLength(1); // still there: reported, not logged again
+    expect(warns()).toBe(1);
+    expect(await watch.check()).toHaveLength(0); // recovered
+    expect(await watch.check()).toHaveLength(1); // back: logged again
+    expect(warns()).toBe(2);
+    expect(await watch.check()).toEqual([]); // no answer: nothing judged
+    expect(warns()).toBe(2);
+    watch.stop();
   });
 });
