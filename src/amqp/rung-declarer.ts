@@ -179,8 +179,8 @@ export class RungDeclarer {
 
   /**
    * Declares one rung (a passive check when it was found with other arguments); resolves
-   * with whether it is a quorum queue declared with orbit's arguments that may be new to the
-   * broker (it held no messages), and then needs to settle.
+   * with whether it is a quorum queue declared with orbit's arguments, which may be new to
+   * the broker and then needs to settle.
    */
   private async assertRung(queue: string, ttlMs: number): Promise<boolean> {
     const timeoutMs = this.config.amqp.publishTimeoutMs;
@@ -189,8 +189,6 @@ export class RungDeclarer {
         code: RUNG_UNANSWERED,
       });
     }
-    /** Messages the rung held when declared (from the declare's answer). */
-    let held = 0;
     // The managed channel says when the connection is up (waiting for a reconnect) and to what broker.
     const ch = await this.channel.waitForChannel(timeoutMs);
     const broker = brokerFeatures(brokerVersionOf(ch.connection));
@@ -198,11 +196,7 @@ export class RungDeclarer {
     const spec = rungQueueSpec(this.config, ttlMs, broker);
     try {
       if (this.drifted.has(queue)) await this.check(queue, timeoutMs);
-      else {
-        await this.onOwnChannel(queue, timeoutMs, async (own) => {
-          held = (await own.assertQueue(queue, { durable: true, arguments: spec.arguments })).messageCount;
-        });
-      }
+      else await this.onOwnChannel(queue, timeoutMs, (own) => own.assertQueue(queue, { durable: true, arguments: spec.arguments }));
     } catch (err) {
       const argument = inequivalentArgument(err);
       if (argument === undefined) {
@@ -214,10 +208,7 @@ export class RungDeclarer {
       this.logger.info({ queue, argument }, 'rung declared with other arguments (another delay.queueType?); used as it is');
       await this.check(queue, timeoutMs);
     }
-    // A rung that already holds messages is older than the settle: every orbit process that
-    // publishes to a rung it declared waits the settle out first. So a daemon restarted under
-    // a busy namespace publishes to its rungs at once, and only rungs new (or empty) wait.
-    return isQuorumQueue(spec.arguments) && !this.drifted.has(queue) && held === 0;
+    return isQuorumQueue(spec.arguments) && !this.drifted.has(queue);
   }
 
   /**

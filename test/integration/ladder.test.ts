@@ -20,7 +20,6 @@ import { connectTestScheduler, namespaceFor, startTestDaemon, type TestNamespace
 import { Cleanup, Recorder } from '../helpers/recorder';
 import { sleep, waitFor } from '../helpers/wait';
 import { brokerClockSlackMs } from '../helpers/broker-clock';
-import { NEW_QUORUM_QUEUE_SETTLE_MS } from '../../src/amqp/new-quorum-queue';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -276,23 +275,6 @@ test('a rung declared with other arguments (another delay.queueType) is used as 
   // Still the classic queue another publisher declared: used, not redeclared.
   expect((await rungQueues(ns)).join('\n')).toContain('classic');
 });
-
-test('a quorum rung that already holds messages is published to at once; an empty new one only after the settle', async () => {
-  const { config } = namespaceWith({ delay: { unit: '100ms', tolerance: '2%', queueType: 'quorum' }, lanes: [{ name: 'a' }] });
-  const timed = async (scheduler: Awaited<ReturnType<typeof connectTestScheduler>>, delay: number): Promise<number> => {
-    const began = Date.now();
-    await scheduler.publish('a', { delay }, { delay });
-    return Date.now() - began;
-  };
-  // The first process to use the 60 s rung declares it and waits for it to be crash-safe.
-  const first = await connectTestScheduler(cleanup, config);
-  expect(await timed(first, 60_000)).toBeGreaterThanOrEqual(NEW_QUORUM_QUEUE_SETTLE_MS - 50);
-  // A process that starts later (a restarted daemon) finds it holding a message: no wait.
-  // A rung it is the first to use (70 s) still waits.
-  const later = await connectTestScheduler(cleanup, config);
-  expect(await timed(later, 60_000)).toBeLessThan(NEW_QUORUM_QUEUE_SETTLE_MS - 1000);
-  expect(await timed(later, 70_000)).toBeGreaterThanOrEqual(NEW_QUORUM_QUEUE_SETTLE_MS - 50);
-}, 60_000);
 
 test('lanes with tolerances of their own: each rounds up to its own ladder, runs within its own bound, never early', async () => {
   const { ns, config } = namespaceWith({
