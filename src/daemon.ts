@@ -325,8 +325,7 @@ export class Daemon {
    * client the broker's limits or its nodes.
    */
   private async checkBrokerCapacity(): Promise<void> {
-    const { amqp, delay } = this.config;
-    const laneTolerances = this.config.lanes.map((l) => l.tolerance);
+    const { amqp, delay, lanes } = this.config;
     if (!amqp.management.check) return;
     try {
       let result = await readBrokerNodes(amqp);
@@ -339,7 +338,7 @@ export class Daemon {
       }
       if ('unavailable' in result) {
         this.log.info(
-          { managementApi: result.unavailable, handlesNeeded: handlesNeeded(delay, laneTolerances) },
+          { managementApi: result.unavailable, handlesNeeded: handlesNeeded(delay, lanes) },
           "broker file-handle limit not checked: the management API did not answer (set amqp.management.url, or amqp.management.check false); the broker needs the handles given (docs/DEPLOY.md)",
         );
         return;
@@ -348,11 +347,11 @@ export class Daemon {
       if (silent.length > 0) {
         this.log.info({ nodes: silent, managementApi: result.from }, "broker file-handle limit not checked on these nodes: the management API reports none (its metrics collector may be off)");
       }
-      const warnings = capacityWarnings(result.nodes, delay, laneTolerances);
+      const warnings = capacityWarnings(result.nodes, delay, lanes);
       for (const w of warnings) this.log.warn({ node: w.node, path: w.path, managementApi: result.from }, w.message);
       for (const w of clusterPlacementWarnings(result.nodes.map((n) => n.name), this.config)) this.log.warn({ path: w.path, managementApi: result.from }, w.message);
       if (warnings.length === 0 && silent.length < result.nodes.length) {
-        this.log.info({ nodes: result.nodes.map((n) => `${n.name} ${n.fdUsed ?? '?'}/${n.fdTotal ?? '?'}`), handlesNeeded: handlesNeeded(delay, laneTolerances) }, 'broker file handles checked');
+        this.log.info({ nodes: result.nodes.map((n) => `${n.name} ${n.fdUsed ?? '?'}/${n.fdTotal ?? '?'}`), handlesNeeded: handlesNeeded(delay, lanes) }, 'broker file handles checked');
       }
     } catch (err) {
       this.log.info({ err: errorMessage(err) }, 'broker file-handle limit not checked');

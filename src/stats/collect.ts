@@ -7,7 +7,7 @@ import { probeQueues, type QueueCounts } from '../amqp/probe-queues';
 import type { BrokerSession } from '../publish/session';
 import { findStrandedLanes, type StrandedLanes, type StrandedQueue } from '../amqp/stranded-lanes';
 import type { TopologyConfig } from '../config/types';
-import { ladderTolerances, laddersOf } from '../delay/routing';
+import { delayOfLane, ladderTolerances, laddersOf } from '../delay/routing';
 import { buildTopology, ladderQueues, rungQueueSpec, type QueueSpec } from '../topology/build';
 import { forecast, levelWindowMs, type Forecast } from './forecast';
 import { scrapeInFlight, type InFlightReport } from './in-flight';
@@ -161,7 +161,8 @@ export function summarize(
     lanes,
     levels,
     tolerance: config.delay.tolerance,
-    laneTolerances: Object.fromEntries(config.lanes.filter((l) => config.delay.tolerance > 0 && l.tolerance > 0 && l.tolerance !== config.delay.tolerance).map((l) => [l.name, l.tolerance])),
+    // `delayOfLane` hands back the namespace's settings unless the lane's own tolerance counts.
+    laneTolerances: Object.fromEntries(config.lanes.filter((l) => delayOfLane(config.delay, l) !== config.delay).map((l) => [l.name, l.tolerance])),
     ladderRungs: config.delay.tolerance > 0 ? laddersOf(ladderTolerances(config), config.delay.levels).length : undefined,
     dead,
     unroutable,

@@ -1,5 +1,9 @@
-import type { DelayConfig } from '../config/types';
+import type { DelayConfig, LaneConfig } from '../config/types';
 import { ladderRungs } from '../delay/ladder';
+import { ladderTolerances } from '../delay/routing';
+
+/** The lanes as the estimate needs them: each one's tolerance (`lanes[].tolerance`). */
+type Lanes = readonly Pick<LaneConfig, 'tolerance'>[];
 
 /**
  * Whether the broker's nodes can hold the queues orbit's layout will use, from what the
@@ -42,23 +46,23 @@ export interface CapacityWarning {
 
 /**
  * Rungs of the ladder whose TTL falls within `SIZING_SPAN_MS` (within the longest delay); 0 for
- * binary levels. With lanes of other tolerances (`laneTolerances`), the rungs of every one of
+ * binary levels. With lanes of other tolerances (`lanes[].tolerance`), the rungs of every one of
  * their ladders, each TTL once.
  */
-export function ladderQueuesInSpan(delay: DelayConfig, laneTolerances: readonly number[] = []): number {
+export function ladderQueuesInSpan(delay: DelayConfig, lanes: Lanes = []): number {
   if (!(delay.tolerance > 0)) return 0;
   const maxUnits = 2 ** delay.levels - 1;
   const [from, to] = SIZING_SPAN_MS.map((ms) => Math.ceil(ms / delay.unitMs));
   const rungs = new Set<number>();
-  for (const t of new Set([delay.tolerance, ...laneTolerances.filter((l) => l > 0)])) {
+  for (const t of ladderTolerances({ delay, lanes })) {
     for (const r of ladderRungs(t, Math.min(maxUnits, to!))) if (r >= from!) rungs.add(r);
   }
   return rungs.size;
 }
 
 /** File handles a node should have for the layout of `delay` (and lanes of other tolerances): the ladders' queues over the sizing span, plus headroom. */
-export function handlesNeeded(delay: DelayConfig, laneTolerances: readonly number[] = []): number {
-  const queues = delay.tolerance > 0 ? ladderQueuesInSpan(delay, laneTolerances) : delay.levels;
+export function handlesNeeded(delay: DelayConfig, lanes: Lanes = []): number {
+  const queues = delay.tolerance > 0 ? ladderQueuesInSpan(delay, lanes) : delay.levels;
   return queues * HANDLES_PER_QUEUE + HANDLE_HEADROOM;
 }
 
@@ -67,10 +71,10 @@ const RAISE =
   'the official images and Debian\'s unit already do), or lower the ladder with a larger delay.tolerance';
 
 /** The warnings for each node whose handles cannot hold the layout; empty when every node can. */
-export function capacityWarnings(nodes: readonly BrokerNodeLimits[], delay: DelayConfig, laneTolerances: readonly number[] = []): CapacityWarning[] {
-  const needed = handlesNeeded(delay, laneTolerances);
-  const queues = delay.tolerance > 0 ? ladderQueuesInSpan(delay, laneTolerances) : delay.levels;
-  const tolerances = [...new Set([delay.tolerance, ...laneTolerances.filter((t) => t > 0)])].map((t) => `${+(t * 100).toFixed(4)} %`);
+export function capacityWarnings(nodes: readonly BrokerNodeLimits[], delay: DelayConfig, lanes: Lanes = []): CapacityWarning[] {
+  const needed = handlesNeeded(delay, lanes);
+  const queues = delay.tolerance > 0 ? ladderQueuesInSpan(delay, lanes) : delay.levels;
+  const tolerances = ladderTolerances({ delay, lanes }).map((t) => `${+(t * 100).toFixed(4)} %`);
   const layout =
     delay.tolerance > 0
       ? `the delay ladder${tolerances.length > 1 ? 's' : ''} at tolerance ${tolerances.join(', ')} use${tolerances.length > 1 ? '' : 's'} up to ${queues} queues for delays between 1 min and 1 day`
