@@ -17,6 +17,10 @@ export const HAND_BACK_CHUNK = 32;
  * (which a quorum queue applies in order: it keeps so few in a sorted map), each sent once
  * the queue's count shows the one before. A classic queue shows a return at once.
  *
+ * A chunk never spans two consumers (`walk-head.ts` fetches each window with a consumer of
+ * its own): the channel sends one return per consumer, and a quorum queue applied the later
+ * consumer's first (3.10.8: four messages at a window's end went back behind the next 28).
+ *
  * The wait for a return to show gives up after `timeoutMs` (a consumer taking from the queue
  * meanwhile keeps the count down): the rest still goes back, perhaps out of order.
  */
@@ -24,12 +28,25 @@ export async function handBack(ch: Channel, queue: string, held: readonly Messag
   if (held.length === 0) return;
   const base = (await ch.checkQueue(queue)).messageCount;
   const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < held.length; i += HAND_BACK_CHUNK) {
-    const last = Math.min(i + HAND_BACK_CHUNK, held.length);
+  for (let i = 0, last = 0; i < held.length; i = last) {
+    last = chunkEnd(held, i);
     // Every message up to this one that is still unacked: this chunk (earlier ones went back).
     ch.nack(held[last - 1]!, true, true);
     while ((await ch.checkQueue(queue)).messageCount < base + last && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 2));
     }
   }
+}
+
+/** The end (exclusive) of the chunk that starts at `start`: at most `HAND_BACK_CHUNK`, all fetched by one consumer (or by gets). */
+function chunkEnd(held: readonly Message[], start: number): number {
+  const tag = consumerTagOf(held[start]!);
+  let end = start + 1;
+  while (end < held.length && end - start < HAND_BACK_CHUNK && consumerTagOf(held[end]!) === tag) end++;
+  return end;
+}
+
+function consumerTagOf(msg: Message): string | undefined {
+  const tag: unknown = (msg.fields as { consumerTag?: unknown }).consumerTag;
+  return typeof tag === 'string' ? tag : undefined;
 }

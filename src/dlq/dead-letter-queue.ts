@@ -1,5 +1,6 @@
-import type { Channel, GetMessage } from 'amqplib';
+import type { Channel, Message } from 'amqplib';
 import { handBack } from '../amqp/hand-back';
+import { walkHead } from '../amqp/walk-head';
 import type { BrokerSession } from '../publish/session';
 import type { LaneConfig } from '../config/types';
 import { BrokerError, errorMessage, OrbitError } from '../errors';
@@ -43,7 +44,7 @@ export interface ReplayResult {
 }
 
 /** Whether a dead message is one `filter` selects: its id, one of its ids, its lane (each when given). */
-export function matchesFilter(msg: GetMessage, filter: Pick<ReplayFilter, 'id' | 'ids' | 'lane'>): boolean {
+export function matchesFilter(msg: Message, filter: Pick<ReplayFilter, 'id' | 'ids' | 'lane'>): boolean {
   const id: unknown = msg.properties.messageId;
   if (filter.id !== undefined && id !== filter.id) return false;
   if (filter.ids !== undefined && !(typeof id === 'string' && filter.ids.has(id))) return false;
@@ -109,20 +110,18 @@ export class DeadLetterQueue {
    * Looks at up to `max` messages from the head, in queue order, and hands every one back
    * where it was: `visit` sees each (return false to stop early). One channel, one pass.
    */
-  async peek(which: DeadQueueName, max: number, visit: (msg: GetMessage, index: number) => boolean | void): Promise<PeekResult> {
+  async peek(which: DeadQueueName, max: number, visit: (msg: Message, index: number) => boolean | void): Promise<PeekResult> {
     this.refuseUnsafe(which);
     const queue = this.queueName(which);
     return this.withChannel(async (ch) => {
       const depth = (await ch.checkQueue(queue)).messageCount;
-      const held: GetMessage[] = [];
-      while (held.length < Math.min(max, depth)) {
-        const msg = await ch.get(queue, { noAck: false });
-        if (!msg) break;
+      const held: Message[] = [];
+      const walk = await walkHead(ch, queue, Math.min(max, depth), (msg, index) => {
         held.push(msg);
-        if (visit(msg, held.length - 1) === false) break;
-      }
-      await handBack(ch, queue, held);
-      return { scanned: held.length, total: depth };
+        return visit(msg, index);
+      });
+      await handBack(ch, queue, [...held, ...walk.unvisited]);
+      return { scanned: walk.visited, total: depth };
     });
   }
 
@@ -134,7 +133,7 @@ export class DeadLetterQueue {
   private async sweep(
     which: DeadQueueName,
     filter: ReplayFilter,
-    take: (msg: GetMessage, lane: string) => Promise<void>,
+    take: (msg: Message, lane: string) => Promise<void>,
     options: { anyLane?: boolean } = {},
   ): Promise<{ taken: number; skipped: number; left: number; scanned: number; unknownLanes: string[] }> {
     this.refuseUnsafe(which);
@@ -142,34 +141,30 @@ export class DeadLetterQueue {
     return this.withChannel(async (ch) => {
       const total = (await ch.checkQueue(queue)).messageCount;
       const limit = filter.limit ?? Infinity;
-      const end = Math.min(total, filter.scanLimit ?? Infinity);
+      const end = limit <= 0 ? 0 : Math.min(total, filter.scanLimit ?? Infinity);
       let taken = 0;
       let skipped = 0;
-      let seen = 0;
       const unknown = new Set<string>();
-      const held: GetMessage[] = [];
+      const held: Message[] = [];
       // One pass over what was there at the start; what is not taken goes back at the end.
-      for (; seen < end && taken < limit; seen++) {
-        const msg = await ch.get(queue, { noAck: false });
-        if (!msg) break;
+      const walk = await walkHead(ch, queue, end, async (msg) => {
         const lane = laneOf(headersOf(msg));
         if (!matchesFilter(msg, filter)) {
           held.push(msg);
           skipped++;
-          continue;
-        }
-        if (!options.anyLane && (lane === null || !this.lanes.has(lane))) {
+        } else if (!options.anyLane && (lane === null || !this.lanes.has(lane))) {
           unknown.add(lane ?? '(none)');
           held.push(msg);
           skipped++;
-          continue;
+        } else {
+          await take(msg, lane ?? '');
+          ch.ack(msg);
+          taken++;
         }
-        await take(msg, lane ?? '');
-        ch.ack(msg);
-        taken++;
-      }
-      await handBack(ch, queue, held);
-      return { taken, skipped, left: total - taken, scanned: seen, unknownLanes: [...unknown] };
+        return taken < limit;
+      });
+      await handBack(ch, queue, [...held, ...walk.unvisited]);
+      return { taken, skipped, left: total - taken, scanned: walk.visited, unknownLanes: [...unknown] };
     });
   }
 
@@ -192,7 +187,7 @@ export class DeadLetterQueue {
     );
   }
 
-  private async republish(msg: GetMessage, lane: string): Promise<void> {
+  private async republish(msg: Message, lane: string): Promise<void> {
     const headers = headersOf(msg);
     const laneConfig = this.lanes.get(lane)!;
     const now = Date.now();

@@ -1,4 +1,4 @@
-import type { GetMessage } from 'amqplib';
+import type { Message } from 'amqplib';
 import { matchesFilter, type DeadLetterQueue, type DeadQueueName, type ReplayFilter } from '../../dlq/dead-letter-queue';
 import { describeDeadMessage } from '../../dlq/describe';
 import { headersOf, HEADER } from '../../message/headers';
@@ -115,7 +115,7 @@ export async function countMatching(dlq: DeadLetterQueue, which: DeadQueueName, 
   return { count, total, truncated: total > scanned };
 }
 
-function row(msg: GetMessage, position: number, now: number): DeadLetterRow {
+function row(msg: Message, position: number, now: number): DeadLetterRow {
   const view = describeDeadMessage(msg.content, msg.properties, now);
   const deadAt = headersOf(msg)[HEADER.deadAt];
   const at = typeof deadAt === 'number' ? deadAt : typeof deadAt === 'bigint' ? Number(deadAt) : NaN;
@@ -132,7 +132,7 @@ function row(msg: GetMessage, position: number, now: number): DeadLetterRow {
   };
 }
 
-function detail(msg: GetMessage, position: number, now: number): DeadLetterDetail {
+function detail(msg: Message, position: number, now: number): DeadLetterDetail {
   const content = msg.content;
   const shown = content.subarray(0, BODY_SHOWN_MAX);
   const bodyTruncated = content.length > shown.length;
