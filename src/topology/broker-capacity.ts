@@ -60,10 +60,14 @@ export function ladderQueuesInSpan(delay: DelayConfig, lanes: Lanes = []): numbe
   return rungs.size;
 }
 
+/** Delay queues the layout may keep busy: the ladders' rungs over the sizing span, or every binary level. */
+function delayQueuesInSpan(delay: DelayConfig, lanes: Lanes): number {
+  return delay.tolerance > 0 ? ladderQueuesInSpan(delay, lanes) : delay.levels;
+}
+
 /** File handles a node should have for the layout of `delay` (and lanes of other tolerances): the ladders' queues over the sizing span, plus headroom. */
 export function handlesNeeded(delay: DelayConfig, lanes: Lanes = []): number {
-  const queues = delay.tolerance > 0 ? ladderQueuesInSpan(delay, lanes) : delay.levels;
-  return queues * HANDLES_PER_QUEUE + HANDLE_HEADROOM;
+  return delayQueuesInSpan(delay, lanes) * HANDLES_PER_QUEUE + HANDLE_HEADROOM;
 }
 
 const RAISE =
@@ -73,7 +77,7 @@ const RAISE =
 /** The warnings for each node whose handles cannot hold the layout; empty when every node can. */
 export function capacityWarnings(nodes: readonly BrokerNodeLimits[], delay: DelayConfig, lanes: Lanes = []): CapacityWarning[] {
   const needed = handlesNeeded(delay, lanes);
-  const queues = delay.tolerance > 0 ? ladderQueuesInSpan(delay, lanes) : delay.levels;
+  const queues = delayQueuesInSpan(delay, lanes);
   const tolerances = ladderTolerances({ delay, lanes }).map((t) => `${+(t * 100).toFixed(4)} %`);
   const layout =
     delay.tolerance > 0
