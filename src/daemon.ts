@@ -1,5 +1,6 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
-import { connectionName, openConnection } from './amqp/connection';
+import { closeConnection, connectionName, openConnection } from './amqp/connection';
+import { CHANNEL_CLOSE_TIMEOUT_MS } from './amqp/managed-channel';
 import type { PublishChannel } from './amqp/publish-channel';
 import type { RungDeclarer } from './amqp/rung-declarer';
 import { BrokerMemoryWatch } from './amqp/broker-memory-watch';
@@ -283,6 +284,7 @@ export class Daemon {
       observer: this.observer,
       unsafeToLook: (queue) => this.asserter.unsafeToLook(queue),
       forward: (msg) => this.publisher!.forward(msg),
+      lookTimeoutMs: this.config.amqp.publishTimeoutMs,
       rungs: this.rungs,
     });
     this.workAhead.start();
@@ -440,6 +442,13 @@ export class Daemon {
     return loadHandler(lane.handler);
   }
 
+  /** Closes a connection; one the broker does not close in time is cut (logged), so the stop ends. */
+  private async closeBounded(connection: AmqpConnectionManager | undefined): Promise<void> {
+    if (connection && !(await closeConnection(connection, CHANNEL_CLOSE_TIMEOUT_MS))) {
+      this.log.warn({ ms: CHANNEL_CLOSE_TIMEOUT_MS }, 'broker did not confirm the connection close in time; the socket was closed');
+    }
+  }
+
   private async doStop(): Promise<void> {
     const started = Date.now();
     const inFlight = this.inFlight;
@@ -464,10 +473,10 @@ export class Daemon {
         ['close work-ahead channel', async () => this.workAhead?.close()],
         ['close lane channels', () => Promise.all(this.workers.map((w) => w.close()))],
         ['close tombstone follower', async () => this.follower?.close()],
-        ['close consume connection', async () => this.consumeConnection?.close()],
+        ['close consume connection', async () => this.closeBounded(this.consumeConnection)],
         ['close publish channel', async () => this.publish?.channel.close()],
         ['close rung channel', async () => this.rungs?.close()],
-        ['close publish connection', async () => this.publishConnection?.close()],
+        ['close publish connection', async () => this.closeBounded(this.publishConnection)],
         ['close http', async () => this.http?.close()],
         ['close console', async () => this.ui?.close()],
         ['close handler connections', async () => this.httpHandlers.forEach((h) => h.close())],

@@ -5,6 +5,7 @@ import { redactUrl } from '../config/redact';
 import type { Logger } from '../logging/logger';
 import { coalesceWrites, socketOfConnection } from './coalesce-writes';
 import { connectRefusal, notConnected } from './connect-error';
+import { within } from './within';
 import type { BrokerRefusedError } from '../errors';
 
 /** Which of orbit's connections this is; consuming and publishing never share one. */
@@ -146,4 +147,23 @@ export function awaitFirstConnect(manager: AmqpConnectionManager, timeoutMs: num
     manager.on('connect', onConnect);
     manager.on('connectFailed', onFailed);
   });
+}
+
+/**
+ * Closes `manager`, waiting up to `timeoutMs` for the broker's close-ok; past that the socket
+ * is destroyed (the broker then ends the connection as a lost client: what is unacked on it
+ * goes back to its queues). A broker that does not answer must not hold a shutdown forever.
+ * @returns false when the close had to be forced
+ */
+export async function closeConnection(manager: AmqpConnectionManager, timeoutMs: number): Promise<boolean> {
+  const socket = socketOfConnection(manager.connection);
+  const closing = manager.close();
+  closing.catch(() => undefined);
+  let late = false;
+  await within(closing, timeoutMs, () => {
+    late = true;
+    return new Error(`connection did not close within ${timeoutMs} ms`);
+  }).catch(() => undefined);
+  if (late) socket?.destroy();
+  return !late;
 }

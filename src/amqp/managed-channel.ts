@@ -4,6 +4,7 @@ import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
 import { BrokerError, errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
 import { QUEUE_UNAVAILABLE } from './topology-asserter';
+import { within } from './within';
 
 export type RawChannel = Channel | ConfirmChannel;
 
@@ -17,7 +18,19 @@ export interface ManagedChannelOptions<C extends RawChannel> {
   readonly setup: (channel: C, model: ChannelModel) => Promise<void>;
   /** Pause before reopening a channel the broker closed while the connection stayed up. */
   readonly reopenDelayMs?: number;
+  /**
+   * How long `close` waits for the broker's close-ok. @defaultValue CHANNEL_CLOSE_TIMEOUT_MS
+   */
+  readonly closeTimeoutMs?: number;
 }
+
+/**
+ * How long closing a channel waits for the broker to confirm it. A channel whose broker side
+ * is stuck in a call to a queue that does not answer (a quorum queue without a leader holds a
+ * `basic.get` unanswered, and the channel's close behind it: seen on RabbitMQ 4.0) would hold
+ * a shutdown forever; past this the channel is left to the connection's close, which ends it.
+ */
+export const CHANNEL_CLOSE_TIMEOUT_MS = 5000;
 
 /**
  * One channel that is re-created, and set up again, whenever it or its connection is lost.
@@ -122,13 +135,35 @@ export class ManagedChannel<C extends RawChannel = ConfirmChannel> extends Event
     this.channel = undefined;
     for (const w of this.waiters) w.reject(new BrokerError(`channel ${this.options.name} is closed`, { code: 'CLOSED' }));
     this.waiters.clear();
-    if (channel) {
-      try {
-        await channel.close();
-      } catch {
-        // Already closed by the broker or the connection: nothing left to release.
-      }
-    }
+    if (channel) await this.closeRaw(channel);
+  }
+
+  /**
+   * Gives up on `channel` when it is the live one (a call on it went unanswered, and every
+   * later call would queue behind it): it is dropped and closed without waiting, and a new
+   * channel is opened in its place. What was fetched on it and not yet acked goes back to its
+   * queue when the broker ends it (at the latest with the connection).
+   */
+  abandon(channel: C, reason: string): void {
+    if (this.closed || !this.isCurrent(channel)) return;
+    this.log.warn({ reason }, 'channel abandoned; opening a new one');
+    if (this.settingUp === channel) this.settingUp = undefined;
+    if (this.channel === channel) this.lose();
+    void channel.close().catch(() => undefined);
+    void this.open();
+  }
+
+  private async closeRaw(channel: C): Promise<void> {
+    const ms = this.options.closeTimeoutMs ?? CHANNEL_CLOSE_TIMEOUT_MS;
+    const closing = channel.close();
+    // Already closed by the broker or the connection: nothing left to release.
+    closing.catch(() => undefined);
+    let late = false;
+    await within(closing, ms, () => {
+      late = true;
+      return new Error(`channel ${this.options.name} did not close within ${ms} ms`);
+    }).catch(() => undefined);
+    if (late) this.log.warn({ ms }, 'channel did not close in time; left to the connection');
   }
 
   private onConnect(): void {

@@ -1,5 +1,6 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import { errnoCode } from '../errors';
+import { within } from './within';
 
 /** A queue's counts, as a passive declare reports them. */
 export interface QueueCounts {
@@ -10,6 +11,8 @@ export interface QueueCounts {
 /**
  * Counts of many queues, most of them possibly missing, by passive declares on `parallel`
  * channels of their own (a missing queue closes its channel; the next one opens a new one).
+ * Rejects once `timeoutMs` have passed, also while a declare is still unanswered (a queue that
+ * does not answer must not hold its caller); that channel is then closed without waiting.
  */
 export async function probeQueues(model: ChannelModel, queueNames: readonly string[], timeoutMs: number, parallel = 16): Promise<Map<string, QueueCounts | null>> {
   const counts = new Map<string, QueueCounts | null>();
@@ -27,10 +30,20 @@ export async function probeQueues(model: ChannelModel, queueNames: readonly stri
         if (Date.now() > deadline) throw new Error(`probing ${queueNames.length} queues took over ${timeoutMs} ms`);
         const name = queueNames[next++]!;
         ch ??= await open();
+        const look = ch.checkQueue(name);
+        look.catch(() => undefined);
+        let late = false;
         try {
-          const { messageCount, consumerCount } = await ch.checkQueue(name);
+          const { messageCount, consumerCount } = await within(look, Math.max(0, deadline - Date.now()), () => {
+            late = true;
+            return new Error(`probing ${queueNames.length} queues took over ${timeoutMs} ms (${name} did not answer)`);
+          });
           counts.set(name, { messageCount, consumerCount });
         } catch (err) {
+          if (late) {
+            void ch.close().catch(() => undefined);
+            ch = undefined;
+          }
           if (errnoCode(err) !== 404) throw err;
           counts.set(name, null);
           ch = undefined; // closed by the broker

@@ -1,6 +1,8 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel } from 'amqplib';
 import { ManagedChannel } from '../amqp/managed-channel';
+import { within } from '../amqp/within';
+import { SICK_QUEUE_REST_MS } from '../amqp/sick-queue';
 import type { Logger } from '../logging/logger';
 import type { QueueSpec } from '../topology/build';
 import { errnoCode } from '../errors';
@@ -22,6 +24,9 @@ export class QueueSampler {
   private readonly channel: ManagedChannel<Channel>;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  /** Queues whose depth check went unanswered, and until when they are left out. */
+  private readonly sickUntil = new Map<string, number>();
+  private readonly log: Logger;
 
   constructor(
     connection: AmqpConnectionManager,
@@ -32,8 +37,11 @@ export class QueueSampler {
     logger: Logger,
     /** Told of a queue found missing (a ladder rung the broker deleted once unused). */
     private readonly onMissing?: (queue: string) => void,
+    /** How long a round may wait for the broker's answers. @defaultValue the interval, at least 5 s */
+    private readonly roundTimeoutMs = Math.max(5000, intervalMs),
   ) {
     this.channel = new ManagedChannel<Channel>(connection, { name: 'queue-sampler', confirm: false, setup: async () => {} }, logger);
+    this.log = logger;
   }
 
   start(): void {
@@ -45,7 +53,12 @@ export class QueueSampler {
     this.timer.unref();
   }
 
-  /** One round over every queue; queues that cannot be checked are left out. */
+  /**
+   * One round over every queue; queues that cannot be checked are left out. A round is bounded
+   * (`roundTimeoutMs`): the declares go one after another on the channel, so a queue
+   * that does not answer (a quorum rung without a leader) would hold this and every later round.
+   * The first unanswered queue is then left out for `SICK_QUEUE_REST_MS` and the channel replaced.
+   */
   async sample(): Promise<QueueDepth[]> {
     if (this.running) return [];
     this.running = true;
@@ -53,8 +66,11 @@ export class QueueSampler {
       const ch = this.channel.current();
       if (!ch) return [];
       let missing = false;
-      const results = await Promise.all(
-        this.queues().map(async (q) => {
+      const now = Date.now();
+      const queues = this.queues().filter((q) => (this.sickUntil.get(q.name) ?? 0) <= now);
+      const answered = new Set<string>();
+      const round = Promise.all(
+        queues.map(async (q): Promise<QueueDepth | undefined> => {
           try {
             const { messageCount, consumerCount } = await ch.checkQueue(q.name);
             return { queue: q.name, role: q.role, messages: messageCount, consumers: consumerCount };
@@ -65,9 +81,29 @@ export class QueueSampler {
               this.onMissing?.(q.name);
             }
             return undefined;
+          } finally {
+            answered.add(q.name);
           }
         }),
       );
+      round.catch(() => undefined);
+      const limitMs = this.roundTimeoutMs;
+      let late = false;
+      let results: Array<QueueDepth | undefined>;
+      try {
+        results = await within(round, limitMs, () => {
+          late = true;
+          return new Error('sampling round unanswered');
+        });
+      } catch (err) {
+        if (!late) throw err;
+        // No sample this round (a partial one would read as queues gone); the next goes without it.
+        const sick = queues.find((q) => !answered.has(q.name))?.name;
+        if (sick !== undefined) this.sickUntil.set(sick, Date.now() + SICK_QUEUE_REST_MS);
+        this.log.warn({ queue: sick, ms: limitMs }, 'queue did not answer its depth check (a quorum queue without a leader?); left out of the metrics for a while');
+        this.channel.abandon(ch, `a depth check of ${sick} went unanswered`);
+        return [];
+      }
       const depths = results.filter((d): d is QueueDepth => d !== undefined);
       this.onSample(depths);
       return depths;

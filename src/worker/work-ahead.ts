@@ -1,6 +1,8 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel, GetMessage } from 'amqplib';
 import { ManagedChannel } from '../amqp/managed-channel';
+import { within } from '../amqp/within';
+import { SICK_QUEUE_REST_MS } from '../amqp/sick-queue';
 import type { DelayConfig } from '../config/types';
 import { formatDuration } from '../config/durations';
 import { destinationOf } from '../delay/routing';
@@ -36,9 +38,19 @@ export interface WorkAheadOptions {
    * (`MessagePublisher.forward`). Given, it replaces the hand-back on quorum delay queues.
    */
   readonly forward?: (msg: GetMessage) => Promise<void>;
+  /**
+   * How long a fetch may wait for the broker's answer (`amqp.publishTimeout`). A queue that
+   * does not answer (a quorum rung without a leader holds a `basic.get` unanswered) is left
+   * alone for `SICK_QUEUE_REST_MS`, and the channel, which would hold every later call behind
+   * that one, is replaced. @defaultValue 30 s
+   */
+  readonly lookTimeoutMs?: number;
   /** On the ladder (`delay.tolerance` > 0): the rungs known to exist, shortest TTL first. */
   readonly rungs?: { knownRungs(): ReadonlyArray<{ readonly queue: string }>; gone(queue: string): void };
 }
+
+/** What `fetch` returns for a fetch the broker did not answer in time. */
+const UNANSWERED = Symbol('unanswered');
 
 /**
  * Work-ahead (DESIGN.md): when a lane has had free capacity and no delivery for `idleMs`,
@@ -82,6 +94,8 @@ export class WorkAhead {
   private readonly episodes = new Map<string, Episode>();
   /** Quorum ladder: the due time of each rung's head when it was found too far ahead to run. */
   private readonly headDueAt = new Map<string, number>();
+  /** Delay queues whose last fetch went unanswered, and until when they are left alone. */
+  private readonly sickUntil = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private stopped = false;
@@ -166,18 +180,12 @@ export class WorkAhead {
     const maxAdvance = worker.lane.workAhead.maxAdvanceMs;
     const forwarding = this.forwarding();
     for (const queue of this.delayQueues()) {
-      if (this.o.unsafeToLook?.(queue)) continue;
+      if (this.o.unsafeToLook?.(queue) || (this.sickUntil.get(queue) ?? 0) > Date.now()) continue;
       if (forwarding && (this.headDueAt.get(queue) ?? -Infinity) - maxAdvance > Date.now()) continue;
       // Take from this level while the lane stays idle and the rate allows.
       while (this.isIdle(worker) && bucket.available() > 0 && this.channel.isCurrent(ch)) {
-        let msg: Awaited<ReturnType<Channel['get']>>;
-        try {
-          msg = await ch.get(queue, { noAck: false });
-        } catch (err) {
-          // A rung the broker deleted after it stayed unused (x-expires): forget it.
-          if (errnoCode(err) === 404) this.o.rungs?.gone(queue);
-          throw err;
-        }
+        const msg = await this.fetch(ch, queue);
+        if (msg === UNANSWERED) return taken;
         if (!msg) break;
         const early = this.earlyTarget(msg, maxAdvance);
         if (!early.target) {
@@ -193,6 +201,33 @@ export class WorkAhead {
       if (!this.isIdle(worker) || bucket.available() === 0) break;
     }
     return taken;
+  }
+
+  /**
+   * One `basic.get`, bounded by `lookTimeoutMs`. Unanswered: the queue rests, the channel is
+   * abandoned (a message the broker hands out on it later goes back when the broker ends it).
+   */
+  private async fetch(ch: Channel, queue: string): Promise<GetMessage | false | typeof UNANSWERED> {
+    const ms = this.o.lookTimeoutMs ?? 30_000;
+    const get = ch.get(queue, { noAck: false });
+    let late = false;
+    get.catch(() => undefined);
+    try {
+      return await within(get, ms, () => {
+        late = true;
+        return new Error(`no answer from ${queue}`);
+      });
+    } catch (err) {
+      if (late) {
+        this.sickUntil.set(queue, Date.now() + SICK_QUEUE_REST_MS);
+        this.o.logger.warn({ queue, ms, restMs: SICK_QUEUE_REST_MS }, 'delay queue did not answer a fetch (a quorum queue without a leader?); work-ahead leaves it alone for a while');
+        this.channel.abandon(ch, `a fetch from ${queue} went unanswered`);
+        return UNANSWERED;
+      }
+      // A rung the broker deleted after it stayed unused (x-expires): forget it.
+      if (errnoCode(err) === 404) this.o.rungs?.gone(queue);
+      throw err;
+    }
   }
 
   /** Quorum delay queues with a way to forward (see the class comment): send on rather than hand back. */

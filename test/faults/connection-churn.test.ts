@@ -93,7 +93,17 @@ describeFaults('fault: connection churn (private node)', () => {
       const queues = topologyQueues(config, ['work']);
       await waitFor(async () => daemon.inFlight === 0 && Object.values(await depthsAt(b.url, queues)).every((n) => n === 0), 30_000, 'queues to drain', 250);
       await sleep(1500); // channel reopen timers, late redeliveries
+      // A leak stays; a channel in passing goes: the daemon's rung discovery (every 30 s) probes
+      // the ladder on 4 channels of its own for a moment, and a census that met it once counted
+      // 4 more (CI-like run, 4.0). So the census is taken again, for up to 10 s, until it shows
+      // the baseline; what is left then is asserted below.
       after = await census();
+      const lookedFrom = Date.now();
+      const shape = (c: Awaited<ReturnType<typeof census>>) => JSON.stringify([c.connections, c.channels]);
+      while (shape(after) !== shape(baseline) && Date.now() - lookedFrom < 10_000) {
+        await sleep(500);
+        after = await census();
+      }
     } finally {
       await daemon.stop();
     }

@@ -6,6 +6,7 @@ import { Scheduler } from '../../src';
 import type { ResolvedConfig } from '../../src/config/types';
 import { silentLogger } from '../../src/logging/logger';
 import { REPO_ROOT } from '../helpers/cli';
+import { within } from '../../src/amqp/within';
 import { errnoCode } from '../../src/errors';
 import { names } from '../../src/naming/names';
 import { ladderQueues } from '../../src/topology/build';
@@ -22,30 +23,36 @@ export function writeConfig(dir: string, config: Record<string, unknown>): strin
 
 /**
  * Depth of each queue on the broker at `url`; one connection. A missing queue counts 0; a queue
- * the broker cannot answer for (a quorum queue still recovering after a restart, say) counts
- * Infinity, never 0, so a "drained" check cannot pass on a queue that was not looked at.
+ * the broker cannot answer for counts Infinity, never 0, so a "drained" check cannot pass on a
+ * queue that was not looked at: an error (a quorum queue still recovering after a restart), or
+ * no answer within `perQueueMs` (a quorum queue without a leader never answers a declare, and
+ * the look must name it, not hang its caller). Connecting is bounded the same way.
  */
-export async function depthsAt(url: string, queues: readonly string[]): Promise<Record<string, number>> {
-  const conn = await amqplib.connect(url);
-  // A broker that dies under this connection must not crash the test process.
-  conn.on('error', () => undefined);
+export async function depthsAt(url: string, queues: readonly string[], perQueueMs = 5000): Promise<Record<string, number>> {
+  const connecting = amqplib.connect(url, { timeout: perQueueMs });
+  connecting.then((c) => c.on('error', () => undefined), () => undefined);
+  const conn = await within(connecting, perQueueMs, () => new Error(`no AMQP connection to ${url} within ${perQueueMs} ms`));
   try {
     const out: Record<string, number> = {};
     for (const q of queues) {
-      const ch = await conn.createChannel();
+      const ch = await within(conn.createChannel(), perQueueMs, () => new Error(`no channel within ${perQueueMs} ms`));
       // A missing queue (a rung never used) closes the channel with 404: caught below, not a crash.
       ch.on('error', () => undefined);
+      const look = ch.checkQueue(q);
+      look.catch(() => undefined);
       try {
-        out[q] = (await ch.checkQueue(q)).messageCount;
+        out[q] = (await within(look, perQueueMs, () => new Error('no answer'))).messageCount;
       } catch (err) {
         out[q] = errnoCode(err) === 404 ? 0 : Number.POSITIVE_INFINITY;
       } finally {
-        await ch.close().catch(() => undefined);
+        // An unanswered look's channel would wait for the broker too: not awaited.
+        void ch.close().catch(() => undefined);
       }
     }
     return out;
   } finally {
-    await conn.close().catch(() => undefined);
+    // A connection with an unanswered look may never close cleanly: bounded, then left.
+    await within(conn.close(), perQueueMs, () => new Error('close')).catch(() => undefined);
   }
 }
 

@@ -1,0 +1,82 @@
+/**
+ * A delay rung that does not answer. A quorum rung back from a crash without a leader answers
+ * no command (docs/RELIABILITY.md, seen on RabbitMQ 4.0 in the fault suite): a `basic.get` on
+ * it waits forever, and so does the close of the channel it was sent on. Work-ahead fetched
+ * from it with no bound, so it stopped working ahead for good, and the daemon's stop then
+ * waited for that channel's close without end.
+ *
+ * The rung is made sick here by adding a member on a node that does not exist to its Raft
+ * cluster: that change can never commit, and from then on the queue commits nothing (measured
+ * on 4.0.5: passive and active declares still answer; a get and its channel's close do not).
+ * On a private node (3.10, or 4.0 under ORBIT_TEST_RABBITMQ=4).
+ */
+import pino from 'pino';
+import { Daemon, Scheduler } from '../../src';
+import { CHANNEL_CLOSE_TIMEOUT_MS } from '../../src/amqp/managed-channel';
+import { silentLogger } from '../../src/logging/logger';
+import { names } from '../../src/naming/names';
+import { randomNamespace, testConfig } from '../helpers/broker';
+import { privateBrokerForFile } from '../helpers/private-broker';
+import { Recorder } from '../helpers/recorder';
+import { waitFor } from '../helpers/wait';
+
+jest.setTimeout(120_000);
+
+const broker = privateBrokerForFile();
+
+test('work-ahead leaves a rung that does not answer alone, works ahead from the next, and the daemon still stops', async () => {
+  const b = broker();
+  const ns = randomNamespace('sick');
+  const PUBLISH_TIMEOUT_MS = 2000;
+  const config = testConfig(ns, {
+    amqp: { url: b.url, reconnect: '500ms', publishTimeout: `${PUBLISH_TIMEOUT_MS}ms` },
+    delay: { unit: '100ms', levels: 12, queueType: 'quorum' },
+    lanes: [{ name: 'w', concurrency: 10, workAhead: { idle: '300ms', maxAdvance: '1h', maxRate: 1000 } }],
+  });
+  const scheduler = new Scheduler({ config, logger: silentLogger() });
+  await scheduler.connect();
+  // Two rungs: the nearer one is looked into first, and is the one made sick.
+  await scheduler.publish('w', {}, { id: 'near', delay: 60_000 });
+  await scheduler.publish('w', {}, { id: 'far', delay: 300_000 });
+  await scheduler.close();
+  const n = names(ns);
+  const rungs = (await b.ctl('-q', 'list_queues', 'name', '--no-table-headers'))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((q) => n.rungTtlOf(q) !== undefined)
+    .sort((x, y) => n.rungTtlOf(x)! - n.rungTtlOf(y)!);
+  expect(rungs).toHaveLength(2);
+  const sick = rungs[0]!;
+  await b.ctl(
+    'eval',
+    `{ok, Q} = rabbit_amqqueue:lookup(rabbit_misc:r(<<"/">>, queue, <<"${sick}">>)), ` +
+      `{Name, _} = Member = amqqueue:get_pid(Q), ra:add_member(Member, {Name, 'ghost@nowhere'}, 2000).`,
+  );
+
+  const lines: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+  const recorder = new Recorder();
+  const daemon = new Daemon({ config, logger, handlers: { w: recorder.wrap() } });
+  await daemon.start();
+  let stopped = false;
+  try {
+    // The sick rung's fetch times out (publishTimeout), the rung is left alone, and the next
+    // round takes the far message early, on a new channel.
+    await waitFor(() => recorder.runs.some((r) => r.id === 'far'), 30_000, 'the far message, taken early');
+    expect(recorder.runs.find((r) => r.id === 'far')!.early).toBe(true);
+    expect(recorder.runs.some((r) => r.id === 'near')).toBe(false);
+    const warned = lines.map((l) => JSON.parse(l) as { msg: string; queue?: string }).filter((l) => l.msg.includes('did not answer a fetch'));
+    expect(warned.map((l) => l.queue)).toEqual([sick]);
+
+    // The stop waits for no unanswered close: the abandoned channel is not waited for, and the
+    // connection's close is bounded.
+    const began = Date.now();
+    await daemon.stop();
+    stopped = true;
+    expect(Date.now() - began).toBeLessThan(2 * CHANNEL_CLOSE_TIMEOUT_MS + 5000);
+  } finally {
+    if (!stopped) await daemon.stop();
+    // The sick rung would hold its close: deleted here (with the message in it).
+    await b.ctl('delete_queue', sick).catch(() => undefined);
+  }
+});
