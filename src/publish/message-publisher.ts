@@ -32,7 +32,20 @@ export interface RungEnsurer {
   ensure(queue: string, ttlMs: number): Promise<void> | undefined;
   /** A publish to `queue` was unroutable: declare it again before the next. */
   forget(queue: string): void;
+  /**
+   * A publish to `queue` got no confirm in time: `ensure` fails it with `RUNG_UNANSWERED` for a
+   * while, so its messages go to the next rung up at once instead of each waiting out a timeout.
+   */
+  sick?(queue: string): void;
 }
+
+/**
+ * A quorum rung that cannot commit (back from a crash without a leader) may still answer its
+ * declare and then never confirm what is published to it (measured on 4.0.5: declare-ok at
+ * once, no confirm in 20 s). Such a publish ends in this code, and is detoured like an
+ * unanswered declare.
+ */
+const CONFIRM_TIMEOUT = 'CONFIRM_TIMEOUT';
 
 /** A message as fetched from a delay queue: what `forward` needs of it. */
 export interface FetchedCopy {
@@ -240,17 +253,19 @@ export class MessagePublisher {
   /**
    * Publishes to a route: declares its rung first when it has to, and adds its `CC` keys.
    *
-   * A rung whose declare the broker does not answer (a quorum rung that came back from a
-   * broker crash without a leader: docs/RELIABILITY.md) would otherwise fail every message
-   * meant for it, for as long as it stays sick, and their originals would wait unacked. So
-   * such a message takes the next rung up (up to `MAX_RUNG_DETOURS` of them): it runs later
+   * A rung whose declare the broker does not answer, or that leaves a publish unconfirmed (a
+   * quorum rung that came back from a broker crash without a leader: docs/RELIABILITY.md),
+   * would otherwise fail every message meant for it, for as long as it stays sick, and their
+   * originals would wait unacked. So such a message takes the next rung up (up to `MAX_RUNG_DETOURS` of them): it runs later
    * by one rung step (max(unit, τ/2 × delay)), and nothing waits on the sick queue.
    */
   private send(route: Route, body: Buffer, options: { messageId: string; priority: number; headers: Record<string, unknown> }, detours = 0): Promise<void> {
     const sent = this.sendTo(route, body, options);
     if (route.rung === undefined || detours >= MAX_RUNG_DETOURS) return sent;
     return sent.catch((err: unknown) => {
-      const above = isOrbitError(err) && err.code === RUNG_UNANSWERED ? this.rungAbove(route) : undefined;
+      const code = isOrbitError(err) ? err.code : undefined;
+      if (code === CONFIRM_TIMEOUT) this.rungs?.sick?.(route.rung!.queue);
+      const above = code === RUNG_UNANSWERED || code === CONFIRM_TIMEOUT ? this.rungAbove(route) : undefined;
       if (!above) throw err;
       return this.send(above, body, options, detours + 1);
     });

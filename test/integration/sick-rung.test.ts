@@ -16,13 +16,34 @@ import { CHANNEL_CLOSE_TIMEOUT_MS } from '../../src/amqp/managed-channel';
 import { silentLogger } from '../../src/logging/logger';
 import { names } from '../../src/naming/names';
 import { randomNamespace, testConfig } from '../helpers/broker';
-import { privateBrokerForFile } from '../helpers/private-broker';
+import { type PrivateBroker, privateBrokerForFile } from '../helpers/private-broker';
 import { Recorder } from '../helpers/recorder';
+import { brokerClockSlackMs } from '../helpers/broker-clock';
+import { depthsAt } from '../faults/util';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(120_000);
 
 const broker = privateBrokerForFile();
+
+/** The namespace's rungs, shortest TTL first. */
+async function rungsOf(b: PrivateBroker, ns: string): Promise<string[]> {
+  const n = names(ns);
+  return (await b.ctl('-q', 'list_queues', 'name', '--no-table-headers'))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((q) => q.startsWith(`${ns}.`) && n.rungTtlOf(q) !== undefined)
+    .sort((x, y) => n.rungTtlOf(x)! - n.rungTtlOf(y)!);
+}
+
+/** Adds a member on a node that does not exist to `queue`'s Raft cluster: from then on the queue commits nothing. */
+async function makeSick(b: PrivateBroker, queue: string): Promise<void> {
+  await b.ctl(
+    'eval',
+    `{ok, Q} = rabbit_amqqueue:lookup(rabbit_misc:r(<<"/">>, queue, <<"${queue}">>)), ` +
+      `{Name, _} = Member = amqqueue:get_pid(Q), ra:add_member(Member, {Name, 'ghost@nowhere'}, 2000).`,
+  );
+}
 
 test('work-ahead leaves a rung that does not answer alone, works ahead from the next, and the daemon still stops', async () => {
   const b = broker();
@@ -39,19 +60,10 @@ test('work-ahead leaves a rung that does not answer alone, works ahead from the 
   await scheduler.publish('w', {}, { id: 'near', delay: 60_000 });
   await scheduler.publish('w', {}, { id: 'far', delay: 300_000 });
   await scheduler.close();
-  const n = names(ns);
-  const rungs = (await b.ctl('-q', 'list_queues', 'name', '--no-table-headers'))
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((q) => n.rungTtlOf(q) !== undefined)
-    .sort((x, y) => n.rungTtlOf(x)! - n.rungTtlOf(y)!);
+  const rungs = await rungsOf(b, ns);
   expect(rungs).toHaveLength(2);
   const sick = rungs[0]!;
-  await b.ctl(
-    'eval',
-    `{ok, Q} = rabbit_amqqueue:lookup(rabbit_misc:r(<<"/">>, queue, <<"${sick}">>)), ` +
-      `{Name, _} = Member = amqqueue:get_pid(Q), ra:add_member(Member, {Name, 'ghost@nowhere'}, 2000).`,
-  );
+  await makeSick(b, sick);
 
   const lines: string[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
@@ -78,5 +90,51 @@ test('work-ahead leaves a rung that does not answer alone, works ahead from the 
     if (!stopped) await daemon.stop();
     // The sick rung would hold its close: deleted here (with the message in it).
     await b.ctl('delete_queue', sick).catch(() => undefined);
+  }
+});
+
+test('a rung that answers its declare but confirms nothing: the publish goes to the next rung up, later ones at once, and every message runs, never early', async () => {
+  const b = broker();
+  const ns = randomNamespace('sickp');
+  const PUBLISH_TIMEOUT_MS = 2000;
+  const DELAY_MS = 3000;
+  const config = testConfig(ns, {
+    amqp: { url: b.url, reconnect: '500ms', publishTimeout: `${PUBLISH_TIMEOUT_MS}ms` },
+    delay: { unit: '100ms', levels: 12, queueType: 'quorum' },
+    lanes: [{ name: 'w', concurrency: 10 }],
+  });
+  const scheduler = new Scheduler({ config, logger: silentLogger() });
+  await scheduler.connect();
+  const due = new Map<string, number>();
+  let sick: string | undefined;
+  try {
+    // The rung of DELAY_MS exists (declared and settled by this first publish) and, once the
+    // first message has left it for the lane, turns sick.
+    due.set('first', (await scheduler.publish('w', {}, { id: 'first', delay: DELAY_MS })).dueAt.getTime());
+    [sick] = await rungsOf(b, ns);
+    await waitFor(async () => (await depthsAt(b.url, [sick!]))[sick!] === 0, 30_000, 'the first message out of the rung');
+    await makeSick(b, sick!);
+    // Declared recently, so published to at once: no confirm, and after publishTimeout it goes
+    // one rung up (new: declared, settled). The next message skips the sick rung at once.
+    let began = Date.now();
+    due.set('detoured', (await scheduler.publish('w', {}, { id: 'detoured', delay: DELAY_MS })).dueAt.getTime());
+    expect(Date.now() - began).toBeGreaterThanOrEqual(PUBLISH_TIMEOUT_MS);
+    began = Date.now();
+    due.set('next', (await scheduler.publish('w', {}, { id: 'next', delay: DELAY_MS })).dueAt.getTime());
+    expect(Date.now() - began).toBeLessThan(PUBLISH_TIMEOUT_MS);
+    expect(await rungsOf(b, ns)).toHaveLength(2);
+  } finally {
+    await scheduler.close();
+  }
+  const recorder = new Recorder();
+  const daemon = new Daemon({ config, logger: silentLogger(), handlers: { w: recorder.wrap() } });
+  await daemon.start();
+  try {
+    await waitFor(() => recorder.count >= 3, 30_000, 'every message to run');
+    for (const r of recorder.runs) expect(r.startedAt).toBeGreaterThanOrEqual(due.get(r.id)! - brokerClockSlackMs(DELAY_MS));
+    expect(recorder.runs.map((r) => r.id).sort()).toEqual(['detoured', 'first', 'next']);
+  } finally {
+    await daemon.stop();
+    if (sick !== undefined) await b.ctl('delete_queue', sick).catch(() => undefined);
   }
 });

@@ -2,11 +2,13 @@
  * A rung the broker does not answer (a quorum rung back from a crash without a leader): the
  * publisher sends its messages to the next rung up instead of failing them for as long as
  * the rung stays sick. Later by one rung step, never earlier; other failures are not detoured.
+ * A rung that answers its declare but confirms nothing (one that cannot commit) is detoured
+ * the same way once its publish times out, and the declarer is told.
  */
 import type { ConfirmedPublisher } from '../../src/amqp/confirmed-publisher';
 import { RUNG_UNANSWERED } from '../../src/amqp/rung-declarer';
 import { allowedLatenessMs, ladderRungs, rungIndex } from '../../src/delay/ladder';
-import { BrokerError } from '../../src/errors';
+import { BrokerError, PublishError } from '../../src/errors';
 import type { OutgoingMessage } from '../../src/message/types';
 import { names } from '../../src/naming/names';
 import { MessagePublisher } from '../../src/publish/message-publisher';
@@ -76,6 +78,23 @@ describe.each(['classic', 'quorum'] as const)('a sick rung on %s delay queues', 
     await expect(mp.schedule(outgoing(60_000))).rejects.toMatchObject({ code: 'NOT_CONNECTED' });
     expect(asked).toHaveLength(1);
     expect(sent).toEqual([]);
+  });
+
+  test('a rung that leaves a publish unconfirmed is told sick, and the message goes to the next rung up', async () => {
+    const d = 60_000;
+    const sickQueue = n.rung(rungMs(d), false);
+    const sent: string[] = [];
+    const fake = {
+      publish(_exchange: string, routingKey: string): Promise<void> {
+        sent.push(routingKey);
+        return routingKey === sickQueue ? Promise.reject(new PublishError('no confirm within 5000 ms', { code: 'CONFIRM_TIMEOUT' })) : Promise.resolve();
+      },
+    } as unknown as ConfirmedPublisher;
+    const told: string[] = [];
+    const rungs = { ensure: () => undefined, forget: () => undefined, sick: (q: string) => void told.push(q) };
+    await new MessagePublisher(fake, n, config.delay, config.lanes, rungs).schedule(outgoing(d));
+    expect(sent).toEqual([sickQueue, n.rung(rungMs(d, 1), false)]);
+    expect(told).toEqual([sickQueue]);
   });
 
   test('a high-priority message keeps to its kind of rung', async () => {
