@@ -10,7 +10,6 @@ import { names, type Names } from '../naming/names';
 import { ManagedChannel } from './managed-channel';
 import { isQuorumQueue, NEW_QUORUM_QUEUE_SETTLE_MS, settleNewQuorumQueues } from './new-quorum-queue';
 import { probeQueues } from './probe-queues';
-import { SICK_QUEUE_REST_MS } from './sick-queue';
 import { brokerVersionOf, inequivalentArgument } from './topology-asserter';
 import { within } from './within';
 
@@ -59,8 +58,6 @@ export class RungDeclarer {
   private readonly drifted = new Set<string>();
   /** Rungs whose last declare the broker has not answered yet. */
   private readonly unanswered = new Set<string>();
-  /** Rungs that left a publish unconfirmed, and until when they are not used (`sick`). */
-  private readonly sickUntil = new Map<string, number>();
 
   constructor(
     private readonly connection: AmqpConnectionManager,
@@ -80,14 +77,6 @@ export class RungDeclarer {
    * a promise that settles once it is declared (the lease renewed) or could not be.
    */
   ensure(queue: string, ttlMs: number): Promise<void> | undefined {
-    const sickUntil = this.sickUntil.get(queue);
-    if (sickUntil !== undefined && sickUntil > Date.now()) {
-      return Promise.reject(
-        new BrokerError(`rung ${queue} left a publish unconfirmed (a quorum queue without a leader?); not used until ${new Date(sickUntil).toISOString()}`, {
-          code: RUNG_UNANSWERED,
-        }),
-      );
-    }
     const at = this.declared.get(queue);
     if (at !== undefined && performance.now() - at < rungRenewMs(ttlMs)) return undefined;
     let pending = this.declaring.get(queue);
@@ -98,19 +87,6 @@ export class RungDeclarer {
       this.declaring.set(queue, pending);
     }
     return pending;
-  }
-
-  /**
-   * A publish to `queue` got no confirm within `amqp.publishTimeout`: a quorum rung that cannot
-   * commit (back from a crash without a leader) answers its declare and confirms nothing. For
-   * `SICK_QUEUE_REST_MS` every `ensure` of it then fails at once with `RUNG_UNANSWERED`, so its
-   * messages take the next rung up without each waiting out a timeout; then it is tried again.
-   */
-  sick(queue: string): void {
-    if ((this.sickUntil.get(queue) ?? 0) <= Date.now()) {
-      this.logger.warn({ queue, restMs: SICK_QUEUE_REST_MS }, 'rung left a publish unconfirmed (a quorum queue without a leader?); its messages take the next rung up for a while');
-    }
-    this.sickUntil.set(queue, Date.now() + SICK_QUEUE_REST_MS);
   }
 
   /** A publish to `queue` came back unroutable: the rung is gone; declare it before the next. */

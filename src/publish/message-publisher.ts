@@ -32,18 +32,16 @@ export interface RungEnsurer {
   ensure(queue: string, ttlMs: number): Promise<void> | undefined;
   /** A publish to `queue` was unroutable: declare it again before the next. */
   forget(queue: string): void;
-  /**
-   * A publish to `queue` got no confirm in time: `ensure` fails it with `RUNG_UNANSWERED` for a
-   * while, so its messages go to the next rung up at once instead of each waiting out a timeout.
-   */
-  sick?(queue: string): void;
 }
 
 /**
  * A quorum rung that cannot commit (back from a crash without a leader) may still answer its
  * declare and then never confirm what is published to it (measured on 4.0.5: declare-ok at
  * once, no confirm in 20 s). Such a publish ends in this code, and is detoured like an
- * unanswered declare.
+ * unanswered declare. The rung is not marked sick for the next messages: right after a broker
+ * restart healthy rungs can take longer than `amqp.publishTimeout` to confirm too (seen on
+ * 4.0 in CI), and a mark that outlived that would send their messages up for nothing, and
+ * fail them once the detours ran out.
  */
 const CONFIRM_TIMEOUT = 'CONFIRM_TIMEOUT';
 
@@ -264,7 +262,6 @@ export class MessagePublisher {
     if (route.rung === undefined || detours >= MAX_RUNG_DETOURS) return sent;
     return sent.catch((err: unknown) => {
       const code = isOrbitError(err) ? err.code : undefined;
-      if (code === CONFIRM_TIMEOUT) this.rungs?.sick?.(route.rung!.queue);
       const above = code === RUNG_UNANSWERED || code === CONFIRM_TIMEOUT ? this.rungAbove(route) : undefined;
       if (!above) throw err;
       return this.send(above, body, options, detours + 1);

@@ -93,7 +93,7 @@ test('work-ahead leaves a rung that does not answer alone, works ahead from the 
   }
 });
 
-test('a rung that answers its declare but confirms nothing: the publish goes to the next rung up, later ones at once, and every message runs, never early', async () => {
+test('a rung that answers its declare but confirms nothing: each publish to it goes to the next rung up after the publish timeout, and every message runs, never early', async () => {
   const b = broker();
   const ns = randomNamespace('sickp');
   const PUBLISH_TIMEOUT_MS = 2000;
@@ -114,14 +114,14 @@ test('a rung that answers its declare but confirms nothing: the publish goes to 
     [sick] = await rungsOf(b, ns);
     await waitFor(async () => (await depthsAt(b.url, [sick!]))[sick!] === 0, 30_000, 'the first message out of the rung');
     await makeSick(b, sick!);
-    // Declared recently, so published to at once: no confirm, and after publishTimeout it goes
-    // one rung up (new: declared, settled). The next message skips the sick rung at once.
-    let began = Date.now();
-    due.set('detoured', (await scheduler.publish('w', {}, { id: 'detoured', delay: DELAY_MS })).dueAt.getTime());
-    expect(Date.now() - began).toBeGreaterThanOrEqual(PUBLISH_TIMEOUT_MS);
-    began = Date.now();
-    due.set('next', (await scheduler.publish('w', {}, { id: 'next', delay: DELAY_MS })).dueAt.getTime());
-    expect(Date.now() - began).toBeLessThan(PUBLISH_TIMEOUT_MS);
+    // Published to at once (declared recently, and its declare answers): no confirm, and after
+    // publishTimeout it goes one rung up (new: declared, settled). The next message tries the
+    // rung again, and goes up the same way.
+    for (const id of ['detoured', 'next']) {
+      const began = Date.now();
+      due.set(id, (await scheduler.publish('w', {}, { id, delay: DELAY_MS })).dueAt.getTime());
+      expect(Date.now() - began).toBeGreaterThanOrEqual(PUBLISH_TIMEOUT_MS);
+    }
     expect(await rungsOf(b, ns)).toHaveLength(2);
   } finally {
     await scheduler.close();

@@ -75,21 +75,6 @@ describe.each(['classic', 'quorum'] as const)('rung declares on %s delay queues'
     await rungs.close();
   });
 
-  test('a rung told sick (a publish to it went unconfirmed) fails every ensure at once, without a declare; other rungs go on', async () => {
-    const broker = fakeBroker();
-    const rungs = new RungDeclarer(broker.manager, config, silentLogger(), SETTLE_MS);
-    expect(await settle(rungs.ensure(n.rung(2000), 2000))).toBe('ok');
-    const opened = broker.channels();
-    rungs.sick(n.rung(1000));
-    const began = Date.now();
-    const err = await settle(rungs.ensure(n.rung(1000), 1000));
-    expect(Date.now() - began).toBeLessThan(50);
-    expect((err as BrokerError).code).toBe(RUNG_UNANSWERED);
-    expect(broker.channels()).toBe(opened);
-    expect(rungs.ensure(n.rung(2000), 2000)).toBeUndefined();
-    await rungs.close();
-  });
-
   test('a rung with a declare still unanswered is not declared again until the broker answers', async () => {
     const broker = fakeBroker();
     const rungs = new RungDeclarer(broker.manager, config, silentLogger(), SETTLE_MS);

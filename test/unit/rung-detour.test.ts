@@ -3,7 +3,7 @@
  * publisher sends its messages to the next rung up instead of failing them for as long as
  * the rung stays sick. Later by one rung step, never earlier; other failures are not detoured.
  * A rung that answers its declare but confirms nothing (one that cannot commit) is detoured
- * the same way once its publish times out, and the declarer is told.
+ * the same way once its publish times out.
  */
 import type { ConfirmedPublisher } from '../../src/amqp/confirmed-publisher';
 import { RUNG_UNANSWERED } from '../../src/amqp/rung-declarer';
@@ -80,7 +80,7 @@ describe.each(['classic', 'quorum'] as const)('a sick rung on %s delay queues', 
     expect(sent).toEqual([]);
   });
 
-  test('a rung that leaves a publish unconfirmed is told sick, and the message goes to the next rung up', async () => {
+  test('a rung that leaves a publish unconfirmed: the message goes to the next rung up', async () => {
     const d = 60_000;
     const sickQueue = n.rung(rungMs(d), false);
     const sent: string[] = [];
@@ -90,11 +90,13 @@ describe.each(['classic', 'quorum'] as const)('a sick rung on %s delay queues', 
         return routingKey === sickQueue ? Promise.reject(new PublishError('no confirm within 5000 ms', { code: 'CONFIRM_TIMEOUT' })) : Promise.resolve();
       },
     } as unknown as ConfirmedPublisher;
-    const told: string[] = [];
-    const rungs = { ensure: () => undefined, forget: () => undefined, sick: (q: string) => void told.push(q) };
-    await new MessagePublisher(fake, n, config.delay, config.lanes, rungs).schedule(outgoing(d));
+    const rungs = { ensure: () => undefined, forget: () => undefined };
+    const mp = new MessagePublisher(fake, n, config.delay, config.lanes, rungs);
+    await mp.schedule(outgoing(d));
     expect(sent).toEqual([sickQueue, n.rung(rungMs(d, 1), false)]);
-    expect(told).toEqual([sickQueue]);
+    // Not marked: the next message tries its rung again (right after a restart a healthy rung can be slow to confirm).
+    await mp.schedule(outgoing(d));
+    expect(sent.slice(2)).toEqual([sickQueue, n.rung(rungMs(d, 1), false)]);
   });
 
   test('a high-priority message keeps to its kind of rung', async () => {
