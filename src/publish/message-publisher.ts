@@ -38,10 +38,9 @@ export interface RungEnsurer {
  * A quorum rung that cannot commit (back from a crash without a leader) may still answer its
  * declare and then never confirm what is published to it (measured on 4.0.5: declare-ok at
  * once, no confirm in 20 s). Such a publish ends in this code, and is detoured like an
- * unanswered declare. The rung is not marked sick for the next messages: right after a broker
- * restart healthy rungs can take longer than `amqp.publishTimeout` to confirm too (seen on
- * 4.0 in CI), and a mark that outlived that would send their messages up for nothing, and
- * fail them once the detours ran out.
+ * unanswered declare. The rung is not marked sick for the next messages: in one CI run on 4.0
+ * healthy rungs stopped confirming too (probably the channel stalled behind the sick rung:
+ * docs/RELIABILITY.md, open), and a mark sent their messages up until the detours ran out.
  */
 const CONFIRM_TIMEOUT = 'CONFIRM_TIMEOUT';
 
@@ -254,8 +253,9 @@ export class MessagePublisher {
    * A rung whose declare the broker does not answer, or that leaves a publish unconfirmed (a
    * quorum rung that came back from a broker crash without a leader: docs/RELIABILITY.md),
    * would otherwise fail every message meant for it, for as long as it stays sick, and their
-   * originals would wait unacked. So such a message takes the next rung up (up to `MAX_RUNG_DETOURS` of them): it runs later
-   * by one rung step (max(unit, τ/2 × delay)), and nothing waits on the sick queue.
+   * originals would wait unacked. So such a message takes the next rung up (up to
+   * `MAX_RUNG_DETOURS` of them): it runs later by one rung step (max(unit, τ/2 × delay)), and
+   * nothing waits on the sick queue for longer than `amqp.publishTimeout`.
    */
   private send(route: Route, body: Buffer, options: { messageId: string; priority: number; headers: Record<string, unknown> }, detours = 0): Promise<void> {
     const sent = this.sendTo(route, body, options);
