@@ -8,6 +8,9 @@ export interface PublishOptions extends Options.Publish {
   messageId: string;
 }
 
+/** The code of a publish the broker did not confirm within the publish timeout. */
+export const CONFIRM_TIMEOUT = 'CONFIRM_TIMEOUT';
+
 /** A publish awaiting its confirm. */
 interface Pending {
   /** Restarted when a broker block ends: time spent blocked does not count. */
@@ -154,7 +157,7 @@ export class ConfirmedPublisher {
         // Insertion order is deadline order: stop at the first one not yet due.
         if (entry.deadline > now) break;
         this.pending.delete(entry);
-        entry.reject(new PublishError(`no confirm within ${this.timeoutMs} ms`, { code: 'CONFIRM_TIMEOUT' }));
+        entry.reject(new PublishError(`no confirm within ${this.timeoutMs} ms`, { code: CONFIRM_TIMEOUT }));
       }
       if (this.pending.size === 0) {
         clearInterval(this.sweeper);

@@ -5,7 +5,7 @@ import { redactUrl } from '../config/redact';
 import type { Logger } from '../logging/logger';
 import { coalesceWrites, socketOfConnection } from './coalesce-writes';
 import { connectRefusal, notConnected } from './connect-error';
-import { within } from './within';
+import { UNANSWERED, answeredWithin } from './within';
 import type { BrokerRefusedError } from '../errors';
 
 /** Which of orbit's connections this is; consuming and publishing never share one. */
@@ -157,13 +157,8 @@ export function awaitFirstConnect(manager: AmqpConnectionManager, timeoutMs: num
  */
 export async function closeConnection(manager: AmqpConnectionManager, timeoutMs: number): Promise<boolean> {
   const socket = socketOfConnection(manager.connection);
-  const closing = manager.close();
-  closing.catch(() => undefined);
-  let late = false;
-  await within(closing, timeoutMs, () => {
-    late = true;
-    return new Error(`connection did not close within ${timeoutMs} ms`);
-  }).catch(() => undefined);
-  if (late) socket?.destroy();
-  return !late;
+  const closed = await answeredWithin(manager.close().catch(() => undefined), timeoutMs);
+  if (closed !== UNANSWERED) return true;
+  socket?.destroy();
+  return false;
 }

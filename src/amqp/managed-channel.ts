@@ -4,7 +4,7 @@ import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
 import { BrokerError, errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
 import { QUEUE_UNAVAILABLE } from './topology-asserter';
-import { within } from './within';
+import { UNANSWERED, answeredWithin } from './within';
 
 export type RawChannel = Channel | ConfirmChannel;
 
@@ -155,15 +155,9 @@ export class ManagedChannel<C extends RawChannel = ConfirmChannel> extends Event
 
   private async closeRaw(channel: C): Promise<void> {
     const ms = this.options.closeTimeoutMs ?? CHANNEL_CLOSE_TIMEOUT_MS;
-    const closing = channel.close();
-    // Already closed by the broker or the connection: nothing left to release.
-    closing.catch(() => undefined);
-    let late = false;
-    await within(closing, ms, () => {
-      late = true;
-      return new Error(`channel ${this.options.name} did not close within ${ms} ms`);
-    }).catch(() => undefined);
-    if (late) this.log.warn({ ms }, 'channel did not close in time; left to the connection');
+    // A close that fails: already closed by the broker or the connection, nothing left to release.
+    const closed = await answeredWithin(channel.close().catch(() => undefined), ms);
+    if (closed === UNANSWERED) this.log.warn({ ms }, 'channel did not close in time; left to the connection');
   }
 
   private onConnect(): void {

@@ -1,6 +1,6 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import { errnoCode } from '../errors';
-import { within } from './within';
+import { UNANSWERED, answeredWithin } from './within';
 
 /** A queue's counts, as a passive declare reports them. */
 export interface QueueCounts {
@@ -30,24 +30,21 @@ export async function probeQueues(model: ChannelModel, queueNames: readonly stri
         if (Date.now() > deadline) throw new Error(`probing ${queueNames.length} queues took over ${timeoutMs} ms`);
         const name = queueNames[next++]!;
         ch ??= await open();
-        const look = ch.checkQueue(name);
-        look.catch(() => undefined);
-        let late = false;
+        let look: Awaited<ReturnType<Channel['checkQueue']>> | typeof UNANSWERED;
         try {
-          const { messageCount, consumerCount } = await within(look, Math.max(0, deadline - Date.now()), () => {
-            late = true;
-            return new Error(`probing ${queueNames.length} queues took over ${timeoutMs} ms (${name} did not answer)`);
-          });
-          counts.set(name, { messageCount, consumerCount });
+          look = await answeredWithin(ch.checkQueue(name), Math.max(0, deadline - Date.now()));
         } catch (err) {
-          if (late) {
-            void ch.close().catch(() => undefined);
-            ch = undefined;
-          }
           if (errnoCode(err) !== 404) throw err;
           counts.set(name, null);
           ch = undefined; // closed by the broker
+          continue;
         }
+        if (look === UNANSWERED) {
+          void ch.close().catch(() => undefined);
+          ch = undefined;
+          throw new Error(`probing ${queueNames.length} queues took over ${timeoutMs} ms (${name} did not answer)`);
+        }
+        counts.set(name, { messageCount: look.messageCount, consumerCount: look.consumerCount });
       }
     } finally {
       await ch?.close().catch(() => undefined);

@@ -226,8 +226,6 @@ export class RungDeclarer {
       this.unanswered.delete(queue);
       void own.close().catch(() => undefined);
     });
-    // Settled after the timeout too: never an unhandled rejection.
-    answer.catch(() => undefined);
     await within(answer, timeoutMs, () => {
       this.logger.warn({ queue, timeoutMs }, 'rung did not answer its declare; publishes to it fail (their originals stay unacked) until it does');
       return new BrokerError(`rung ${queue} did not answer its declare within ${timeoutMs} ms (a quorum queue without a leader?)`, { code: RUNG_UNANSWERED });

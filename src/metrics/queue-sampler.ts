@@ -1,7 +1,7 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel } from 'amqplib';
 import { ManagedChannel } from '../amqp/managed-channel';
-import { within } from '../amqp/within';
+import { UNANSWERED, answeredWithin } from '../amqp/within';
 import { SICK_QUEUE_REST_MS } from '../amqp/sick-queue';
 import type { Logger } from '../logging/logger';
 import type { QueueSpec } from '../topology/build';
@@ -86,17 +86,9 @@ export class QueueSampler {
           }
         }),
       );
-      round.catch(() => undefined);
       const limitMs = this.roundTimeoutMs;
-      let late = false;
-      let results: Array<QueueDepth | undefined>;
-      try {
-        results = await within(round, limitMs, () => {
-          late = true;
-          return new Error('sampling round unanswered');
-        });
-      } catch (err) {
-        if (!late) throw err;
+      const results = await answeredWithin(round, limitMs);
+      if (results === UNANSWERED) {
         // No sample this round (a partial one would read as queues gone); the next goes without it.
         const sick = queues.find((q) => !answered.has(q.name))?.name;
         if (sick !== undefined) this.sickUntil.set(sick, Date.now() + SICK_QUEUE_REST_MS);

@@ -1,4 +1,4 @@
-import type { ConfirmedPublisher } from '../amqp/confirmed-publisher';
+import { CONFIRM_TIMEOUT, type ConfirmedPublisher } from '../amqp/confirmed-publisher';
 import { RUNG_UNANSWERED } from '../amqp/rung-declarer';
 import type { DelayConfig, LaneConfig } from '../config/types';
 import { allowedLatenessMs, holdMs, rungIndex } from '../delay/ladder';
@@ -34,15 +34,6 @@ export interface RungEnsurer {
   forget(queue: string): void;
 }
 
-/**
- * A quorum rung that cannot commit (back from a crash without a leader) may still answer its
- * declare and then never confirm what is published to it (measured on 4.0.5: declare-ok at
- * once, no confirm in 20 s). Such a publish ends in this code, and is detoured like an
- * unanswered declare. The rung is not marked sick for the next messages: in one CI run on 4.0
- * healthy rungs stopped confirming too (probably the channel stalled behind the sick rung:
- * docs/RELIABILITY.md, open), and a mark sent their messages up until the detours ran out.
- */
-const CONFIRM_TIMEOUT = 'CONFIRM_TIMEOUT';
 
 /** A message as fetched from a delay queue: what `forward` needs of it. */
 export interface FetchedCopy {
@@ -256,6 +247,11 @@ export class MessagePublisher {
    * originals would wait unacked. So such a message takes the next rung up (up to
    * `MAX_RUNG_DETOURS` of them): it runs later by one rung step (max(unit, τ/2 × delay)), and
    * nothing waits on the sick queue for longer than `amqp.publishTimeout`.
+   *
+   * Such a rung may answer its declare at once and never confirm (measured on 4.0.5: no
+   * confirm in 20 s). It is not marked sick for the next messages: in one CI run on 4.0
+   * healthy rungs stopped confirming too (probably the channel stalled behind the sick rung:
+   * docs/RELIABILITY.md, open), and a mark sent their messages up until the detours ran out.
    */
   private send(route: Route, body: Buffer, options: { messageId: string; priority: number; headers: Record<string, unknown> }, detours = 0): Promise<void> {
     const sent = this.sendTo(route, body, options);

@@ -1,7 +1,7 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel, GetMessage } from 'amqplib';
 import { ManagedChannel } from '../amqp/managed-channel';
-import { within } from '../amqp/within';
+import { UNANSWERED, answeredWithin } from '../amqp/within';
 import { SICK_QUEUE_REST_MS } from '../amqp/sick-queue';
 import type { DelayConfig } from '../config/types';
 import { formatDuration } from '../config/durations';
@@ -48,9 +48,6 @@ export interface WorkAheadOptions {
   /** On the ladder (`delay.tolerance` > 0): the rungs known to exist, shortest TTL first. */
   readonly rungs?: { knownRungs(): ReadonlyArray<{ readonly queue: string }>; gone(queue: string): void };
 }
-
-/** What `fetch` returns for a fetch the broker did not answer in time. */
-const UNANSWERED = Symbol('unanswered');
 
 /**
  * Work-ahead (DESIGN.md): when a lane has had free capacity and no delivery for `idleMs`,
@@ -209,25 +206,20 @@ export class WorkAhead {
    */
   private async fetch(ch: Channel, queue: string): Promise<GetMessage | false | typeof UNANSWERED> {
     const ms = this.o.lookTimeoutMs ?? 30_000;
-    const get = ch.get(queue, { noAck: false });
-    let late = false;
-    get.catch(() => undefined);
+    let got: GetMessage | false | typeof UNANSWERED;
     try {
-      return await within(get, ms, () => {
-        late = true;
-        return new Error(`no answer from ${queue}`);
-      });
+      got = await answeredWithin(ch.get(queue, { noAck: false }), ms);
     } catch (err) {
-      if (late) {
-        this.sickUntil.set(queue, Date.now() + SICK_QUEUE_REST_MS);
-        this.o.logger.warn({ queue, ms, restMs: SICK_QUEUE_REST_MS }, 'delay queue did not answer a fetch (a quorum queue without a leader?); work-ahead leaves it alone for a while');
-        this.channel.abandon(ch, `a fetch from ${queue} went unanswered`);
-        return UNANSWERED;
-      }
       // A rung the broker deleted after it stayed unused (x-expires): forget it.
       if (errnoCode(err) === 404) this.o.rungs?.gone(queue);
       throw err;
     }
+    if (got === UNANSWERED) {
+      this.sickUntil.set(queue, Date.now() + SICK_QUEUE_REST_MS);
+      this.o.logger.warn({ queue, ms, restMs: SICK_QUEUE_REST_MS }, 'delay queue did not answer a fetch (a quorum queue without a leader?); work-ahead leaves it alone for a while');
+      this.channel.abandon(ch, `a fetch from ${queue} went unanswered`);
+    }
+    return got;
   }
 
   /** Quorum delay queues with a way to forward (see the class comment): send on rather than hand back. */

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel } from 'amqplib';
 import { ManagedChannel } from '../../src/amqp/managed-channel';
+import { answeredWithin, UNANSWERED } from '../../src/amqp/within';
 import { silentLogger } from '../../src/logging/logger';
 import { type QueueDepth, QueueSampler } from '../../src/metrics/queue-sampler';
 import { sleep } from '../helpers/wait';
@@ -66,4 +67,29 @@ test('closing a channel whose close the broker never confirms ends after closeTi
   await ch.close();
   expect(Date.now() - began).toBeGreaterThanOrEqual(100);
   expect(Date.now() - began).toBeLessThan(1000);
+});
+
+describe('answeredWithin', () => {
+  test('resolves with the work, or rejects as it does, when it settles in time', async () => {
+    await expect(answeredWithin(Promise.resolve(7), 1000)).resolves.toBe(7);
+    await expect(answeredWithin(Promise.reject(new Error('refused')), 1000)).rejects.toThrow('refused');
+  });
+
+  test('resolves UNANSWERED once the time has passed, and the work failing later is no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let fail!: (err: Error) => void;
+      const work = new Promise<number>((_, reject) => (fail = reject));
+      const began = Date.now();
+      expect(await answeredWithin(work, 50)).toBe(UNANSWERED);
+      expect(Date.now() - began).toBeGreaterThanOrEqual(45);
+      fail(new Error('answered too late'));
+      await sleep(20);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });
