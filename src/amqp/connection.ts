@@ -155,10 +155,11 @@ export function awaitFirstConnect(manager: AmqpConnectionManager, timeoutMs: num
  * goes back to its queues). A broker that does not answer must not hold a shutdown forever.
  * @returns false when the close had to be forced
  */
-export async function closeConnection(manager: AmqpConnectionManager, timeoutMs: number): Promise<boolean> {
+export async function closeConnection(manager: AmqpConnectionManager, timeoutMs: number, logger?: Logger): Promise<boolean> {
   const socket = socketOfConnection(manager.connection);
   const closed = await answeredWithin(manager.close().catch(() => undefined), timeoutMs);
   if (closed !== UNANSWERED) return true;
   socket?.destroy();
+  logger?.warn({ ms: timeoutMs }, 'broker did not confirm the connection close in time; the socket was closed');
   return false;
 }

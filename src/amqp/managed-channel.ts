@@ -125,6 +125,20 @@ export class ManagedChannel<C extends RawChannel = ConfirmChannel> extends Event
     });
   }
 
+  /**
+   * A channel of its own on the live connection, neither set up nor reopened nor closed
+   * here: for a call that must not share the live channel (one that may stall it). It ends
+   * with the connection at the latest.
+   */
+  async openSide(timeoutMs: number): Promise<C> {
+    await this.waitForChannel(timeoutMs);
+    const model = this.connection.connection;
+    if (!model) throw new BrokerError(`no connection for a side channel (${this.options.name})`, { code: 'NOT_CONNECTED' });
+    const side = (this.options.confirm ? await model.createConfirmChannel() : await model.createChannel()) as C;
+    side.on('error', (err: unknown) => this.log.debug({ err: errorMessage(err) }, 'side channel error'));
+    return side;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

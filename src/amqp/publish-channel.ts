@@ -35,7 +35,7 @@ export function openPublishChannel(
     { name: 'publish', confirm: true, setup: (_ch, model) => topology.assert(model) },
     logger,
   );
-  const publisher = new ConfirmedPublisher(channel, config.amqp.publishTimeoutMs);
+  const publisher = new ConfirmedPublisher(channel, config.amqp.publishTimeoutMs, logger);
   connection.on('blocked', () => publisher.setBlocked(true));
   connection.on('unblocked', () => publisher.setBlocked(false));
   connection.on('disconnect', () => publisher.setBlocked(false));

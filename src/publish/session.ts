@@ -1,7 +1,7 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel, ChannelModel } from 'amqplib';
-import { connectionName, openConnection, type ConnectionRole } from '../amqp/connection';
-import { ManagedChannel } from '../amqp/managed-channel';
+import { closeConnection, connectionName, openConnection, type ConnectionRole } from '../amqp/connection';
+import { CHANNEL_CLOSE_TIMEOUT_MS, ManagedChannel } from '../amqp/managed-channel';
 import { publishConfirmed } from '../amqp/publish-confirmed';
 import type { PublishChannel } from '../amqp/publish-channel';
 import type { RungDeclarer } from '../amqp/rung-declarer';
@@ -158,7 +158,9 @@ export class BrokerSession {
       for (const c of this.extra) await c.close().catch(() => undefined);
       await this.publish.channel.close().catch(() => undefined);
       await this.rungs?.close().catch(() => undefined);
-      await this.connection.close();
+      // Bounded: a channel stuck in a call to a queue that does not answer holds the broker's
+      // close-ok (amqp/confirmed-publisher.ts); past the bound the socket is cut.
+      await closeConnection(this.connection, CHANNEL_CLOSE_TIMEOUT_MS, this.logger);
     })();
     return this.closing;
   }

@@ -138,3 +138,62 @@ test('a rung that answers its declare but confirms nothing: each publish to it g
     if (sick !== undefined) await b.ctl('delete_queue', sick).catch(() => undefined);
   }
 });
+
+test('a rung that stalls the publish channel holds no other rung: publishes behind it go again on a new channel, to their own rungs', async () => {
+  const b = broker();
+  const ns = randomNamespace('sicks');
+  const PUBLISH_TIMEOUT_MS = 2000;
+  const config = testConfig(ns, {
+    amqp: { url: b.url, reconnect: '500ms', publishTimeout: `${PUBLISH_TIMEOUT_MS}ms` },
+    // A coarse ladder: few rungs to declare up front.
+    delay: { unit: '100ms', levels: 12, queueType: 'quorum', tolerance: '25%' },
+    lanes: [{ name: 'w', concurrency: 10 }],
+  });
+  const SICK_DELAY_MS = 20_000;
+  const HEALTHY_DELAY_MS = 40_000;
+  const made = new Scheduler({ config, logger: silentLogger() });
+  await made.connect();
+  await made.publish('w', {}, { id: 'made-sick', delay: SICK_DELAY_MS });
+  await made.publish('w', {}, { id: 'made-healthy', delay: HEALTHY_DELAY_MS });
+  await made.close();
+  const [sick, healthy] = await rungsOf(b, ns);
+  await makeSick(b, sick!);
+
+  // A new publish channel: its first publish to the sick rung waits for the rung to register
+  // it, which the rung never does (the broker gives up after ~65 s), and the channel with it.
+  const lines: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+  const scheduler = new Scheduler({ config, logger });
+  await scheduler.connect();
+  // Every rung these publishes can take is declared (and settled) first, so no publish
+  // waits out a new quorum rung's settle.
+  await scheduler.prepareRungs(2 * HEALTHY_DELAY_MS, 'w');
+  const timed = async (id: string, delay: number) => {
+    const began = Date.now();
+    await scheduler.publish('w', {}, { id, delay });
+    return Date.now() - began;
+  };
+  try {
+    const [toSick, behind] = await Promise.all([timed('sick-1', SICK_DELAY_MS), timed('behind', HEALTHY_DELAY_MS)]);
+    // Held until the stall was seen (one publish timeout), then confirmed on a new channel.
+    expect(behind).toBeLessThan(2 * PUBLISH_TIMEOUT_MS + 1000);
+    // The sick rung's message went one rung up after failing on a channel of its own.
+    expect(toSick).toBeGreaterThanOrEqual(PUBLISH_TIMEOUT_MS);
+    // From now on the sick rung holds nothing else up.
+    const [toSickAgain, healthyNow] = await Promise.all([timed('sick-2', SICK_DELAY_MS), timed('healthy-now', HEALTHY_DELAY_MS)]);
+    expect(healthyNow).toBeLessThan(PUBLISH_TIMEOUT_MS);
+    expect(toSickAgain).toBeGreaterThanOrEqual(PUBLISH_TIMEOUT_MS);
+    const warned = lines.map((l) => JSON.parse(l) as { msg: string; suspects?: string[] }).filter((l) => l.msg.includes('publish channel stalled'));
+    expect(warned.length).toBeGreaterThanOrEqual(1);
+    expect(warned[0]!.suspects).toContain(sick);
+    // Every healthy message is in its own rung (none detoured): the one from before, and the
+    // two sent behind and beside the sick rung's. A stalled first copy may land there too,
+    // once the broker gives up on the sick rung (at-least-once): at most one more.
+    const depth = (await depthsAt(b.url, [healthy!]))[healthy!]!;
+    expect(depth).toBeGreaterThanOrEqual(3);
+    expect(depth).toBeLessThanOrEqual(4);
+  } finally {
+    await scheduler.close();
+    await b.ctl('delete_queue', sick!).catch(() => undefined);
+  }
+});

@@ -1,0 +1,115 @@
+/**
+ * A queue that stalls the publish channel. A channel's first publish to a quorum queue makes
+ * the broker's channel process wait for the queue to register it; a quorum queue without a
+ * leader answers only after ~65 s, and the channel handles nothing else until then (measured
+ * on RabbitMQ 3.10.8 and 4.0.5). On a fake connection whose channels behave so: the publishes
+ * held behind such a queue go again on a new channel, the suspect queues each get a channel
+ * of their own, and only the stalling queue's publishes fail.
+ */
+import { EventEmitter } from 'node:events';
+import type { AmqpConnectionManager } from 'amqp-connection-manager';
+import type { ConfirmChannel } from 'amqplib';
+import { CONFIRM_TIMEOUT, ConfirmedPublisher } from '../../src/amqp/confirmed-publisher';
+import { ManagedChannel } from '../../src/amqp/managed-channel';
+import { isOrbitError } from '../../src/errors';
+import { silentLogger } from '../../src/logging/logger';
+
+const TIMEOUT_MS = 200;
+
+/**
+ * Channels that confirm each publish on the next turn, except: a first publish to a `stalling`
+ * queue stalls its channel for good (it and everything after it stay unconfirmed); a `mute`
+ * queue confirms its first publish on a channel and no later one, without stalling anything.
+ */
+function fakeBroker(stalling: ReadonlySet<string>, mute: ReadonlySet<string> = new Set()) {
+  const opened: Array<{ published: string[] }> = [];
+  const channel = () => {
+    const seen = new Set<string>();
+    const record = { published: [] as string[] };
+    opened.push(record);
+    let stuck = false;
+    return Object.assign(new EventEmitter(), {
+      close: async () => undefined,
+      publish: (_exchange: string, queue: string, _content: Buffer, _options: unknown, confirmed: (err: unknown) => void) => {
+        const first = !seen.has(queue);
+        seen.add(queue);
+        record.published.push(queue);
+        if (first && stalling.has(queue)) stuck = true;
+        if (!stuck && (first || !mute.has(queue))) setImmediate(() => confirmed(null));
+        return true;
+      },
+    });
+  };
+  const model = { createConfirmChannel: async () => channel() };
+  const manager = Object.assign(new EventEmitter(), { isConnected: () => true, connection: model });
+  return { manager: manager as unknown as AmqpConnectionManager, opened };
+}
+
+async function publisherOn(broker: ReturnType<typeof fakeBroker>) {
+  const channel = new ManagedChannel<ConfirmChannel>(broker.manager, { name: 'publish', confirm: true, setup: async () => undefined }, silentLogger());
+  const publisher = new ConfirmedPublisher(channel, TIMEOUT_MS, silentLogger());
+  await channel.waitForChannel(1000);
+  return { channel, publisher };
+}
+
+/** Resolves with how the publish ended and when (ms after `began`). */
+function outcome(p: Promise<void>, began: number): Promise<{ ok: boolean; code?: string; ms: number }> {
+  return p.then(
+    () => ({ ok: true, ms: Date.now() - began }),
+    (err: unknown) => ({ ok: false, code: isOrbitError(err) ? err.code : String(err), ms: Date.now() - began }),
+  );
+}
+
+test('publishes held behind a queue that stalls the channel go again on a new channel; only that queue fails, on a channel of its own', async () => {
+  const broker = fakeBroker(new Set(['sick']));
+  const { channel, publisher } = await publisherOn(broker);
+  const send = (queue: string) => publisher.publish('', queue, Buffer.from('x'), { messageId: queue });
+  await send('ok1'); // ok1 is registered on the first channel
+
+  const began = Date.now();
+  const [sick, behindNew, behindKnown] = await Promise.all([outcome(send('sick'), began), outcome(send('ok2'), began), outcome(send('ok1'), began)]);
+  // Held by the stall until the sweep saw it, then confirmed on their next channel.
+  expect(behindNew).toMatchObject({ ok: true });
+  expect(behindKnown).toMatchObject({ ok: true });
+  expect(behindKnown.ms).toBeGreaterThanOrEqual(TIMEOUT_MS);
+  expect(behindKnown.ms).toBeLessThan(2 * TIMEOUT_MS + 500);
+  // The stalling queue's publish went again on a channel of its own, and failed there.
+  expect(sick).toMatchObject({ ok: false, code: CONFIRM_TIMEOUT });
+  expect(sick.ms).toBeGreaterThanOrEqual(2 * TIMEOUT_MS);
+  // ok2 was a suspect too (its first publish was held), cleared by its confirm on its own channel.
+  expect(publisher.suspectQueues()).toEqual(['sick']);
+
+  // First channel, its replacement, and one channel each for the two suspects.
+  expect(broker.opened).toHaveLength(4);
+  const [first, second] = broker.opened;
+  expect(first!.published).toEqual(['ok1', 'sick', 'ok2', 'ok1']);
+  expect(second!.published).toEqual(['ok1']);
+  expect(broker.opened.slice(2).map((c) => c.published).sort()).toEqual([['ok2'], ['sick']]);
+
+  // From now on a publish to the stalling queue holds nothing else.
+  const later = Date.now();
+  const [again, healthy, ok2] = await Promise.all([outcome(send('sick'), later), outcome(send('ok1'), later), outcome(send('ok2'), later)]);
+  expect(healthy).toMatchObject({ ok: true });
+  expect(healthy.ms).toBeLessThan(TIMEOUT_MS);
+  expect(ok2).toMatchObject({ ok: true });
+  expect(ok2.ms).toBeLessThan(TIMEOUT_MS);
+  expect(again).toMatchObject({ ok: false, code: CONFIRM_TIMEOUT });
+  expect(broker.opened).toHaveLength(5); // a new channel of its own for the stalling queue only
+  expect(broker.opened[1]!.published).toEqual(['ok1', 'ok1', 'ok2']);
+  await channel.close();
+});
+
+test('a publish left unconfirmed with no first publish behind it fails on its own, and the channel is kept', async () => {
+  const broker = fakeBroker(new Set(), new Set(['mute']));
+  const { channel, publisher } = await publisherOn(broker);
+  const send = (queue: string) => publisher.publish('', queue, Buffer.from('x'), { messageId: queue });
+  await send('mute');
+  await send('ok');
+  const began = Date.now();
+  const [mute, ok] = await Promise.all([outcome(send('mute'), began), outcome(send('ok'), began)]);
+  expect(ok).toMatchObject({ ok: true });
+  expect(mute).toMatchObject({ ok: false, code: CONFIRM_TIMEOUT });
+  expect(broker.opened).toHaveLength(1);
+  expect(publisher.suspectQueues()).toEqual([]);
+  await channel.close();
+});
