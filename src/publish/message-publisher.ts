@@ -250,8 +250,10 @@ export class MessagePublisher {
    *
    * Such a rung may answer its declare at once and never confirm (measured on 4.0.5: no
    * confirm in 20 s). It is not marked sick for the next messages: in one CI run on 4.0
-   * healthy rungs stopped confirming too (probably the channel stalled behind the sick rung:
-   * docs/RELIABILITY.md, open), and a mark sent their messages up until the detours ran out.
+   * healthy rungs stopped confirming too, held behind the sick rung on a stalled channel, and
+   * a mark sent their messages up until the detours ran out. The publisher now takes such a
+   * stall apart (`amqp/confirmed-publisher.ts`): what reaches this code is the sick rung's own
+   * `CONFIRM_TIMEOUT`.
    */
   private send(route: Route, body: Buffer, options: { messageId: string; priority: number; headers: Record<string, unknown> }, detours = 0): Promise<void> {
     const sent = this.sendTo(route, body, options);
