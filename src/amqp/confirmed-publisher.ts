@@ -134,7 +134,7 @@ export class ConfirmedPublisher {
     try {
       channel = await this.channel.waitForChannel(this.timeoutMs);
     } catch (err) {
-      job.reject(new PublishError('not connected to the broker', { cause: err, code: 'NOT_CONNECTED' }));
+      job.reject(notConnected(err));
       return;
     }
     await this.sendWhenDrained(channel, job);
@@ -154,7 +154,7 @@ export class ConfirmedPublisher {
       channel = await side;
     } catch (err) {
       if (this.suspects.get(queue) === side) this.suspects.set(queue, undefined);
-      job.reject(new PublishError('not connected to the broker', { cause: err, code: 'NOT_CONNECTED' }));
+      job.reject(notConnected(err));
       return;
     }
     await this.sendWhenDrained(channel, job);
@@ -335,6 +335,10 @@ export class ConfirmedPublisher {
     }
     return taken;
   }
+}
+
+function notConnected(cause: unknown): PublishError {
+  return new PublishError('not connected to the broker', { cause, code: 'NOT_CONNECTED' });
 }
 
 function timedOut(ms: number): PublishError {
