@@ -6,6 +6,7 @@
 #   scripts/cluster.sh status         which nodes run, and the cluster as node 1 (or any live node) sees it
 #   scripts/cluster.sh urls           the AMQP URLs, comma-separated (for amqp.url / --amqp-url)
 #   scripts/cluster.sh kill N         SIGKILL node N (1-3): a crash, no clean shutdown
+#   scripts/cluster.sh down           each node that is not running, one per line: N, a tab, why
 #   scripts/cluster.sh restart N      start node N again on its data dir (after kill); it rejoins
 #   scripts/cluster.sh stop           stop every node and remove the state dir
 #
@@ -96,8 +97,34 @@ live_pid() {
   pid=$(tr -d '[:space:]' <"$f")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   [[ -r /proc/$pid/environ ]] || return 1
-  tr '\0' '\n' <"/proc/$pid/environ" | grep -qx "RABBITMQ_NODENAME=$(node "$1")" || return 1
+  tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qx "RABBITMQ_NODENAME=$(node "$1")" || return 1
   echo "$pid"
+}
+
+# Why live_pid finds no node N, and the end of its log: a node that died on its own says why.
+why_down() {
+  local f pid reason log env_of
+  f=$(pid_file "$1")
+  if [[ ! -e $f ]]; then
+    reason="no pid file $f"
+  else
+    pid=$(tr -d '[:space:]' <"$f")
+    if ! env_of=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ"); then
+      reason="pid $pid from its pid file has exited"
+    else
+      reason="pid $pid from its pid file is $(grep '^RABBITMQ_NODENAME=' <<<"$env_of" || echo 'no RabbitMQ node')"
+    fi
+  fi
+  log=$(node_dir "$1")/log/$(node "$1").log
+  if [[ -r $log ]]; then
+    reason+="; its log ($log), last warnings: $(grep -E '\[(warning|error|critical|alert|emergency)\]' "$log" | tail -n 5 | tr '\n' '|' || true)"
+    reason+=" last lines: $(tail -n 3 "$log" | tr '\n' '|')"
+  fi
+  # The VM's own last word when it crashed (RabbitMQ's scripts put the dump in the log dir).
+  if [[ -r $(node_dir "$1")/log/erl_crash.dump ]]; then
+    reason+="; erl_crash.dump: $(grep -m1 '^Slogan:' "$(node_dir "$1")/log/erl_crash.dump" || true)"
+  fi
+  echo "$reason"
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -217,10 +244,17 @@ cmd_status() {
 cmd_kill() {
   local i=${1:?node number 1-3} pid
   [[ $i =~ ^[123]$ ]] || die "node number must be 1, 2 or 3"
-  pid=$(live_pid "$i") || die "node $(node "$i") is not running"
+  pid=$(live_pid "$i") || die "node $(node "$i") is not running ($(why_down "$i"))"
   kill -KILL "$pid"
   for _ in $(seq 1 100); do [[ -d /proc/$pid ]] || { log "killed $(node "$i") (pid $pid)"; return 0; }; sleep 0.1; done
   die "node $(node "$i") (pid $pid) survived SIGKILL"
+}
+
+cmd_down() {
+  local i
+  for i in 1 2 3; do
+    if ! live_pid "$i" >/dev/null; then printf '%s\t%s\n' "$i" "$(why_down "$i")"; fi
+  done
 }
 
 cmd_restart() {
@@ -258,6 +292,7 @@ case "${1:-}" in
   status) cmd_status ;;
   urls) cmd_urls ;;
   kill) cmd_kill "${2:-}" ;;
+  down) cmd_down ;;
   restart) cmd_restart "${2:-}" ;;
-  *) echo "usage: $0 start|stop|status|urls|kill N|restart N" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|urls|kill N|down|restart N" >&2; exit 2 ;;
 esac

@@ -82,6 +82,8 @@ describeFaults('fault: a cluster node dies (3-node cluster from scripts/cluster.
     const began = Date.now();
     let killed = 0;
     let killedAt = 0;
+    /** Set when a node was found dead before the kill: what cluster.sh says of it. */
+    let crashed: string | undefined;
     let recoveryMs: number | null = null;
     const survivor = (n: number) => (n === 1 ? 2 : 1);
     const remedies: string[] = [];
@@ -95,9 +97,22 @@ describeFaults('fault: a cluster node dies (3-node cluster from scripts/cluster.
       await sleep(3000);
       expect(await publishAll(config, 'work', expected.keys())).toHaveLength(MESSAGES);
       await waitFor(() => completedRuns(audit.events) >= MESSAGES * TOTAL * 0.3, 90_000, '30 % of the runs');
-      // The node the consume connection is on (urls[0] first, so usually node 1), asked of node 2 or 3.
-      killed = (await c.nodeOfConnection(`orbit:${ns}:consume`, 2)) ?? (await c.nodeOfConnection(`orbit:${ns}:consume`, 3)) ?? 1;
-      await c.kill(killed);
+      // A node that died on its own before the kill (CI saw node 1 gone once, on 4.0, cause
+      // unknown): that crash is the fault. Killing a second node would leave no quorum, so the
+      // run goes on with the one down, and says so with cluster.sh's account of why.
+      const down = await c.downNodes();
+      if (down.size > 0) {
+        const [node, why] = [...down][0]!;
+        killed = node;
+        crashed = `node ${node} was down before the kill (${why})`;
+        process.stdout.write(`FAULT-INFO cluster: ${crashed}\n`);
+      } else {
+        // The node the consume connection is on (urls[0] first, so usually node 1), asked of node 2 or 3.
+        let on: number | undefined;
+        await waitFor(async () => (on = (await c.nodeOfConnection(`orbit:${ns}:consume`, 2)) ?? (await c.nodeOfConnection(`orbit:${ns}:consume`, 3))) !== undefined, 10_000, 'the consume connection in the listing of node 2 or 3', 250);
+        killed = on!;
+        await c.kill(killed);
+      }
       killedAt = Date.now(); // the node's process is gone (cluster.sh waits for it)
       remainingAtKill = tally(expected, audit.events).lost;
       // RabbitMQ 3.10.8's at-least-once dead-letter worker can stall after the node leading
@@ -166,7 +181,7 @@ describeFaults('fault: a cluster node dies (3-node cluster from scripts/cluster.
         recoveryMs,
         durationMs: Date.now() - began,
       }, `cluster started by scripts/cluster.sh in ${(c.startMs / 1000).toFixed(0)} s; ${remainingAtKill} runs still to do at the kill; recovery = node killed → first handler run on another node; ` +
-        `all work done ${(doneMs / 1000).toFixed(0)} s after the kill; operator steps needed: ${remedies.length === 0 ? 'none' : remedies.join(', ')}` +
+        `all work done ${(doneMs / 1000).toFixed(0)} s after the kill; ${crashed === undefined ? '' : `${crashed}; `}operator steps needed: ${remedies.length === 0 ? 'none' : remedies.join(', ')}` +
         (firstRemedyAt !== null && recoveryMs !== null && recoveryMs > firstRemedyAt ? ' (handlers ran again only after them)' : '')),
     );
     expect(remainingAtKill).toBeGreaterThan(MESSAGES); // the kill hit a run in full swing

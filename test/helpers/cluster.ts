@@ -134,6 +134,16 @@ export class ScriptCluster {
     return undefined;
   }
 
+  /** The nodes (1–3) that are not running, each with why (cluster.sh's `down`: its pid file, the end of its log). */
+  async downNodes(): Promise<Map<number, string>> {
+    const down = new Map<number, string>();
+    for (const line of (await this.script('down')).split('\n')) {
+      const tab = line.indexOf('\t');
+      if (tab > 0) down.set(Number(line.slice(0, tab)), line.slice(tab + 1));
+    }
+    return down;
+  }
+
   async kill(i: number): Promise<void> {
     await this.script('kill', String(i));
   }
