@@ -107,6 +107,7 @@ export class Daemon {
     this.observer = combineObservers(this.metrics.workerObserver(), options.observer);
     this.tombstones = new Tombstones(this.config.cancel.retentionMs);
     this.metrics.trackTombstones(() => this.tombstones.size);
+    this.metrics.trackStalledQueues(() => this.publish?.publisher.suspectQueues() ?? []);
     this.asserter = new TopologyAsserter(this.config, this.log, (d) =>
       this.metrics.queueDrift.set({ queue: d.queue, argument: d.argument, severity: d.severity }, 1),
     );

@@ -170,6 +170,18 @@ export class ConfirmedPublisher {
   private async openSide(queue: string): Promise<ConfirmChannel> {
     const side = await this.channel.openSide(this.timeoutMs);
     side.on('return', (msg: Message) => this.onReturn(msg));
+    // Closed under the suspect (a lost connection): its next publish opens a new one, or
+    // every publish to it would fail on the closed channel until the daemon restarts.
+    side.once('close', () => {
+      const entry = this.suspects.get(queue);
+      if (entry === undefined) return;
+      void entry.then(
+        (ch) => {
+          if (ch === side && this.suspects.get(queue) === entry) this.suspects.set(queue, undefined);
+        },
+        () => undefined,
+      );
+    });
     this.sideQueue.set(side, queue);
     return side;
   }

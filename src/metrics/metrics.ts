@@ -218,6 +218,25 @@ export class Metrics {
     });
   }
 
+  /**
+   * `orbit_publish_stalled_queue{queue}`: 1 for each queue whose publishes go on a channel of
+   * their own after a first publish to it stalled the publish channel (ConfirmedPublisher),
+   * read at every scrape. A healthy queue clears at its first confirm, in milliseconds, so a
+   * series that stays is a queue that confirms nothing: a quorum rung without a leader.
+   */
+  trackStalledQueues(queues: () => readonly string[]): void {
+    new Gauge({
+      name: 'orbit_publish_stalled_queue',
+      help: 'Queues whose publishes go on a channel of their own since a first publish to them stalled the publish channel (a quorum queue without a leader?).',
+      labelNames: ['queue'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const queue of queues()) this.set({ queue }, 1);
+      },
+    });
+  }
+
   /** Connection hooks for `openConnection`, keeping the connection gauges current. */
   connectionEvents(connection: 'consume' | 'publish'): ConnectionEvents {
     let connects = 0;

@@ -161,6 +161,9 @@ test('a known workload shows exact counts on /metrics; /healthz, /readyz and 404
     expect(value(samples, 'orbit_amqp_blocked', { connection: 'consume' })).toBe(0);
     expect(value(samples, 'orbit_amqp_blocked', { connection: 'publish' })).toBe(0);
     expect(find(samples, 'orbit_amqp_reconnects_total').every((s) => s.value === 0)).toBe(true);
+    // Exported, and no queue stalled the publish channel (test/unit/stalled-channel.test.ts shows one that does).
+    expect(res.body).toContain('# TYPE orbit_publish_stalled_queue gauge');
+    expect(find(samples, 'orbit_publish_stalled_queue')).toEqual([]);
     expect(value(samples, 'orbit_ready')).toBe(1);
     expect(value(samples, 'orbit_process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(find(samples, 'orbit_nodejs_eventloop_lag_seconds')).toHaveLength(1);

@@ -13,6 +13,7 @@ import { CONFIRM_TIMEOUT, ConfirmedPublisher } from '../../src/amqp/confirmed-pu
 import { ManagedChannel } from '../../src/amqp/managed-channel';
 import { isOrbitError } from '../../src/errors';
 import { silentLogger } from '../../src/logging/logger';
+import { Metrics } from '../../src/metrics/metrics';
 
 const TIMEOUT_MS = 200;
 
@@ -22,23 +23,36 @@ const TIMEOUT_MS = 200;
  * queue confirms its first publish on a channel and no later one, without stalling anything.
  */
 function fakeBroker(stalling: ReadonlySet<string>, mute: ReadonlySet<string> = new Set()) {
-  const opened: Array<{ published: string[] }> = [];
+  const opened: Array<{ published: string[]; close: () => Promise<void> }> = [];
   const channel = () => {
     const seen = new Set<string>();
-    const record = { published: [] as string[] };
-    opened.push(record);
+    /** Confirms never sent: failed when the channel closes, as amqplib does. */
+    const unconfirmed: Array<(err: unknown) => void> = [];
     let stuck = false;
-    return Object.assign(new EventEmitter(), {
-      close: async () => undefined,
-      publish: (_exchange: string, queue: string, _content: Buffer, _options: unknown, confirmed: (err: unknown) => void) => {
-        const first = !seen.has(queue);
-        seen.add(queue);
-        record.published.push(queue);
-        if (first && stalling.has(queue)) stuck = true;
-        if (!stuck && (first || !mute.has(queue))) setImmediate(() => confirmed(null));
+    let closed = false;
+    const ch: EventEmitter & { close(): Promise<void>; publish(...args: unknown[]): boolean } = Object.assign(new EventEmitter(), {
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        for (const confirmed of unconfirmed.splice(0)) confirmed(new Error('channel closed'));
+        ch.emit('close');
+      },
+      publish: (_exchange: unknown, queue: unknown, _content: unknown, _options: unknown, confirmed: unknown) => {
+        if (closed) throw new Error('Channel closed');
+        const q = String(queue);
+        const first = !seen.has(q);
+        seen.add(q);
+        record.published.push(q);
+        if (first && stalling.has(q)) stuck = true;
+        const settle = confirmed as (err: unknown) => void;
+        if (!stuck && (first || !mute.has(q))) setImmediate(() => settle(null));
+        else unconfirmed.push(settle);
         return true;
       },
     });
+    const record = { published: [] as string[], close: () => ch.close() };
+    opened.push(record);
+    return ch;
   };
   const model = { createConfirmChannel: async () => channel() };
   const manager = Object.assign(new EventEmitter(), { isConnected: () => true, connection: model });
@@ -78,6 +92,11 @@ test('publishes held behind a queue that stalls the channel go again on a new ch
   expect(sick.ms).toBeGreaterThanOrEqual(2 * TIMEOUT_MS);
   // ok2 was a suspect too (its first publish was held), cleared by its confirm on its own channel.
   expect(publisher.suspectQueues()).toEqual(['sick']);
+  // The daemon shows the suspects as orbit_publish_stalled_queue{queue}, read at each scrape.
+  const metrics = new Metrics();
+  metrics.trackStalledQueues(() => publisher.suspectQueues());
+  const stalled = async () => (await metrics.registry.getSingleMetric('orbit_publish_stalled_queue')!.get()).values.map((v) => [v.labels['queue'], v.value]);
+  expect(await stalled()).toEqual([['sick', 1]]);
 
   // First channel, its replacement, and one channel each for the two suspects.
   expect(broker.opened).toHaveLength(4);
@@ -96,6 +115,8 @@ test('publishes held behind a queue that stalls the channel go again on a new ch
   expect(again).toMatchObject({ ok: false, code: CONFIRM_TIMEOUT });
   expect(broker.opened).toHaveLength(5); // a new channel of its own for the stalling queue only
   expect(broker.opened[1]!.published).toEqual(['ok1', 'ok1', 'ok2']);
+  // Still a suspect: it confirmed nothing on its own channel either.
+  expect(await stalled()).toEqual([['sick', 1]]);
   await channel.close();
 });
 
@@ -111,5 +132,32 @@ test('a publish left unconfirmed with no first publish behind it fails on its ow
   expect(mute).toMatchObject({ ok: false, code: CONFIRM_TIMEOUT });
   expect(broker.opened).toHaveLength(1);
   expect(publisher.suspectQueues()).toEqual([]);
+  await channel.close();
+});
+
+test('a suspect whose own channel closes (a lost connection) gets a new one at its next publish, not the closed one', async () => {
+  const broker = fakeBroker(new Set(['sick']));
+  const { channel, publisher } = await publisherOn(broker);
+  const send = (queue: string) => publisher.publish('', queue, Buffer.from('x'), { messageId: queue });
+  await send('ok');
+  const began = Date.now();
+  const first = outcome(send('sick'), began);
+  // The stall is seen after one timeout; the suspect's publish then goes on a channel of its own.
+  const sideOpened = () => broker.opened.slice(1).find((c) => c.published[0] === 'sick');
+  while (!sideOpened() && Date.now() - began < 5 * TIMEOUT_MS) await new Promise((r) => setTimeout(r, 5));
+  const side = sideOpened();
+  expect(side).toBeDefined();
+  const count = broker.opened.length;
+  await side!.close();
+  // What was on it fails as a closed channel's publishes do.
+  expect(await first).toMatchObject({ ok: false, code: 'NACKED' });
+  expect(publisher.suspectQueues()).toEqual(['sick']);
+  // The next publish to the suspect opens a channel of its own again, and fails there as a
+  // sick queue does (not at once, on the closed channel).
+  const later = Date.now();
+  const again = await outcome(send('sick'), later);
+  expect(again).toMatchObject({ ok: false, code: CONFIRM_TIMEOUT });
+  expect(broker.opened).toHaveLength(count + 1);
+  expect(broker.opened[count]!.published).toEqual(['sick']);
   await channel.close();
 });
