@@ -172,15 +172,10 @@ export class ConfirmedPublisher {
     side.on('return', (msg: Message) => this.onReturn(msg));
     // Closed under the suspect (a lost connection): its next publish opens a new one, or
     // every publish to it would fail on the closed channel until the daemon restarts.
+    // While `sideQueue` holds `side`, the suspect's entry is `side`'s own promise: `confirmedOn`
+    // and `giveUpSide` delete it from `sideQueue` before they clear or reset the entry.
     side.once('close', () => {
-      const entry = this.suspects.get(queue);
-      if (entry === undefined) return;
-      void entry.then(
-        (ch) => {
-          if (ch === side && this.suspects.get(queue) === entry) this.suspects.set(queue, undefined);
-        },
-        () => undefined,
-      );
+      if (this.sideQueue.has(side) && this.suspects.has(queue)) this.suspects.set(queue, undefined);
     });
     this.sideQueue.set(side, queue);
     return side;

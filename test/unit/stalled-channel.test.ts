@@ -14,6 +14,7 @@ import { ManagedChannel } from '../../src/amqp/managed-channel';
 import { isOrbitError } from '../../src/errors';
 import { silentLogger } from '../../src/logging/logger';
 import { Metrics } from '../../src/metrics/metrics';
+import { waitFor } from '../helpers/wait';
 
 const TIMEOUT_MS = 200;
 
@@ -144,9 +145,8 @@ test('a suspect whose own channel closes (a lost connection) gets a new one at i
   const first = outcome(send('sick'), began);
   // The stall is seen after one timeout; the suspect's publish then goes on a channel of its own.
   const sideOpened = () => broker.opened.slice(1).find((c) => c.published[0] === 'sick');
-  while (!sideOpened() && Date.now() - began < 5 * TIMEOUT_MS) await new Promise((r) => setTimeout(r, 5));
+  await waitFor(() => sideOpened() !== undefined, 5 * TIMEOUT_MS, "the suspect's own channel", 5);
   const side = sideOpened();
-  expect(side).toBeDefined();
   const count = broker.opened.length;
   await side!.close();
   // What was on it fails as a closed channel's publishes do.
