@@ -6,7 +6,7 @@ import type { Logger } from '../logging/logger';
 import { coalesceWrites, socketOfConnection } from './coalesce-writes';
 import { connectRefusal, notConnected } from './connect-error';
 import { UNANSWERED, answeredWithin } from './within';
-import type { BrokerRefusedError } from '../errors';
+import { BrokerError, type BrokerRefusedError } from '../errors';
 
 /** Which of orbit's connections this is; consuming and publishing never share one. */
 export type ConnectionRole = 'consume' | 'publish' | 'cli';
@@ -159,7 +159,10 @@ export async function closeConnection(manager: AmqpConnectionManager, timeoutMs:
   const socket = socketOfConnection(manager.connection);
   const closed = await answeredWithin(manager.close().catch(() => undefined), timeoutMs);
   if (closed !== UNANSWERED) return true;
-  socket?.destroy();
+  // With an error: amqplib hears of a socket's end only through 'error' or 'end', and a plain
+  // destroy() emits neither. It would keep the connection open, its heartbeat timers holding
+  // the process up to two heartbeats after the stop, and the channels' calls pending.
+  socket?.destroy(new BrokerError(`orbit closed the socket: no close-ok within ${timeoutMs} ms`));
   logger?.warn({ ms: timeoutMs }, 'broker did not confirm the connection close in time; the socket was closed');
   return false;
 }
