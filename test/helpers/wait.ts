@@ -16,3 +16,15 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
   }
   return Date.now() - began;
 }
+
+/**
+ * The least a wait of one `setTimeout(ms)` can measure, for asserting that something waited
+ * out its timer. Node schedules a timer on libuv's monotonic clock in whole milliseconds from
+ * when it is set, so it may fire up to 1 ms before `ms` have truly passed; `Date.now()` is
+ * another clock in whole milliseconds, which can take another millisecond off a difference of
+ * two readings (CI measured 99 for a 100 ms close timeout). The wall clock may also be slewed
+ * (NTP, at most 500 ppm) against the monotonic one, which matters only for long timers.
+ */
+export function timerFloorMs(ms: number): number {
+  return ms - 2 - Math.ceil(ms * 0.0005);
+}

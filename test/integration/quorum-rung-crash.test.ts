@@ -18,7 +18,7 @@ import { silentLogger } from '../../src/logging/logger';
 import { names } from '../../src/naming/names';
 import { randomNamespace, testConfig } from '../helpers/broker';
 import { privateBrokerForFile } from '../helpers/private-broker';
-import { sleep } from '../helpers/wait';
+import { sleep, timerFloorMs } from '../helpers/wait';
 
 jest.setTimeout(240_000);
 
@@ -72,7 +72,7 @@ test('messages confirmed into a quorum rung declared just before a kill -9 are a
     void scheduler.close().catch(() => undefined);
     expect(published).toHaveLength(PER_RUNG);
     // The first publish to a new quorum rung waited for it to become crash-safe.
-    expect(tookMs).toBeGreaterThanOrEqual(NEW_QUORUM_QUEUE_SETTLE_MS);
+    expect(tookMs).toBeGreaterThanOrEqual(timerFloorMs(NEW_QUORUM_QUEUE_SETTLE_MS));
     await b.restart(90_000);
     // The rung of that delay: the one the ladder rounds an hour (or two, three) up to.
     const rungs = (await b.ctl('-q', 'list_queues', 'name', '--no-table-headers')).split('\n').map((l) => l.trim()).filter((q) => q.startsWith(`${ns}.wait:`));
@@ -101,7 +101,7 @@ test('messages confirmed into a quorum lane its first connect declared are all t
   await b.restart(90_000);
   expect(await depthAfterRecovery(b.url, names(ns).lane('a'), COUNT)).toBe(COUNT);
   // The connect waited for the new quorum queues to settle.
-  expect(connectMs).toBeGreaterThanOrEqual(NEW_QUORUM_QUEUE_SETTLE_MS);
+  expect(connectMs).toBeGreaterThanOrEqual(timerFloorMs(NEW_QUORUM_QUEUE_SETTLE_MS));
   // A second connect finds the queues there and does not wait.
   const again = new Scheduler({ config, logger: silentLogger() });
   const second = performance.now();

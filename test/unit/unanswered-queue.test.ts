@@ -12,7 +12,7 @@ import { ManagedChannel } from '../../src/amqp/managed-channel';
 import { answeredWithin, UNANSWERED } from '../../src/amqp/within';
 import { silentLogger } from '../../src/logging/logger';
 import { type QueueDepth, QueueSampler } from '../../src/metrics/queue-sampler';
-import { sleep } from '../helpers/wait';
+import { sleep, timerFloorMs } from '../helpers/wait';
 
 /** Channels whose calls to `held` queues (and whose closes, when `closeHangs`) never answer. */
 function fakeBroker(held: ReadonlySet<string>, closeHangs = false) {
@@ -46,7 +46,7 @@ test('a sampling round that meets an unanswered queue gives up, and the next rou
   await sleep(10); // the first channel opens
   const began = Date.now();
   expect(await sampler.sample()).toEqual([]);
-  expect(Date.now() - began).toBeGreaterThanOrEqual(200);
+  expect(Date.now() - began).toBeGreaterThanOrEqual(timerFloorMs(200));
   expect(Date.now() - began).toBeLessThan(1000);
   // No sample from a round that gave up: a partial one would read as queues gone.
   expect(samples).toEqual([]);
@@ -65,7 +65,7 @@ test('closing a channel whose close the broker never confirms ends after closeTi
   expect(ch.current()).toBeDefined();
   const began = Date.now();
   await ch.close();
-  expect(Date.now() - began).toBeGreaterThanOrEqual(100);
+  expect(Date.now() - began).toBeGreaterThanOrEqual(timerFloorMs(100));
   expect(Date.now() - began).toBeLessThan(1000);
 });
 
