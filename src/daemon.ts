@@ -26,6 +26,7 @@ import { names } from './naming/names';
 import type { Handler } from './worker/handler-types';
 import { LaneWorker } from './worker/lane-worker';
 import { WorkAhead } from './worker/work-ahead';
+import { ConsumerWatch } from './worker/consumer-watch';
 
 /** How often a daemon on the ladder looks for rungs other publishers declared. */
 const RUNG_DISCOVERY_MS = 30_000;
@@ -82,6 +83,7 @@ export class Daemon {
   private follower: TombstoneFollower | undefined;
   private sampler: QueueSampler | undefined;
   private workAhead: WorkAhead | undefined;
+  private consumerWatch: ConsumerWatch | undefined;
   private rungs: RungDeclarer | undefined;
   private discovery: NodeJS.Timeout | undefined;
   /** The start-time read of the broker's limits (settles on its own, bounded by its timeout). */
@@ -168,6 +170,7 @@ export class Daemon {
       ['read cancels', () => this.followCancels(timeout)],
       ['start lanes', () => this.startLanes(handlers, timeout)],
       ['start work-ahead', async () => this.startWorkAhead()],
+      ['start consumer watch', async () => this.startConsumerWatch()],
       ['start rung discovery', async () => this.rungs && this.discoverRungs(this.rungs)],
       ['check stranded lanes', () => this.checkStrandedLanes(Math.min(timeout, STRANDED_CHECK_MS))],
       ['start queue sampling', async () => this.startQueueSampling()],
@@ -272,6 +275,18 @@ export class Daemon {
       );
     }
     await Promise.all(this.workers.map((w) => w.waitUntilConsuming(timeout)));
+  }
+
+  /** Restarts a lane consumer the broker stopped delivering to (`worker/consumer-watch.ts`). */
+  private startConsumerWatch(): void {
+    this.consumerWatch = new ConsumerWatch({
+      lanes: this.workers,
+      connection: this.consumeConnection!,
+      logger: this.log,
+      observer: this.observer,
+      probeTimeoutMs: this.config.amqp.publishTimeoutMs,
+    });
+    this.consumerWatch.start();
   }
 
   private startWorkAhead(): void {
@@ -456,6 +471,7 @@ export class Daemon {
     await runSteps(
       [
         ['stop work-ahead', async () => this.workAhead?.stopTaking()],
+        ['stop consumer watch', async () => this.consumerWatch?.stop()],
         ['stop rung discovery', async () => clearInterval(this.discovery)],
         ['stop consuming', () => Promise.all(this.workers.map((w) => w.stopConsuming()))],
         // Replacements of the handlers still running must not wait out a bundle's linger.

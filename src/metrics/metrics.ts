@@ -177,6 +177,12 @@ export class Metrics {
     labelNames: ['lane'],
     registers: [this.registry],
   });
+  readonly consumerRestarts = new Counter({
+    name: 'orbit_consumer_restarts_total',
+    help: 'Lane consumers restarted because the broker delivered nothing while their queue held ready messages and the lane had room (docs/RELIABILITY.md).',
+    labelNames: ['lane'],
+    registers: [this.registry],
+  });
   readonly rateLimited = new Counter({
     name: 'orbit_rate_limited_seconds_total',
     help: "Time messages spent waiting for their lane's rate limit.",
@@ -292,6 +298,7 @@ export class Metrics {
       this.handlerDuration.labels(lane.name);
       if (lane.rateLimit) this.rateLimited.inc({ lane: lane.name }, 0);
       this.cancelled.inc({ lane: lane.name }, 0);
+      this.consumerRestarts.inc({ lane: lane.name }, 0);
     }
     for (const kind of PUBLISH_KINDS) this.published.inc({ kind }, 0);
   }
@@ -315,6 +322,7 @@ export class Metrics {
       messageCancelled: (lane) => this.cancelled.inc({ lane }),
       takenEarly: (lane, messages) => of(lane).takenEarly.inc(messages),
       workingAhead: (lane, active) => this.workAheadActive.set({ lane }, active ? 1 : 0),
+      consumerRestarted: (lane) => this.consumerRestarts.inc({ lane }),
     };
   }
 

@@ -66,6 +66,10 @@ export class LaneWorker {
   private consumerTags: string[] = [];
   /** Deliveries (AMQP messages) not yet settled: what shutdown drains. */
   private deliveries = 0;
+  /** Of those, the ones its consumers got (not taken early by work-ahead): what their prefetch counts. */
+  private consumed = 0;
+  /** Since when the lane has consumed holding none of its consumers' deliveries (`starvedSince`). */
+  private emptySince = Date.now();
   /**
    * Logical messages from their handler's start until their settlement ends: what
    * `orbit_in_flight` counts, changed at the same two points as the observer is told
@@ -122,6 +126,11 @@ export class LaneWorker {
     return this.o.lane;
   }
 
+  /** The queues its consumers consume: the lane's queue, or its partitions'. */
+  get queues(): readonly string[] {
+    return this.o.queues;
+  }
+
   /**
    * Messages whose handler runs or whose settlement is under way: what `orbit_in_flight`
    * counts for this lane (logical messages, each of a bundle on its own; not those still
@@ -148,6 +157,22 @@ export class LaneWorker {
   idleFor(now = Date.now()): number {
     if (this.state !== 'consuming' || this.consumerTags.length === 0) return 0;
     return this.load.idleFor(now);
+  }
+
+  /**
+   * Since when the lane has consumed while holding no delivery of its consumers and getting
+   * none: each consumer has its whole prefetch free (`ConsumerWatch`). Undefined while it
+   * holds one, or does not consume.
+   */
+  starvedSince(): number | undefined {
+    if (this.state !== 'consuming' || this.consumerTags.length === 0 || this.consumed > 0) return undefined;
+    return this.emptySince;
+  }
+
+  /** Ends the consume channel for a new one, which consumes again; unacked deliveries go back to the queue. */
+  restartConsumer(reason: string): void {
+    const ch = this.channel.current();
+    if (ch) this.channel.abandon(ch, reason);
   }
 
   /** True while a channel is open and consuming (or deliberately paused by flow control). */
@@ -244,6 +269,7 @@ export class LaneWorker {
     for (const queue of this.o.queues) {
       const { consumerTag } = await ch.consume(queue, (raw) => {
         if (raw) {
+          this.consumed++;
           this.load.delivered();
           const from = this.o.rungs && raw.properties.headers?.['x-first-death-queue'];
           if (typeof from === 'string') this.o.rungs!.seen(from);
@@ -256,15 +282,16 @@ export class LaneWorker {
       tags.push(consumerTag);
     }
     this.consumerTags = tags;
+    this.emptySince = Date.now();
   }
 
   private take(raw: AmqpMessage, ch: Channel, source: ManagedChannel<Channel>, early: boolean): void {
     this.deliveries++;
     this.process(raw, ch, source, early).then(
-      () => this.release(),
+      () => this.release(early),
       (err: unknown) => {
         this.log.error({ err: errorMessage(err) }, 'unexpected error while processing a delivery');
-        this.release();
+        this.release(early);
       },
     );
   }
@@ -279,8 +306,9 @@ export class LaneWorker {
     if (this.running === 0 && this.deliveries >= this.prefetch && this.o.publisher.lingering > 0) this.o.publisher.flush();
   }
 
-  private release(): void {
+  private release(early: boolean): void {
     this.deliveries--;
+    if (!early && --this.consumed === 0) this.emptySince = Date.now();
     if (this.deliveries === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 

@@ -28,6 +28,8 @@ export interface WorkerObserver {
   takenEarly?(lane: string, messages: number): void;
   /** `lane` started (true) or stopped (false) working ahead: see `WorkAhead`, "Episodes". */
   workingAhead?(lane: string, active: boolean): void;
+  /** The broker delivered nothing to `lane` while its queue held ready messages: its consumer was restarted (`ConsumerWatch`). */
+  consumerRestarted?(lane: string): void;
 }
 
 /** Calls every observer's hook in turn (metrics plus a caller's own). */
@@ -46,5 +48,6 @@ export function combineObservers(...observers: ReadonlyArray<WorkerObserver | un
     messageCancelled: (...a) => list.forEach((o) => o.messageCancelled?.(...a)),
     takenEarly: (...a) => list.forEach((o) => o.takenEarly?.(...a)),
     workingAhead: (...a) => list.forEach((o) => o.workingAhead?.(...a)),
+    consumerRestarted: (...a) => list.forEach((o) => o.consumerRestarted?.(...a)),
   };
 }

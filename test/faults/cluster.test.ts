@@ -6,18 +6,25 @@
  * SIGKILLed; the daemon fails over to another node and nothing is lost.
  */
 import { Daemon } from '../../src';
-import { silentLogger } from '../../src/logging/logger';
 import { randomNamespace, testConfig } from '../helpers/broker';
 import { capturingLogger } from '../helpers/capturing-logger';
 import { type ScriptCluster, startCluster } from '../helpers/cluster';
 import { completedRuns, describeFaults, expectIds, firstStartAfter, MemoryAudit, report, result, tally } from './audit';
-import { depthsAt, publishAll, topologyQueues } from './util';
+import { DaemonLog, depthsAt, publishAll, topologyQueues } from './util';
 import { sleep, waitFor } from '../helpers/wait';
 
 const LEVELS = 6;
 const CONCURRENCY = 20;
 /** RabbitMQ's default `dead_letter_worker_consumer_prefetch` (rabbit.app, 3.10 and 4.0). */
 const DLX_WORKER_PREFETCH = 32;
+/** The columns of the queue listings a stall reports (`f[1]` messages, `f[2]` ready, `f[5]` leader). */
+const LISTED = ['name', 'messages', 'messages_ready', 'messages_unacknowledged', 'consumers', 'leader'] as const;
+
+function restartsOf(exposition: string): number {
+  let n = 0;
+  for (const m of exposition.matchAll(/^orbit_consumer_restarts_total\{[^}]*\} (\d+)$/gm)) n += Number(m[1]);
+  return n;
+}
 
 describeFaults('fault: a cluster node dies (3-node cluster from scripts/cluster.sh)', () => {
   let cluster: ScriptCluster | undefined;
@@ -73,9 +80,10 @@ describeFaults('fault: a cluster node dies (3-node cluster from scripts/cluster.
       lanes: [{ name: 'work', concurrency: CONCURRENCY, queueType: 'quorum', maxPriority: 0 }],
     });
     const audit = new MemoryAudit();
+    const log = new DaemonLog(ns);
     const daemon = new Daemon({
       config,
-      logger: silentLogger(),
+      logger: log.logger,
       handlers: { work: audit.handler({ total: TOTAL, delayMs: 2000, sleepMs: () => 10 + Math.random() * 30 }) },
     });
     const expected = expectIds('q', MESSAGES, TOTAL);
@@ -91,11 +99,15 @@ describeFaults('fault: a cluster node dies (3-node cluster from scripts/cluster.
     let firstRemedyAt: number | null = null;
     let doneMs = 0;
     let remainingAtKill = 0;
+    let consumerRestarts = 0;
     try {
       await daemon.start();
       // Quorum queues get a replica on every node; give their Raft groups a moment to settle.
       await sleep(3000);
       expect(await publishAll(config, 'work', expected.keys())).toHaveLength(MESSAGES);
+      // The node the consume connection is on (urls[0] first, so usually node 1), asked of node 2 or 3.
+      let on: number | undefined;
+      await waitFor(async () => (on = (await c.nodeOfConnection(`orbit:${ns}:consume`, 2)) ?? (await c.nodeOfConnection(`orbit:${ns}:consume`, 3))) !== undefined, 10_000, 'the consume connection in the listing of node 2 or 3', 250);
       await waitFor(() => completedRuns(audit.events) >= MESSAGES * TOTAL * 0.3, 90_000, '30 % of the runs');
       // A node that died on its own before the kill (CI saw node 1 gone once, on 4.0, cause
       // unknown): that crash is the fault. Killing a second node would leave no quorum, so the
@@ -107,9 +119,9 @@ describeFaults('fault: a cluster node dies (3-node cluster from scripts/cluster.
         crashed = `node ${node} was down before the kill (${why})`;
         process.stdout.write(`FAULT-INFO cluster: ${crashed}\n`);
       } else {
-        // The node the consume connection is on (urls[0] first, so usually node 1), asked of node 2 or 3.
-        let on: number | undefined;
-        await waitFor(async () => (on = (await c.nodeOfConnection(`orbit:${ns}:consume`, 2)) ?? (await c.nodeOfConnection(`orbit:${ns}:consume`, 3))) !== undefined, 10_000, 'the consume connection in the listing of node 2 or 3', 250);
+        // Mid-wave, not between waves (the 600 messages rest 2 s between runs): handlers run,
+        // the lane holds deliveries unacked and replacements are on their way to be confirmed.
+        await waitFor(() => daemon.inFlight >= CONCURRENCY / 2, 30_000, 'handlers in flight', 5);
         killed = on!;
         await c.kill(killed);
       }
@@ -129,26 +141,28 @@ describeFaults('fault: a cluster node dies (3-node cluster from scripts/cluster.
         if (Date.now() > deadline) {
           const t = tally(expected, audit.events);
           throw new Error(`work did not complete: lost ${t.lost}, readiness ${JSON.stringify(daemon.readiness())}, inFlight ${daemon.inFlight}, remedies ${remedies.join(', ')}, ` +
-            `queues ${await c.ctl(survivor(killed), 'list_queues', 'name', 'messages', 'messages_ready', 'leader', '--no-table-headers').catch((e: Error) => e.message)}`);
+            `queues ${await c.ctl(survivor(killed), 'list_queues', ...LISTED, '--no-table-headers').catch((e: Error) => e.message)}`);
         }
         if (audit.ends !== lastEnds) {
           lastEnds = audit.ends;
           lastProgress = Date.now();
         } else if (Date.now() - lastProgress > STALL_MS) {
           // Stuck: messages counted in a queue but none ready (held for dead-lettering).
-          const listing = await c.ctl(survivor(killed), 'list_queues', 'name', 'messages', 'messages_ready', 'leader', '--no-table-headers');
-          const stuck = listing.split('\n').map((l) => l.split('\t')).filter((f) => f.length === 4 && Number(f[1]) > 0 && f[2] === '0');
+          const listing = await c.ctl(survivor(killed), 'list_queues', ...LISTED, '--no-table-headers');
+          const stuck = listing.split('\n').map((l) => l.split('\t')).filter((f) => f.length === LISTED.length && Number(f[1]) > 0 && f[2] === '0');
           const at = `${((Date.now() - killedAt) / 1000).toFixed(0)} s`;
           const what = stuck.map((f) => `${f[0]} ${f[1]}`).join('; ') || 'nothing visibly stuck';
           remedyTimes.push(Date.now() - killedAt);
-          if (remedies.length >= 4) throw new Error(`still stalled after ${remedies.join(', ')}: ${listing}`);
+          if (remedies.length >= 4) {
+            throw new Error(`still stalled after ${remedies.join(', ')}: readiness ${JSON.stringify(daemon.readiness())}, inFlight ${daemon.inFlight}; queues (${LISTED.join(', ')}):\n${listing}`);
+          }
           if (remedies.length === 2) {
             remedies.push(`rebalance quorum at ${at} (stuck: ${what})`);
             await c.queues(survivor(killed), 'rebalance', 'quorum');
           } else {
             // Restart the app of the node leading each stuck queue: its leadership moves, and
             // the new leader starts a fresh dead-letter worker.
-            const leaders = [...new Set(stuck.map((f) => f[3]!))];
+            const leaders = [...new Set(stuck.map((f) => f[5]!))];
             const nodes = [1, 2, 3].filter((i) => leaders.includes(c.node(i)) && i !== killed);
             remedies.push(`stop_app/start_app of node ${nodes.join(', ') || '(none)'} at ${at} (stuck: ${what})`);
             for (const i of nodes) {
@@ -172,16 +186,21 @@ describeFaults('fault: a cluster node dies (3-node cluster from scripts/cluster.
       const now = await c.nodeOfConnection(`orbit:${ns}:consume`, survivor(killed));
       expect(now).toBeDefined();
       expect(now).not.toBe(killed);
+      consumerRestarts = restartsOf(await daemon.metrics.registry.metrics());
+    } catch (err) {
+      throw log.withLogTail(err);
     } finally {
       await daemon.stop();
     }
+    log.remove();
     const t = tally(expected, audit.events);
     report(
       result('cluster node killed (quorum, 3 nodes)', `SIGKILL of node ${killed} of 3 (the one the daemon consumed from)`, t, {
         recoveryMs,
         durationMs: Date.now() - began,
       }, `cluster started by scripts/cluster.sh in ${(c.startMs / 1000).toFixed(0)} s; ${remainingAtKill} runs still to do at the kill; recovery = node killed → first handler run on another node; ` +
-        `all work done ${(doneMs / 1000).toFixed(0)} s after the kill; ${crashed === undefined ? '' : `${crashed}; `}operator steps needed: ${remedies.length === 0 ? 'none' : remedies.join(', ')}` +
+        `all work done ${(doneMs / 1000).toFixed(0)} s after the kill; ${crashed === undefined ? '' : `${crashed}; `}` +
+        `lane consumers restarted by the daemon's consumer watch: ${consumerRestarts}; operator steps needed: ${remedies.length === 0 ? 'none' : remedies.join(', ')}` +
         (firstRemedyAt !== null && recoveryMs !== null && recoveryMs > firstRemedyAt ? ' (handlers ran again only after them)' : '')),
     );
     expect(remainingAtKill).toBeGreaterThan(MESSAGES); // the kill hit a run in full swing

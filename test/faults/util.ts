@@ -1,7 +1,9 @@
 /** Small helpers shared by the fault scenarios. */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqplib from 'amqplib';
+import pino from 'pino';
 import { Scheduler } from '../../src';
 import type { ResolvedConfig } from '../../src/config/types';
 import { silentLogger } from '../../src/logging/logger';
@@ -13,6 +15,55 @@ import { ladderQueues } from '../../src/topology/build';
 
 export const AUDIT_HANDLER = join(REPO_ROOT, 'test', 'faults', 'fixtures', 'audit-handler.js');
 
+
+/**
+ * A daemon's log, written to a file as it goes (debug level): a scenario that fails attaches
+ * its last lines to the error (`withLogTail`), so a failure on CI says what the daemon saw.
+ */
+export class DaemonLog {
+  readonly file: string;
+  readonly logger: pino.Logger;
+  private readonly began = Date.now();
+
+  constructor(name: string) {
+    this.file = join(tmpdir(), `orbit-fault-${name}-${process.pid}.log`);
+    this.logger = pino({ level: 'debug' }, pino.destination({ dest: this.file, sync: true }));
+  }
+
+  /** The last `lines` lines, each as seconds since the log began, message and fields. */
+  tail(lines = 60): string {
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch {
+      return '(no daemon log)';
+    }
+    return text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .slice(-lines)
+      .map((l) => {
+        try {
+          const { time, msg, level: _level, pid: _pid, hostname: _host, ...rest } = JSON.parse(l) as Record<string, unknown>;
+          return `  +${((Number(time) - this.began) / 1000).toFixed(2)} s ${String(msg)} ${JSON.stringify(rest)}`;
+        } catch {
+          return `  ${l}`;
+        }
+      })
+      .join('\n');
+  }
+
+  /** `err` with the log's tail appended to its message. */
+  withLogTail(err: unknown, lines = 60): Error {
+    const e = err instanceof Error ? err : new Error(String(err));
+    e.message += `\n\nthe daemon's log, last ${lines} lines (${this.file}):\n${this.tail(lines)}`;
+    return e;
+  }
+
+  remove(): void {
+    rmSync(this.file, { force: true });
+  }
+}
 
 /** Writes `orbit.json` into `dir` and returns its path. */
 export function writeConfig(dir: string, config: Record<string, unknown>): string {

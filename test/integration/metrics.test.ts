@@ -164,6 +164,8 @@ test('a known workload shows exact counts on /metrics; /healthz, /readyz and 404
     // Exported, and no queue stalled the publish channel (test/unit/stalled-channel.test.ts shows one that does).
     expect(res.body).toContain('# TYPE orbit_publish_stalled_queue gauge');
     expect(find(samples, 'orbit_publish_stalled_queue')).toEqual([]);
+    // The consumer watch restarted nothing (test/integration/consumer-watch.test.ts shows one it does).
+    expect(value(samples, 'orbit_consumer_restarts_total', { lane: LANE })).toBe(0);
     expect(value(samples, 'orbit_ready')).toBe(1);
     expect(value(samples, 'orbit_process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(find(samples, 'orbit_nodejs_eventloop_lag_seconds')).toHaveLength(1);

@@ -27,7 +27,7 @@ const PROMETHEUS_DIR = join(DOCKER_DIR, 'prometheus');
 const DASHBOARD_FILE = join(DOCKER_DIR, 'grafana', 'dashboards', 'orbit.json');
 const DATASOURCE_FILE = join(DOCKER_DIR, 'grafana', 'provisioning', 'datasources', 'prometheus.yml');
 
-const ALERTS = ['OrbitDown', 'OrbitNotReady', 'OrbitDeadLettersGrowing', 'OrbitLatenessHigh', 'OrbitRunsPastBound', 'OrbitBrokerBlocked', 'OrbitUnroutable', 'OrbitQueueNeedsMigration', 'OrbitStrandedMessages', 'OrbitBrokerFileHandlesLow', 'OrbitPublishStalledQueue'];
+const ALERTS = ['OrbitDown', 'OrbitNotReady', 'OrbitDeadLettersGrowing', 'OrbitLatenessHigh', 'OrbitRunsPastBound', 'OrbitBrokerBlocked', 'OrbitUnroutable', 'OrbitQueueNeedsMigration', 'OrbitStrandedMessages', 'OrbitBrokerFileHandlesLow', 'OrbitPublishStalledQueue', 'OrbitConsumerRestarts'];
 
 /** Panels that must show data once the workload ran (the others may be legitimately empty). */
 const CORE_PANELS = [
@@ -310,6 +310,7 @@ describe('a real Prometheus scraping a running daemon', () => {
       OrbitQueueNeedsMigration: 'inactive',
       OrbitStrandedMessages: 'inactive',
       OrbitPublishStalledQueue: 'inactive',
+      OrbitConsumerRestarts: 'inactive',
     });
     // The closed rabbitmq target is down, and is no orbit outage.
     const targets = await prometheus!.targets();

@@ -6,6 +6,7 @@ import { HandlerTimeoutError } from '../../src/errors';
 import type { Logger } from '../../src/logging/logger';
 import type { HandlerContext, Message } from '../../src/worker/handler-types';
 import { runHandler } from '../../src/worker/run-handler';
+import { timerFloorMs } from '../helpers/wait';
 
 const message = { id: 'm1' } as unknown as Message;
 const noLogger = (): Logger => {
@@ -34,7 +35,7 @@ describe('runHandler', () => {
       noLogger,
       50,
     );
-    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(timerFloorMs(50));
     expect(result.ok).toBe(false);
     expect(!result.ok && result.error).toBeInstanceOf(HandlerTimeoutError);
     expect(ctx!.signal.aborted).toBe(true);
