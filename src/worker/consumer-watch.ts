@@ -70,8 +70,9 @@ export interface ConsumerWatchOptions {
  *
  * RabbitMQ can lose track of a consumer's deliveries: after a quorum queue's leader moved
  * (a node of a cluster died), it may count a consumer's whole prefetch as delivered while the
- * client received none of it (rabbitmq-server#15473, open; orbit's cluster fault test once met
- * it on 3.10: 20 messages, the lane's prefetch, unacked for good, 600 ready, none delivered).
+ * client received none of it (rabbitmq-server#15473, open; orbit's cluster fault test most
+ * likely met it once on 3.10: 20 messages, the lane's prefetch, unacked for good, 600 ready,
+ * none delivered).
  * The consumer then waits for ever for deliveries that never come, and so does its lane,
  * while the broker reports it healthy. Only a new consumer clears it.
  *
