@@ -87,6 +87,7 @@ interface CliOptions {
   rounds?: number;
   concurrency?: number;
   window?: number;
+  maxWarmup?: number;
   queueTypes: QueueType[];
   units?: string[];
   tolerance: string[];
@@ -109,6 +110,7 @@ async function main(argv: readonly string[]): Promise<number> {
     .addOption(new Option('--n <count>', "messages per run, overriding every benchmark's default for the mode").argParser(positiveInt))
     .addOption(new Option('--rounds <count>', "rounds (each contender once per round, alternating order), overriding each benchmark's default").argParser(positiveInt))
     .addOption(new Option('--concurrency <count>', 'reschedule: lane concurrency = consumer prefetch, for every contender (default 100)').argParser(positiveInt))
+    .addOption(new Option('--max-warmup <seconds>', 'steady: the longest warm-up before the counted window, for a loop that needs long to reach equilibrium (default 8 with --quick, 30 otherwise)').argParser(positiveInt))
     .addOption(new Option('--window <count>', "fill: logical messages awaiting their confirm at once (default 5,000, orbit seed's for a lane of bundle.max 100)").argParser(positiveInt))
     .addOption(new Option('--queue-types <list>', 'delay.queueType values to measure: classic, quorum or both').argParser(queueTypes).default(['classic', 'quorum']))
     .addOption(new Option('--units <list>', 'delay.unit values for the lateness benchmark (default: 1s with --quick, 1s,1m otherwise)').argParser(units))
@@ -156,6 +158,7 @@ async function main(argv: readonly string[]): Promise<number> {
         rounds: opts.rounds,
         concurrency: opts.concurrency,
         window: opts.window,
+        maxWarmupMs: opts.maxWarmup === undefined ? undefined : opts.maxWarmup * 1000,
         queueTypes: opts.queueTypes,
         units: opts.units,
         tolerances: opts.tolerance,

@@ -13,6 +13,8 @@ export interface BenchOptions {
   readonly rounds: number | undefined;
   /** `--concurrency`: lane concurrency = consumer prefetch (reschedule; its default is 100). */
   readonly concurrency: number | undefined;
+  /** `--max-warmup`: steady's longest warm-up before the counted window, ms; undefined: the mode's. */
+  readonly maxWarmupMs?: number | undefined;
   /** `--window`: fill's logical messages awaiting their confirm at once; undefined: its default. */
   readonly window?: number | undefined;
   /** `delay.queueType` values to measure (each benchmark runs once per value where it matters). */

@@ -22,9 +22,9 @@ export interface RescheduleParams {
 }
 
 export interface LoopTiming {
-  /** From starting the consumer to its first delivery: connect, topology, consume (not the loop). */
+  /** From starting the consumer to the loop's start: connect, topology, consume (orbit: also the first publish's wait for a new quorum rung). */
   readonly startupSeconds: number;
-  /** From the first delivery to the N-th message settled (replacement confirmed, then acked): the loop. */
+  /** From the first delivery (orbit: the first settlement, scaled to N) to the N-th message settled (replacement confirmed, then acked): the loop. */
   readonly loopSeconds: number;
   /** CPU time (user + system) this process spent during the loop: the client's cost, whatever the broker's. */
   readonly clientCpuSeconds: number;

@@ -1,6 +1,8 @@
 import type { QueueType } from '../../src/config/types';
 import { targetLine, type Benchmark, type BenchOptions, type BenchReport, type TargetResult } from '../lib/benchmark';
 import { runInChild } from '../lib/isolate';
+import { randomNamespace } from '../lib/broker';
+import { runFloor, type FloorResult } from '../lib/floor';
 import { describeLoad, loadAverage } from '../lib/load';
 import { redisAvailable } from '../lib/redis';
 import { alternatingOrder, median, round } from '../lib/stats';
@@ -19,7 +21,27 @@ export const TARGET_RATIO = 0.9;
 /** Issue 5's goal: orbit at least as fast as BullMQ. */
 export const TARGET_PEER_RATIO = 1.0;
 
+/**
+ * The tolerance issue's goal for the one-way loop: orbit, unbundled on the default delay path,
+ * keeps at least this share of the broker's floor (`bench/lib/floor.ts`: consume → confirmed
+ * `sendToQueue` to a plain queue → ack), measured in the same round.
+ */
+export const TARGET_FLOOR_RATIO = 0.9;
+
 export const DEFAULTS = { quick: { n: 5_000, rounds: 1 }, full: { n: 20_000, rounds: 3 }, concurrency: 100 } as const;
+
+/** The floor's run in each round: resident messages, warm-up and counted window (as `steady`'s floor). */
+const FLOOR_PLAN = { quick: { n: 10_000, warmupMs: 2_000, windowMs: 5_000 }, full: { n: 40_000, warmupMs: 4_000, windowMs: 15_000 } } as const;
+const FLOOR_BODY_BYTES = 80;
+
+/** The floor as measured in one round of one queue-type group. */
+export interface FloorRound {
+  readonly queueType: QueueType;
+  readonly round: number;
+  readonly msgsPerSec: number;
+  readonly windowSeconds: number;
+  readonly cpuMicrosPerMsg: number;
+}
 
 export interface RoundResult {
   readonly queueType: QueueType;
@@ -45,6 +67,8 @@ export interface ContenderSummary {
   readonly ratio: number | undefined;
   /** msgsPerSec ÷ BullMQ's; undefined when BullMQ did not run. */
   readonly peerRatio: number | undefined;
+  /** msgsPerSec ÷ the median of the group's floors. */
+  readonly floorRatio: number | undefined;
   /** Median client CPU per message, µs: less noisy than throughput on a busy machine. */
   readonly cpuMicrosPerMsg: number;
 }
@@ -63,6 +87,7 @@ export const rescheduleBenchmark: Benchmark = {
   description: 'N preloaded messages, each rescheduled one hour ahead (consume → confirmed publish → ack)',
   async run(options: BenchOptions): Promise<BenchReport> {
     const mode = options.quick ? DEFAULTS.quick : DEFAULTS.full;
+    const floorPlan = options.quick ? FLOOR_PLAN.quick : FLOOR_PLAN.full;
     const n = options.n ?? mode.n;
     const rounds = options.rounds ?? mode.rounds;
     const concurrency = options.concurrency ?? DEFAULTS.concurrency;
@@ -74,10 +99,30 @@ export const rescheduleBenchmark: Benchmark = {
     }
     const loadStart = loadAverage();
     const results: RoundResult[] = [];
+    const floors: FloorRound[] = [];
     const order = alternatingOrder(selected, rounds);
     for (const queueType of options.queueTypes) {
       const params: RunJob['params'] = { n, concurrency, delayMs: RESCHEDULE_DELAY_MS, amqpUrl: options.amqpUrl, queueType, redisUrl: options.redisUrl };
       for (const [r, contenders] of order.entries()) {
+        // The broker's floor first in every round, so each round's ratios share its conditions.
+        const floorLabel = `reschedule ${queueType} round ${r + 1}/${rounds} floor`;
+        const floor: FloorResult = await runFloor(
+          {
+            kind: 'floor',
+            label: floorLabel,
+            namespace: randomNamespace('bench-floor'),
+            amqpUrl: options.amqpUrl,
+            n: floorPlan.n,
+            prefetch: concurrency,
+            bodyBytes: FLOOR_BODY_BYTES,
+            warmupMs: floorPlan.warmupMs,
+            windowMs: floorPlan.windowMs,
+          },
+          options.inProcess,
+          options.progress,
+        );
+        floors.push({ queueType, round: r + 1, msgsPerSec: round(floor.msgsPerSec, 1), windowSeconds: round(floor.windowSeconds, 2), cpuMicrosPerMsg: round(floor.cpuMicrosPerMsg, 1) });
+        options.progress(`${floorLabel}: ${formatInt(floor.msgsPerSec)} msgs/s`);
         for (const contender of contenders) {
           const label = `reschedule ${queueType} round ${r + 1}/${rounds} ${contender.name}`;
           const job: RunJob = { contender: contender.name, label, params };
@@ -101,9 +146,17 @@ export const rescheduleBenchmark: Benchmark = {
     }
     const loadEnd = loadAverage();
 
-    const summary = options.queueTypes.flatMap((qt) => summarize(qt, selected, results.filter((r) => r.queueType === qt)));
+    const summary = options.queueTypes.flatMap((qt) =>
+      summarize(qt, selected, results.filter((r) => r.queueType === qt), median(floors.filter((f) => f.queueType === qt).map((f) => f.msgsPerSec))),
+    );
     const targets: TargetResult[] = [];
     for (const s of summary.filter((x) => x.contender === 'orbit')) {
+      targets.push({
+        what: `one-way (${s.queueType}) orbit unbundled ≥`,
+        target: `${TARGET_FLOOR_RATIO} × floor`,
+        measured: s.floorRatio === undefined ? 'floor not run' : `${formatFixed(s.floorRatio, 2)}×`,
+        met: s.floorRatio === undefined ? undefined : s.floorRatio >= TARGET_FLOOR_RATIO,
+      });
       targets.push({
         what: `reschedule (${s.queueType}) orbit ≥`,
         target: `${TARGET_RATIO} × ${BASELINE}`,
@@ -124,6 +177,7 @@ export const rescheduleBenchmark: Benchmark = {
         .map((o) => o.map((c) => c.name).join(', '))
         .join(' | ')})`,
       describeLoad(loadStart, loadEnd),
+      `  floor: raw amqplib on one plain classic queue (stored as orbit stores its classic queues on this broker), prefetch ${concurrency}, ${formatInt(floorPlan.n)} resident messages of ${FLOOR_BODY_BYTES} bytes, consume → sendToQueue the same body to the same queue (persistent, confirm channel of a 2nd connection) → ack on the confirm; ${floorPlan.warmupMs / 1000} s warm-up, ${floorPlan.windowMs / 1000} s counted; first in every round`,
       ...selected.map((c) => `  ${c.name}: ${c.summary}`),
       ...notes,
       '',
@@ -137,15 +191,18 @@ export const rescheduleBenchmark: Benchmark = {
           { header: 'msgs/s', align: 'right' },
           { header: 'client CPU µs/msg', align: 'right' },
         ],
-        results.map((x) => [
-          x.queueType,
-          String(x.round),
-          x.contender,
-          formatFixed(x.startupSeconds, 2),
-          formatFixed(x.seconds, 2),
-          formatInt(x.msgsPerSec),
-          formatFixed(x.cpuMicrosPerMsg, 0),
-        ]),
+        [
+          ...floors.map((f) => [f.queueType, String(f.round), 'floor', '—', formatFixed(f.windowSeconds, 2), formatInt(f.msgsPerSec), formatFixed(f.cpuMicrosPerMsg, 0)]),
+          ...results.map((x) => [
+            x.queueType,
+            String(x.round),
+            x.contender,
+            formatFixed(x.startupSeconds, 2),
+            formatFixed(x.seconds, 2),
+            formatInt(x.msgsPerSec),
+            formatFixed(x.cpuMicrosPerMsg, 0),
+          ]),
+        ],
       ),
       '',
       `median over ${rounds} round(s):`,
@@ -163,6 +220,7 @@ export const rescheduleBenchmark: Benchmark = {
         contenders: selected.map((c) => ({ name: c.name, summary: c.summary })),
         notes,
         rounds: results,
+        floors,
         summary,
         targets,
       },
@@ -178,6 +236,7 @@ export const SUMMARY_COLUMNS: readonly Column[] = [
   { header: 'msgs/s', align: 'right' },
   { header: `× ${BASELINE}`, align: 'right' },
   { header: `× ${PEER}`, align: 'right' },
+  { header: '× floor', align: 'right' },
   { header: 'client CPU µs/msg', align: 'right' },
 ];
 
@@ -190,6 +249,7 @@ export function summaryRows(summary: readonly ContenderSummary[]): string[][] {
     formatInt(s.msgsPerSec),
     s.ratio === undefined ? '—' : formatFixed(s.ratio, 2),
     s.peerRatio === undefined ? '—' : formatFixed(s.peerRatio, 2),
+    s.floorRatio === undefined ? '—' : formatFixed(s.floorRatio, 2),
     formatFixed(s.cpuMicrosPerMsg, 0),
   ]);
 }
@@ -204,7 +264,7 @@ function pick(names: readonly string[]): RescheduleContender[] {
   });
 }
 
-function summarize(queueType: QueueType, selected: readonly RescheduleContender[], results: readonly RoundResult[]): ContenderSummary[] {
+function summarize(queueType: QueueType, selected: readonly RescheduleContender[], results: readonly RoundResult[], floorRate: number): ContenderSummary[] {
   const rateOf = (name: string): number | undefined => {
     const mine = results.filter((r) => r.contender === name);
     return mine.length > 0 ? mine[0]!.n / median(mine.map((r) => r.seconds)) : undefined;
@@ -223,6 +283,7 @@ function summarize(queueType: QueueType, selected: readonly RescheduleContender[
       msgsPerSec: round(msgsPerSec, 1),
       ratio: baseRate === undefined ? undefined : round(msgsPerSec / baseRate, 3),
       peerRatio: peerRate === undefined ? undefined : round(msgsPerSec / peerRate, 3),
+      floorRatio: Number.isFinite(floorRate) && floorRate > 0 ? round(msgsPerSec / floorRate, 3) : undefined,
       cpuMicrosPerMsg: round(median(mine.map((r) => r.cpuMicrosPerMsg)), 1),
     };
   });

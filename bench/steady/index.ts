@@ -64,6 +64,7 @@ export const steadyBenchmark: Benchmark = {
   description: "orbit's forever loop (each id rescheduled by its own interval, for ever) in logical runs/s, against the broker's floor in the same run",
   async run(options: BenchOptions): Promise<BenchReport> {
     const plan = options.quick ? PLAN.quick : PLAN.full;
+    const maxWarmupMs = Math.max(plan.warmupMs, options.maxWarmupMs ?? plan.maxWarmupMs);
     const rounds = options.rounds ?? plan.rounds;
     const base = options.concurrency ?? DEFAULT_CONCURRENCY;
     const variants = pickVariants(options.contenders);
@@ -122,7 +123,7 @@ export const steadyBenchmark: Benchmark = {
               concurrency: concurrencyFor(entry.variant, base),
               bodyBytes: BODY_BYTES,
               warmupMs: plan.warmupMs,
-              maxWarmupMs: plan.maxWarmupMs,
+              maxWarmupMs,
               windowMs: plan.windowMs,
             };
             const say = (line: string) => options.progress(`${label}: ${line}`);
@@ -222,7 +223,7 @@ export const steadyBenchmark: Benchmark = {
           `${v}: N = ${formatInt(nOf(v))} ids, each seeded due within its own interval, then an in-process Daemon (lane concurrency ${concurrencyFor(v, base)}, work-ahead off) whose handler returns reschedule({ delay: interval(id) }) for ever; ${WORKLOADS[v].describe}; ${plan.warmupMs / 1000} s warm-up, ${plan.windowMs / 1000} s counted`,
       ),
       `delay.queueType ${options.queueTypes.join(', ')}; delay.tolerance ${options.tolerances.join(', ')}${Object.keys(options.orbitSettings).length > 0 ? `; --orbit-set ${Object.entries(options.orbitSettings).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}; ${rounds} round(s), alternating; ${options.inProcess ? 'all in this process' : 'each run in a fresh node process and namespace'}`,
-      `warm-up: at least ${plan.warmupMs / 1000} s, then until the lane has turned over (N logical messages taken) and AMQP deliveries ≈ publishes and bundle sizes in ≈ out (within 20 %), at most ${plan.maxWarmupMs / 1000} s; equilibrium "NO": the lane still held messages shaped by the seeding, so the rate is not yet the loop's own (when bundles in > out, as at tolerance 0, it is an upper bound); turnover: logical messages taken by the window's start ÷ N`,
+      `warm-up: at least ${plan.warmupMs / 1000} s, then until the lane has turned over (N logical messages taken) and AMQP deliveries ≈ publishes and bundle sizes in ≈ out (within 20 %), at most ${maxWarmupMs / 1000} s; equilibrium "NO": the lane still held messages shaped by the seeding, so the rate is not yet the loop's own (when bundles in > out, as at tolerance 0, it is an upper bound); turnover: logical messages taken by the window's start ÷ N`,
       'runs/s: logical handler runs settled (replacement confirmed, then acked); deliveries: AMQP messages taken from the lane; publishes: AMQP messages the daemon published (replacements); logical in/out: logical messages per delivery / per publish (bundle sizes; equal once the lane has cycled); delay hops: TTL expiries per delivery, from the broker\'s x-death counts; passes: deliveries × (1 + delay hops), the broker\'s queue passes per second',
       "broker writes: what the node's Erlang VM caused to be written to storage over the window (write_bytes of /proc/<pid>/io, when the node is on this host), in MB/s and per 1,000 logical runs/s: the disk throughput a rescheduling rate needs",
       describeLoad(loadStart, loadEnd),
