@@ -11,6 +11,10 @@ export interface PublishOptions extends Options.Publish {
 
 /** The code of a publish the broker did not confirm within the publish timeout. */
 export const CONFIRM_TIMEOUT = 'CONFIRM_TIMEOUT';
+/** The broker refused the message (`basic.nack`): the queue would not take it. */
+export const NACKED = 'NACKED';
+/** The channel closed before the broker confirmed the message: it may or may not be stored. */
+export const CHANNEL_CLOSED = 'CHANNEL_CLOSED';
 
 /**
  * How many times one publish is sent again after its channel stalled (below) before it fails
@@ -194,7 +198,7 @@ export class ConfirmedPublisher {
       hasRoom = channel.publish(exchange, routingKey, content, options, (err: unknown) => {
         // Already rejected or sent again by the sweep: nothing left to tell anyone.
         if (!this.pending.delete(entry)) return;
-        if (err) job.reject(new PublishError('broker refused the message (nack or channel closed)', { cause: err, code: 'NACKED' }));
+        if (err) job.reject(confirmFailure(err));
         else if (this.returned.size > 0 && this.takeReturn(returnKey(exchange, routingKey, options.messageId)))
           job.reject(new PublishError(`unroutable: ${exchange || '(default)'} / ${routingKey}`, { code: 'UNROUTABLE' }));
         else {
@@ -354,4 +358,15 @@ function timedOut(ms: number): PublishError {
 
 function returnKey(exchange: string, routingKey: string, messageId: string): string {
   return `${exchange}\u0000${routingKey}\u0000${messageId}`;
+}
+
+/**
+ * A publish's callback error, as a code: amqplib calls back with `Error('message nacked')` for
+ * a `basic.nack` and with `Error('channel closed')` when the channel closed with the publish
+ * unconfirmed (lib/channel.js). The one place that text is read.
+ */
+function confirmFailure(err: unknown): PublishError {
+  return err instanceof Error && err.message === 'message nacked'
+    ? new PublishError('broker refused the message (nack)', { cause: err, code: NACKED })
+    : new PublishError('channel closed before the broker confirmed the message', { cause: err, code: CHANNEL_CLOSED });
 }

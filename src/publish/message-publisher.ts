@@ -1,4 +1,4 @@
-import { CONFIRM_TIMEOUT, type ConfirmedPublisher } from '../amqp/confirmed-publisher';
+import { CONFIRM_TIMEOUT, NACKED, type ConfirmedPublisher } from '../amqp/confirmed-publisher';
 import { RUNG_UNANSWERED } from '../amqp/rung-declarer';
 import type { DelayConfig, LaneConfig } from '../config/types';
 import { allowedLatenessMs, holdMs, rungIndex } from '../delay/ladder';
@@ -260,7 +260,11 @@ export class MessagePublisher {
     if (route.rung === undefined || detours >= MAX_RUNG_DETOURS) return sent;
     return sent.catch((err: unknown) => {
       const code = isOrbitError(err) ? err.code : undefined;
-      const above = code === RUNG_UNANSWERED || code === CONFIRM_TIMEOUT ? this.rungAbove(route) : undefined;
+      // A rung that does not answer, does not confirm, or refuses (a nack: seen on 3.10.8 from a
+      // quorum rung for half a minute after a cluster node died, on a live channel;
+      // docs/RELIABILITY.md). A closed channel is not detoured:
+      // whether to publish again is the caller's decision (its delivery may be gone with it).
+      const above = code === RUNG_UNANSWERED || code === CONFIRM_TIMEOUT || code === NACKED ? this.rungAbove(route) : undefined;
       if (!above) throw err;
       return this.send(above, body, options, detours + 1);
     });

@@ -22,7 +22,8 @@ import {
 } from '../../src';
 import { BrokerSession } from '../../src/publish/session';
 import { backoffBounds } from '../../src/delay/backoff';
-import { maxDelayMs } from '../../src/delay/routing';
+import { maxDelayMs, routeDelay } from '../../src/delay/routing';
+import { names } from '../../src/naming/names';
 import { DeadLetterQueue } from '../../src/dlq/dead-letter-queue';
 import { createLogger } from '../../src/logging/logger';
 import { buildTopology } from '../../src/topology/build';
@@ -606,5 +607,35 @@ test('a broker refusing the reschedule keeps the original unacked and un-rerun u
   expect(second!.startedAt - first!.startedAt).toBeGreaterThanOrEqual(500);
   expect(await queueCounts(laneQueue)).toEqual({ ready: 0, unacked: 0 });
   expect(await settledMetric(daemon, 'r', 'rescheduled')).toBe(1);
+  expect(await nonEmptyQueues(config)).toEqual({});
+}, 45_000);
+
+test('on the ladder, a rung that refuses the reschedule (nack) sends it one rung up: it runs again, once, and nothing waits on the refusing rung', async () => {
+  const { ns, config } = namespaceWith('fail6l', { delay: { unit: '100ms', tolerance: '2%' }, lanes: [{ name: 'r', concurrency: 2 }] });
+  const tally = new Tally();
+  const recorder = new Recorder();
+  const rung = routeDelay(500, 'r', config.delay, names(ns)).rung!;
+  // The rung the 500 ms reschedule goes to rejects every publish (nack) while the policy is set.
+  const policy = `${ns}-refuse`;
+  await rabbitmqctl('-q', 'set_policy', '--apply-to', 'queues', '--priority', '100', policy, `^${rung.queue.replace(/[.\\^$|?*+()[\]{}-]/g, '\\$&')}$`, '{"max-length":0,"overflow":"reject-publish"}');
+  cleanup.add(async () => {
+    await rabbitmqctl('-q', 'clear_policy', policy);
+  });
+  const daemon = await startDaemon(config, { r: recorder.wrap((m) => (m.runs === 0 ? reschedule({ delay: 500 }) : undefined)) }, tally);
+  const scheduler = await connectScheduler(config);
+  const sent = await scheduler.publish('r', 'refused', { id: 'refused-ladder' });
+  await waitFor(() => tally.count('r', 'done') === 1, 20_000, 'the rescheduled run');
+  await sleep(300);
+  expect(recorder.runs.map((r) => ({ id: r.id, runs: r.runs }))).toEqual([
+    { id: sent.id, runs: 0 },
+    { id: sent.id, runs: 1 },
+  ]);
+  const [first, second] = recorder.runs;
+  // Never early: the rung above waits longer than the one that refused.
+  expect(second!.startedAt - first!.startedAt).toBeGreaterThanOrEqual(500);
+  expect(tally.count('r', 'rescheduled')).toBe(1);
+  expect(await settledMetric(daemon, 'r', 'rescheduled')).toBe(1);
+  expect(tally.settleErrors).toEqual([]);
+  expect(await queueDepth(rung.queue)).toBe(0);
   expect(await nonEmptyQueues(config)).toEqual({});
 }, 45_000);

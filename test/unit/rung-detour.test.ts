@@ -99,6 +99,26 @@ describe.each(['classic', 'quorum'] as const)('a sick rung on %s delay queues', 
     expect(sent.slice(2)).toEqual([sickQueue, n.rung(rungMs(d, 1), false)]);
   });
 
+  test('a rung that refuses a publish (a nack): the message goes to the next rung up; a closed channel is not detoured', async () => {
+    const d = 60_000;
+    const sickQueue = n.rung(rungMs(d), false);
+    const sent: string[] = [];
+    let failure = (): PublishError => new PublishError('broker refused the message (nack)', { code: 'NACKED' });
+    const fake = {
+      publish(_exchange: string, routingKey: string): Promise<void> {
+        sent.push(routingKey);
+        return routingKey === sickQueue ? Promise.reject(failure()) : Promise.resolve();
+      },
+    } as unknown as ConfirmedPublisher;
+    const rungs = { ensure: () => undefined, forget: () => undefined };
+    const mp = new MessagePublisher(fake, n, config.delay, config.lanes, rungs);
+    await mp.schedule(outgoing(d));
+    expect(sent).toEqual([sickQueue, n.rung(rungMs(d, 1), false)]);
+    failure = () => new PublishError('channel closed before the broker confirmed the message', { code: 'CHANNEL_CLOSED' });
+    await expect(mp.schedule(outgoing(d))).rejects.toMatchObject({ code: 'CHANNEL_CLOSED' });
+    expect(sent.slice(2)).toEqual([sickQueue]);
+  });
+
   test('a high-priority message keeps to its kind of rung', async () => {
     const d = 120_000;
     const high = queueType === 'quorum';

@@ -150,7 +150,7 @@ test('a suspect whose own channel closes (a lost connection) gets a new one at i
   const count = broker.opened.length;
   await side!.close();
   // What was on it fails as a closed channel's publishes do.
-  expect(await first).toMatchObject({ ok: false, code: 'NACKED' });
+  expect(await first).toMatchObject({ ok: false, code: 'CHANNEL_CLOSED' });
   expect(publisher.suspectQueues()).toEqual(['sick']);
   // The next publish to the suspect opens a channel of its own again, and fails there as a
   // sick queue does (not at once, on the closed channel).
