@@ -8,7 +8,7 @@ import { readBrokerNodes } from './amqp/read-broker-nodes';
 import { findStrandedLanes, type StrandedQueue } from './amqp/stranded-lanes';
 import { TombstoneFollower } from './amqp/tombstone-follower';
 import { TopologyAsserter } from './amqp/topology-asserter';
-import { within } from './amqp/within';
+import { UNANSWERED, answeredWithin, within } from './amqp/within';
 import type { LaneConfig, ResolvedConfig } from './config/types';
 import { errorMessage, HandlerLoadError } from './errors';
 import { Lifecycle, runSteps } from './lifecycle';
@@ -32,6 +32,15 @@ import { ConsumerWatch } from './worker/consumer-watch';
 const RUNG_DISCOVERY_MS = 30_000;
 /** The longest a start waits for the lane record before going on without it. */
 const STRANDED_CHECK_MS = 10_000;
+/** A shutdown step that takes this long is logged at warn, with its name. */
+const SLOW_STOP_STEP_MS = 2000;
+/** After the drain, what every channel and connection close of a stop gets together (`doStop`). */
+export const STOP_CLOSE_BUDGET_MS = CHANNEL_CLOSE_TIMEOUT_MS;
+/**
+ * What a consumer cancel or a connection close gets at least, even past its deadline: a healthy
+ * broker answers in milliseconds, and a cut socket drops the acks still in its write buffer.
+ */
+const ANSWER_MIN_MS = 500;
 import { createHttpHandler, type HttpHandler } from './worker/http-handler';
 import { loadHandler } from './worker/load-handler';
 import type { WorkerObserver } from './worker/observer';
@@ -126,8 +135,9 @@ export class Daemon {
 
   /**
    * Idempotent graceful stop: stop consuming, let in-flight handlers finish and settle
-   * (bounded by `shutdown.timeout`), then close channels and connections. Messages still
-   * unsettled at the deadline are left unacked, so the broker hands them out again.
+   * (bounded by `shutdown.timeout` from the call), then close channels and connections
+   * (bounded by STOP_CLOSE_BUDGET_MS together, even on a broker that answers nothing).
+   * Messages still unsettled at the deadline are left unacked, so the broker hands them out again.
    */
   stop(): Promise<void> {
     return this.lifecycle.stop();
@@ -458,9 +468,12 @@ export class Daemon {
     return loadHandler(lane.handler);
   }
 
-  /** Closes a connection; one the broker does not close in time is cut (logged), so the stop ends. */
-  private async closeBounded(connection: AmqpConnectionManager | undefined): Promise<void> {
-    if (connection) await closeConnection(connection, CHANNEL_CLOSE_TIMEOUT_MS, this.log);
+  /**
+   * Closes a connection; one the broker has not closed by `by` (ANSWER_MIN_MS at least) is
+   * cut (logged), so the stop ends.
+   */
+  private async closeBounded(connection: AmqpConnectionManager | undefined, by: number): Promise<void> {
+    if (connection) await closeConnection(connection, Math.max(ANSWER_MIN_MS, by - Date.now()), this.log);
   }
 
   private async doStop(): Promise<void> {
@@ -468,35 +481,57 @@ export class Daemon {
     const inFlight = this.inFlight;
     this.log.info({ inFlight }, 'orbit stopping');
     let drained = true;
+    // The stop's budget, whatever the broker does (a hung node answers nothing and closes no
+    // socket): handlers get `shutdown.timeout` from now, the consumer cancels included; then
+    // every close together gets STOP_CLOSE_BUDGET_MS, after which the connections' sockets
+    // are cut. Each close waiting out its own timeout instead made a stop on a hung broker
+    // take 37 s past `shutdown.timeout` (test/faults/frozen-broker.test.ts), past the
+    // supervisors' grace periods (docs/DEPLOY.md).
+    const drainBy = started + this.config.shutdown.timeoutMs;
+    let closeBy = Number.POSITIVE_INFINITY;
+    const left = (by: number) => Math.max(0, by - Date.now());
+    // A step still waiting on the broker at the deadline is left to finish on its own (each
+    // ends once its connection is closed below).
+    const untilCloseBy = (name: string, work: () => Promise<unknown>) => async () => {
+      if ((await answeredWithin(work(), left(closeBy))) === UNANSWERED) this.log.warn({ step: name }, 'shutdown step not finished by the close deadline; left to the connection close');
+    };
+    const closeSteps: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
+      ['stop queue sampling', async () => this.sampler?.stop()],
+      ['stop broker memory watch', async () => this.memoryWatch?.stop()],
+      ['close work-ahead channel', async () => this.workAhead?.close()],
+      ['close lane channels', () => Promise.all(this.workers.map((w) => w.close()))],
+      ['close tombstone follower', async () => this.follower?.close()],
+    ];
     await runSteps(
       [
         ['stop work-ahead', async () => this.workAhead?.stopTaking()],
         ['stop consumer watch', async () => this.consumerWatch?.stop()],
         ['stop rung discovery', async () => clearInterval(this.discovery)],
-        ['stop consuming', () => Promise.all(this.workers.map((w) => w.stopConsuming()))],
+        ['stop consuming', () => Promise.all(this.workers.map((w) => w.stopConsuming(Math.min(CHANNEL_CLOSE_TIMEOUT_MS, Math.max(ANSWER_MIN_MS, left(drainBy))))))],
         // Replacements of the handlers still running must not wait out a bundle's linger.
         ['stop bundle linger', async () => void this.publisher?.stopLingering()],
         [
           'drain in-flight handlers',
           async () => {
-            const results = await Promise.all(this.workers.map((w) => w.drain(this.config.shutdown.timeoutMs)));
+            const results = await Promise.all(this.workers.map((w) => w.drain(left(drainBy))));
             drained = results.every(Boolean);
+            closeBy = Date.now() + STOP_CLOSE_BUDGET_MS;
           },
         ],
-        ['stop queue sampling', async () => this.sampler?.stop()],
-        ['stop broker memory watch', async () => this.memoryWatch?.stop()],
-        ['close work-ahead channel', async () => this.workAhead?.close()],
-        ['close lane channels', () => Promise.all(this.workers.map((w) => w.close()))],
-        ['close tombstone follower', async () => this.follower?.close()],
-        ['close consume connection', async () => this.closeBounded(this.consumeConnection)],
-        ['close publish channel', async () => this.publish?.channel.close()],
-        ['close rung channel', async () => this.rungs?.close()],
-        ['close publish connection', async () => this.closeBounded(this.publishConnection)],
+        ...closeSteps.map(([name, work]) => [name, untilCloseBy(name, work)] as const),
+        ['close consume connection', async () => this.closeBounded(this.consumeConnection, closeBy)],
+        ['close publish channel', untilCloseBy('close publish channel', async () => this.publish?.channel.close())],
+        ['close rung channel', untilCloseBy('close rung channel', async () => this.rungs?.close())],
+        ['close publish connection', async () => this.closeBounded(this.publishConnection, closeBy)],
         ['close http', async () => this.http?.close()],
         ['close console', async () => this.ui?.close()],
         ['close handler connections', async () => this.httpHandlers.forEach((h) => h.close())],
       ],
       (step, err) => this.log.error({ step, err: errorMessage(err) }, 'shutdown step failed'),
+      (step, ms) => {
+        if (ms >= SLOW_STOP_STEP_MS) this.log.warn({ step, ms }, 'shutdown step slow');
+        else this.log.debug({ step, ms }, 'shutdown step done');
+      },
     );
     this.log.info(
       { ms: Date.now() - started, drained, leftUnacked: drained ? 0 : this.workers.reduce((n, w) => n + w.unsettled, 0) },

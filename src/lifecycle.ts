@@ -37,17 +37,24 @@ export class Lifecycle {
 
 /**
  * Runs shutdown steps in order, each in its own try/catch so one failure does not skip
- * the rest (BullMQ's `close`); the first error is rethrown at the end.
+ * the rest (BullMQ's `close`); the first error is rethrown at the end. `onDone` hears how long
+ * each step took, failed or not (a stop that outlasts its budget says which step held it).
  */
-export async function runSteps(steps: ReadonlyArray<readonly [string, () => Promise<unknown>]>, onError: (step: string, err: unknown) => void): Promise<void> {
+export async function runSteps(
+  steps: ReadonlyArray<readonly [string, () => Promise<unknown>]>,
+  onError: (step: string, err: unknown) => void,
+  onDone?: (step: string, ms: number) => void,
+): Promise<void> {
   let first: unknown;
   for (const [name, step] of steps) {
+    const started = Date.now();
     try {
       await step();
     } catch (err) {
       onError(name, err);
       first ??= err;
     }
+    onDone?.(name, Date.now() - started);
   }
   if (first !== undefined) throw first;
 }

@@ -183,6 +183,12 @@ export class Metrics {
     labelNames: ['lane'],
     registers: [this.registry],
   });
+  readonly rungDetours = new Counter({
+    name: 'orbit_rung_detours_total',
+    help: 'Publishes a ladder rung did not take (no answer, no confirm, or a nack), sent to the rung above instead, by the failure code (docs/RELIABILITY.md).',
+    labelNames: ['code'],
+    registers: [this.registry],
+  });
   readonly rateLimited = new Counter({
     name: 'orbit_rate_limited_seconds_total',
     help: "Time messages spent waiting for their lane's rate limit.",
@@ -336,6 +342,7 @@ export class Metrics {
         pending[kind].inc();
         confirm.observe(seconds);
       },
+      detoured: (_from, _to, code) => this.rungDetours.inc({ code }),
     };
   }
 

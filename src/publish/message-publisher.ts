@@ -22,6 +22,8 @@ export type PublishKind = 'publish' | 'reschedule' | 'retry' | 'dead' | 'waypoin
 /** Told of every confirmed publish; metrics listen here so this module stays metric-free. */
 export interface PublishObserver {
   published(kind: PublishKind, confirmSeconds: number): void;
+  /** A publish to rung `from` failed with `code` and goes to the rung above, `to` (`send`). */
+  detoured?(from: string, to: string, code: string): void;
 }
 
 /**
@@ -266,6 +268,7 @@ export class MessagePublisher {
       // whether to publish again is the caller's decision (its delivery may be gone with it).
       const above = code === RUNG_UNANSWERED || code === CONFIRM_TIMEOUT || code === NACKED ? this.rungAbove(route) : undefined;
       if (!above) throw err;
+      this.observer?.detoured?.(route.rung!.queue, above.rung!.queue, code!);
       return this.send(above, body, options, detours + 1);
     });
   }

@@ -1,7 +1,8 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel, ChannelModel, Message as AmqpMessage } from 'amqplib';
 import type { DelayConfig, LaneConfig } from '../config/types';
-import { ManagedChannel } from '../amqp/managed-channel';
+import { CHANNEL_CLOSE_TIMEOUT_MS, ManagedChannel } from '../amqp/managed-channel';
+import { UNANSWERED, answeredWithin } from '../amqp/within';
 import { errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
 import type { Tombstones } from '../message/tombstones';
@@ -193,10 +194,13 @@ export class LaneWorker {
     await this.channel.ready(timeoutMs);
   }
 
-  /** Stops taking new deliveries for good; in-flight messages keep running and settling. */
-  async stopConsuming(): Promise<void> {
+  /**
+   * Stops taking new deliveries for good; in-flight messages keep running and settling. The
+   * broker's answer to the cancel is awaited for `timeoutMs` at most.
+   */
+  async stopConsuming(timeoutMs = CHANNEL_CLOSE_TIMEOUT_MS): Promise<void> {
     this.state = 'stopped';
-    await this.cancel();
+    await this.cancel(timeoutMs);
   }
 
   /**
@@ -224,14 +228,20 @@ export class LaneWorker {
     }
   }
 
-  private async cancel(): Promise<void> {
+  private async cancel(timeoutMs = CHANNEL_CLOSE_TIMEOUT_MS): Promise<void> {
     const ch = this.channel.current();
     const tags = this.consumerTags;
     this.consumerTags = [];
     if (!ch) return;
     for (const tag of tags) {
       try {
-        await ch.cancel(tag);
+        // Bounded: a stop must not hang on a broker that does not answer (the lane's channel
+        // is closed later in the stop, bounded too, and that ends the consumer anyway).
+        const answer = await answeredWithin(ch.cancel(tag), timeoutMs);
+        if (answer === UNANSWERED) {
+          this.log.warn({ ms: timeoutMs }, 'consumer cancel not answered in time; the channel close ends it');
+          return;
+        }
       } catch (err) {
         this.log.warn({ err: errorMessage(err) }, 'cancel consumer failed');
       }

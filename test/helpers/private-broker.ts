@@ -124,6 +124,8 @@ export class PrivateBroker {
    * a temp dir for a 3.10 node, `<root>/var/lib/orbit-nodes/<name>` for a 4.0 node.
    */
   baseDir: string | undefined;
+  /** Between `freeze` and `thaw`. */
+  private frozen = false;
   /** OS pid of the node's beam process (from its pid file). */
   pid: number | undefined;
   /** How long `start()` took, ms. */
@@ -316,6 +318,26 @@ export class PrivateBroker {
   }
 
   /**
+   * SIGSTOP of the node's beam process: the node stops answering without closing a socket (a
+   * hung or partitioned broker). `thaw` lets it go on; `stop` thaws first.
+   */
+  freeze(): void {
+    this.signal('SIGSTOP');
+    this.frozen = true;
+  }
+
+  thaw(): void {
+    this.signal('SIGCONT');
+    this.frozen = false;
+  }
+
+  private signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    const pid = this.pid;
+    if (!pid || !this.ownsPid(pid)) throw new Error(`node ${this.nodename} is not running`);
+    process.kill(pid, signal);
+  }
+
+  /**
    * Stops the node and removes its dirs. Safe in `afterAll` whatever happened before: never
    * started, half started, already stopped or killed. Never addresses any other node.
    */
@@ -323,6 +345,13 @@ export class PrivateBroker {
     if (this.stopped) return;
     this.stopped = true;
     process.removeListener('exit', this.onExit);
+    if (this.frozen) {
+      try {
+        this.thaw();
+      } catch {
+        // gone already
+      }
+    }
     const pid = this.pid ?? this.readPid();
     if (this.baseDir) {
       if (pid === undefined || this.ownsPid(pid)) {

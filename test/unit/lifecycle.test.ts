@@ -194,6 +194,22 @@ describe('runSteps', () => {
     expect(onError).toHaveBeenCalledWith('sync', err);
   });
 
+  it('tells how long each step took, a failed one too, in order', async () => {
+    const done: [string, number][] = [];
+    const run = runSteps(
+      [
+        ['slow', () => new Promise((resolve) => setTimeout(resolve, 60))],
+        ['fails', async () => Promise.reject(new Error('x'))],
+      ],
+      () => undefined,
+      (step, ms) => void done.push([step, ms]),
+    );
+    await expect(run).rejects.toThrow('x');
+    expect(done.map(([step]) => step)).toEqual(['slow', 'fails']);
+    expect(done[0]![1]).toBeGreaterThanOrEqual(50); // timers may fire a little early on some clocks
+    expect(done[1]![1]).toBeGreaterThanOrEqual(0);
+  });
+
   it('resolves for no steps', async () => {
     await expect(runSteps([], () => undefined)).resolves.toBeUndefined();
   });

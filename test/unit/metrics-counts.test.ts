@@ -53,3 +53,14 @@ test('work-ahead is counted through the worker observer: messages taken early an
   expect(text).toContain('orbit_work_ahead_total{lane="a"} 51');
   expect(text).toContain('orbit_work_ahead_active{lane="a"} 0');
 });
+
+test('a publish detoured to the rung above counts in orbit_rung_detours_total by its failure code', async () => {
+  const metrics = new Metrics();
+  const publisher = metrics.publishObserver();
+  publisher.detoured!('ns.rung.a', 'ns.rung.b', 'NACKED');
+  publisher.detoured!('ns.rung.b', 'ns.rung.c', 'NACKED');
+  publisher.detoured!('ns.rung.a', 'ns.rung.b', 'CONFIRM_TIMEOUT');
+  const text = await metrics.registry.metrics();
+  expect(text).toContain('orbit_rung_detours_total{code="NACKED"} 2');
+  expect(text).toContain('orbit_rung_detours_total{code="CONFIRM_TIMEOUT"} 1');
+});

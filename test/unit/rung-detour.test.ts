@@ -34,7 +34,23 @@ function publisherWith(config: ReturnType<typeof testConfig>, sick: (queue: stri
     },
     forget: () => undefined,
   };
-  return { sent, asked, mp: new MessagePublisher(fake, n, config.delay, config.lanes, rungs) };
+  const detours: { from: string; to: string; code: string }[] = [];
+  const observer = { published: () => undefined, detoured: (from: string, to: string, code: string) => void detours.push({ from, to, code }) };
+  return { sent, asked, detours, mp: new MessagePublisher(fake, n, config.delay, config.lanes, rungs, observer) };
+}
+
+/** A publisher whose publishes to `sickQueue` fail with `failure()` (the rung answered its declare). */
+function failingAt(config: ReturnType<typeof testConfig>, sickQueue: string, failure: () => Error) {
+  const sent: string[] = [];
+  const fake = {
+    publish(_exchange: string, routingKey: string): Promise<void> {
+      sent.push(routingKey);
+      return routingKey === sickQueue ? Promise.reject(failure()) : Promise.resolve();
+    },
+  } as unknown as ConfirmedPublisher;
+  const rungs = { ensure: () => undefined, forget: () => undefined };
+  const codes: string[] = [];
+  return { sent, codes, mp: new MessagePublisher(fake, n, config.delay, config.lanes, rungs, { published: () => undefined, detoured: (_f, _t, code) => void codes.push(code) }) };
 }
 
 function outgoing(delayMs: number, priority = 0): OutgoingMessage {
@@ -51,9 +67,11 @@ describe.each(['classic', 'quorum'] as const)('a sick rung on %s delay queues', 
 
   test.each([1_000, 3_600_000, 86_400_000])('a message for a sick rung (delay %d ms) waits in the next one up, late by one rung step at most', async (delayMs) => {
     const sickQueue = n.rung(rungMs(delayMs), false);
-    const { sent, mp } = publisherWith(config, (q) => (q === sickQueue ? unanswered(q) : undefined));
+    const { sent, detours, mp } = publisherWith(config, (q) => (q === sickQueue ? unanswered(q) : undefined));
     await mp.schedule(outgoing(delayMs));
     expect(sent).toEqual([{ routingKey: n.rung(rungMs(delayMs, 1), false), cc: [n.toDestination('b')] }]);
+    // Told to the observer (orbit_rung_detours_total, and a debug line), with the rung's failure.
+    expect(detours).toEqual([{ from: sickQueue, to: n.rung(rungMs(delayMs, 1), false), code: RUNG_UNANSWERED }]);
     // Never early; the one step costs at most one more of the ladder's rounding (τ/2 × delay, or a unit).
     const late = rungMs(delayMs, 1) - delayMs;
     expect(late).toBeGreaterThan(0);
@@ -83,17 +101,10 @@ describe.each(['classic', 'quorum'] as const)('a sick rung on %s delay queues', 
   test('a rung that leaves a publish unconfirmed: the message goes to the next rung up', async () => {
     const d = 60_000;
     const sickQueue = n.rung(rungMs(d), false);
-    const sent: string[] = [];
-    const fake = {
-      publish(_exchange: string, routingKey: string): Promise<void> {
-        sent.push(routingKey);
-        return routingKey === sickQueue ? Promise.reject(new PublishError('no confirm within 5000 ms', { code: 'CONFIRM_TIMEOUT' })) : Promise.resolve();
-      },
-    } as unknown as ConfirmedPublisher;
-    const rungs = { ensure: () => undefined, forget: () => undefined };
-    const mp = new MessagePublisher(fake, n, config.delay, config.lanes, rungs);
+    const { sent, codes, mp } = failingAt(config, sickQueue, () => new PublishError('no confirm within 5000 ms', { code: 'CONFIRM_TIMEOUT' }));
     await mp.schedule(outgoing(d));
     expect(sent).toEqual([sickQueue, n.rung(rungMs(d, 1), false)]);
+    expect(codes).toEqual(['CONFIRM_TIMEOUT']);
     // Not marked: the next message tries its rung again (right after a restart a healthy rung can be slow to confirm).
     await mp.schedule(outgoing(d));
     expect(sent.slice(2)).toEqual([sickQueue, n.rung(rungMs(d, 1), false)]);
@@ -102,21 +113,14 @@ describe.each(['classic', 'quorum'] as const)('a sick rung on %s delay queues', 
   test('a rung that refuses a publish (a nack): the message goes to the next rung up; a closed channel is not detoured', async () => {
     const d = 60_000;
     const sickQueue = n.rung(rungMs(d), false);
-    const sent: string[] = [];
     let failure = (): PublishError => new PublishError('broker refused the message (nack)', { code: 'NACKED' });
-    const fake = {
-      publish(_exchange: string, routingKey: string): Promise<void> {
-        sent.push(routingKey);
-        return routingKey === sickQueue ? Promise.reject(failure()) : Promise.resolve();
-      },
-    } as unknown as ConfirmedPublisher;
-    const rungs = { ensure: () => undefined, forget: () => undefined };
-    const mp = new MessagePublisher(fake, n, config.delay, config.lanes, rungs);
+    const { sent, codes, mp } = failingAt(config, sickQueue, () => failure());
     await mp.schedule(outgoing(d));
     expect(sent).toEqual([sickQueue, n.rung(rungMs(d, 1), false)]);
     failure = () => new PublishError('channel closed before the broker confirmed the message', { code: 'CHANNEL_CLOSED' });
     await expect(mp.schedule(outgoing(d))).rejects.toMatchObject({ code: 'CHANNEL_CLOSED' });
     expect(sent.slice(2)).toEqual([sickQueue]);
+    expect(codes).toEqual(['NACKED']);
   });
 
   test('a high-priority message keeps to its kind of rung', async () => {
