@@ -99,6 +99,7 @@ interface CliOptions {
   json?: boolean;
   list?: boolean;
   inProcess?: boolean;
+  handleCheck: boolean;
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -121,6 +122,7 @@ async function main(argv: readonly string[]): Promise<number> {
     .option('--amqp-url <url>', 'broker (default: $ORBIT_BENCH_AMQP_URL, $ORBIT_TEST_AMQP_URL or amqp://guest:guest@127.0.0.1:5672)')
     .option('--redis-url <url>', 'Redis for BullMQ (default: $ORBIT_BENCH_REDIS_URL or redis://127.0.0.1:6379)')
     .option('--json', 'print one JSON document on stdout instead of tables')
+    .option('--no-handle-check', "steady, fill: run a ladder even when the broker's file-handle limit cannot be read or looks too small (a broker out of handles stops answering)")
     .option('--in-process', 'run every contender in this process (default: a fresh node process per run); handy with node --cpu-prof')
     .option('--list', 'list the benchmarks and exit')
     .showHelpAfterError();
@@ -168,6 +170,7 @@ async function main(argv: readonly string[]): Promise<number> {
         redisUrl: opts.redisUrl ?? defaultRedisUrl(),
         contenders: (opts.contenders ?? '').split(',').map((s) => s.trim()).filter(Boolean),
         inProcess: opts.inProcess ?? false,
+        handleCheck: opts.handleCheck,
         progress,
       });
     } catch (err) {

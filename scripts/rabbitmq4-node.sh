@@ -9,6 +9,9 @@
 #
 # NAME is the node's short name (the host part is always localhost). The Erlang distribution
 # port is AMQP_PORT + 20000 unless ORBIT_RABBITMQ4_DIST_PORT says otherwise.
+# ORBIT_RABBITMQ4_NOFILE raises the node's file-handle limit (`ulimit -n` in its env file: the
+# package's wrapper starts the server through `su`, which resets it to 1,024 whatever the caller's
+# was); the ladder benchmarks need it (docs/BENCHMARKS.md).
 set -euo pipefail
 
 root="${ORBIT_RABBITMQ4_ROOT:-/var/cache/orbit/rabbitmq4-root}"
@@ -46,7 +49,12 @@ case "$cmd" in
       for line in "$@"; do echo "$line"; done
     } >"$dir/rabbitmq.conf"
     echo "[]." >"$dir/enabled_plugins"
-    : >"$dir/env.conf"
+    if [ -n "${ORBIT_RABBITMQ4_NOFILE:-}" ]; then
+      [[ $ORBIT_RABBITMQ4_NOFILE =~ ^[0-9]+$ ]] || { echo "rabbitmq4-node: ORBIT_RABBITMQ4_NOFILE must be a number" >&2; exit 2; }
+      echo "ulimit -n $ORBIT_RABBITMQ4_NOFILE" >"$dir/env.conf"
+    else
+      : >"$dir/env.conf"
+    fi
     chroot "$root" chown -R rabbitmq:rabbitmq "$rel"
     chroot "$root" env \
       RABBITMQ_CONF_ENV_FILE="$rel/env.conf" \

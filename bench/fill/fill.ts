@@ -8,7 +8,7 @@ import { owe } from '../lib/cleanup';
 import { benchCtl } from '../lib/ctl';
 import { paddedBody } from '../lib/floor';
 import { unitHash } from '../lib/hash';
-import { variantConfig } from '../lib/orbit-settings';
+import { variantConfig, type VariantConfig } from '../lib/orbit-settings';
 import { atMost, failOnStall } from '../lib/stall';
 import { nowSeconds } from '../lib/stats';
 
@@ -72,6 +72,12 @@ function cpuSeconds(): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The orbit config of a fill run: one bundled lane, the queue type, then `--orbit-set`, then the tolerance. */
+export function fillConfig(job: Pick<FillJob, 'namespace' | 'amqpUrl' | 'queueType' | 'bundleMax' | 'lingerMs' | 'extra' | 'tolerance'>): VariantConfig {
+  const lane = { name: LANE, workAhead: false, bundle: { max: job.bundleMax, linger: `${job.lingerMs}ms` } };
+  return variantConfig(job.namespace, job.amqpUrl, { delay: { queueType: job.queueType }, lanes: [lane] }, job.extra, job.tolerance);
+}
+
 /**
  * One-way: N logical messages published through orbit's Scheduler (`scheduler.publish(lane,
  * body, { id, delay })`, `window` awaiting their confirm at once) into a lane with
@@ -84,8 +90,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runFill(job: FillJob, progress: (line: string) => void): Promise<FillResult> {
   installAmqpCounters();
   const namespace = job.namespace;
-  const lane = { name: LANE, workAhead: false, bundle: { max: job.bundleMax, linger: `${job.lingerMs}ms` } };
-  const { config, tolerance: toleranceKey } = variantConfig(namespace, job.amqpUrl, { delay: { queueType: job.queueType }, lanes: [lane] }, job.extra, job.tolerance);
+  const { config, tolerance: toleranceKey } = fillConfig(job);
   const declared = buildTopology(config);
   const cleanup = owe(() => deleteNamespace(job.amqpUrl, namespace, { queues: declared.queues.map((q) => q.name), exchanges: declared.exchanges.map((e) => e.name) }));
   const scheduler = new Scheduler({ config });

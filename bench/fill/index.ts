@@ -1,12 +1,13 @@
 import type { QueueType } from '../../src/config/types';
 import { targetLine, type Benchmark, type BenchOptions, type BenchReport, type TargetResult } from '../lib/benchmark';
 import { randomNamespace } from '../lib/broker';
+import { assertBrokerHoldsLadders, type LadderRun } from '../lib/broker-handles';
 import { runFloor, withNamespaceCleanup, type FloorJob, type FloorResult } from '../lib/floor';
 import { runInChild } from '../lib/isolate';
 import { describeLoad, loadAverage } from '../lib/load';
 import { alternatingOrder, median, nowSeconds, round } from '../lib/stats';
 import { formatFixed, formatInt, renderTable } from '../lib/table';
-import { runFill, type FillJob, type FillResult } from './fill';
+import { fillConfig, runFill, type FillJob, type FillResult } from './fill';
 
 const RUN_ONE_SCRIPT = require.resolve('./run-one');
 
@@ -47,6 +48,16 @@ function amqpOf(f: FillResult): number {
   return f.brokerMessages ?? f.amqpPublished;
 }
 
+/** An entry's run as the handle check sees it; none when its config is invalid (the run itself reports that). */
+function ladderRun(entry: Entry, options: BenchOptions): LadderRun[] {
+  try {
+    const job = { namespace: 'bench-handle-check', amqpUrl: options.amqpUrl, queueType: entry.queueType!, bundleMax: BUNDLE_MAX, lingerMs: LINGER_MS, extra: options.orbitSettings, tolerance: entry.tolerance! };
+    return [{ name: entry.name, config: fillConfig(job).config, spanMs: [MIN_DELAY_MS, MAX_DELAY_MS] }];
+  } catch {
+    return [];
+  }
+}
+
 /**
  * Fill (DESIGN.md, "Precision"): how many logical messages share an AMQP message when each
  * has its own delay between 1 min and 1 day, and how fast they go in, against the broker's
@@ -63,6 +74,8 @@ export const fillBenchmark: Benchmark = {
     const prefetch = options.concurrency ?? DEFAULT_PREFETCH;
     const entries: Entry[] = [{ name: 'floor' }];
     for (const queueType of options.queueTypes) for (const tolerance of options.tolerances) entries.push({ name: `fill ${queueType} tol ${tolerance}`, queueType, tolerance });
+    // Before anything is declared: a broker out of file handles wedges (bench/lib/broker-handles.ts).
+    await assertBrokerHoldsLadders(options.amqpUrl, entries.flatMap((e) => (e.queueType ? ladderRun(e, options) : [])), options.handleCheck);
     const loadStart = loadAverage();
     const rows: Row[] = [];
     for (const [r, list] of alternatingOrder(entries, rounds).entries()) {

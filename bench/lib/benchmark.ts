@@ -33,6 +33,8 @@ export interface BenchOptions {
   readonly contenders: readonly string[];
   /** Run every contender in this process instead of a fresh child per run (for profiling). */
   readonly inProcess: boolean;
+  /** steady, fill: refuse a broker whose file-handle limit cannot hold the ladder (bench/lib/broker-handles.ts); false with `--no-handle-check`. */
+  readonly handleCheck: boolean;
   /** Progress lines (stderr, so `--json` output on stdout stays clean). */
   readonly progress: (line: string) => void;
 }

@@ -2,12 +2,13 @@ import type { QueueType } from '../../src/config/types';
 import { parseDuration } from '../../src/config/durations';
 import { targetLine, type Benchmark, type BenchOptions, type BenchReport, type TargetResult } from '../lib/benchmark';
 import { randomNamespace } from '../lib/broker';
+import { assertBrokerHoldsLadders, type LadderRun } from '../lib/broker-handles';
 import { LADDER_BASELINE, runFloor, withNamespaceCleanup, type FloorJob, type FloorResult } from '../lib/floor';
 import { runInChild } from '../lib/isolate';
 import { describeLoad, loadAverage } from '../lib/load';
 import { alternatingOrder, median, nowSeconds, round } from '../lib/stats';
 import { formatFixed, formatInt, renderTable } from '../lib/table';
-import { runSteady, type SteadyJob, type SteadyResult } from './loop';
+import { runSteady, steadyConfig, type SteadyJob, type SteadyResult } from './loop';
 import { demandPerSecond, WORKLOADS, type SteadyKind } from './workload';
 
 const RUN_ONE_SCRIPT = require.resolve('./run-one');
@@ -55,6 +56,17 @@ function concurrencyFor(variant: SteadyKind, base: number): number {
   return max > 1 ? Math.max(base, 2 * max) : base;
 }
 
+/** An entry's run as the handle check sees it; none when its config is invalid (the run itself reports that). */
+function ladderRun(entry: Entry, options: BenchOptions, base: number): LadderRun[] {
+  const variant = entry.variant!;
+  try {
+    const job = { namespace: 'bench-handle-check', amqpUrl: options.amqpUrl, variant, queueType: entry.queueType!, concurrency: concurrencyFor(variant, base), extra: options.orbitSettings, tolerance: entry.tolerance! };
+    return [{ name: entry.name, config: steadyConfig(job).config, spanMs: WORKLOADS[variant].spanMs }];
+  } catch {
+    return [];
+  }
+}
+
 /**
  * The steady state (DESIGN.md, "Precision"): ids coming back for ever through orbit's delay
  * path, in logical handler runs per second, against the broker's floor measured in the same run.
@@ -81,6 +93,8 @@ export const steadyBenchmark: Benchmark = {
             const suffix = tombstoneCounts.some((t) => t > 0) ? ` tombstones ${tombstones}` : '';
             entries.push({ name: `${variant} ${queueType} tol ${tolerance}${suffix}`, variant, queueType, tolerance, tombstones });
           }
+    // Before anything is declared: a broker out of file handles wedges (bench/lib/broker-handles.ts).
+    await assertBrokerHoldsLadders(options.amqpUrl, entries.flatMap((e) => (e.variant ? ladderRun(e, options, base) : [])), options.handleCheck);
     const order = alternatingOrder(entries, rounds);
     // The floor again at the very end when the last round does not end with it: a machine that
     // got busier or quieter during the run shows as two different floors (their median is used).

@@ -9,7 +9,7 @@ import { installAmqpCounters, snapshotCounts, type AmqpSnapshot } from '../lib/a
 import { deleteNamespace } from '../lib/broker';
 import { owe } from '../lib/cleanup';
 import { paddedBody } from '../lib/floor';
-import { variantConfig } from '../lib/orbit-settings';
+import { variantConfig, type VariantConfig } from '../lib/orbit-settings';
 import { brokerWrittenBytes } from '../lib/broker-stats';
 import { atMost, failOnStall } from '../lib/stall';
 import { nowSeconds } from '../lib/stats';
@@ -117,6 +117,20 @@ function cpuSeconds(): number {
   return (user + system) / 1e6;
 }
 
+/** The orbit config of a steady run: its workload's lane and unit, then `--orbit-set`, then the tolerance. */
+export function steadyConfig(job: Pick<SteadyJob, 'namespace' | 'amqpUrl' | 'variant' | 'queueType' | 'concurrency' | 'extra' | 'tolerance'>): VariantConfig {
+  const workload = WORKLOADS[job.variant];
+  const lane: Record<string, unknown> = { name: LANE, concurrency: job.concurrency, workAhead: false };
+  if (workload.bundleMax > 1) lane.bundle = { max: workload.bundleMax, linger: `${workload.lingerMs}ms` };
+  return variantConfig(
+    job.namespace,
+    job.amqpUrl,
+    { delay: { queueType: job.queueType, unit: `${workload.unitMs}ms` }, lanes: [lane], shutdown: { timeout: '10s' } },
+    job.extra,
+    job.tolerance,
+  );
+}
+
 /**
  * Seeds N ids (each first due within its own interval), then runs an in-process Daemon whose
  * handler returns `reschedule({ delay: interval(id) })` for ever (work-ahead off). After the
@@ -129,15 +143,7 @@ export async function runSteady(job: SteadyJob, progress: (line: string) => void
   installAmqpCounters();
   const workload = WORKLOADS[job.variant];
   const namespace = job.namespace;
-  const lane: Record<string, unknown> = { name: LANE, concurrency: job.concurrency, workAhead: false };
-  if (workload.bundleMax > 1) lane.bundle = { max: workload.bundleMax, linger: `${workload.lingerMs}ms` };
-  const { config, tolerance: toleranceKey } = variantConfig(
-    namespace,
-    job.amqpUrl,
-    { delay: { queueType: job.queueType, unit: `${workload.unitMs}ms` }, lanes: [lane], shutdown: { timeout: '10s' } },
-    job.extra,
-    job.tolerance,
-  );
+  const { config, tolerance: toleranceKey } = steadyConfig(job);
   const laneQueue = names(namespace).lane(LANE);
   // Everything under the namespace, also queues declared on demand (rabbitmqctl lists them).
   const cleanup = owe(() => deleteNamespace(job.amqpUrl, namespace, { queues: [laneQueue] }));

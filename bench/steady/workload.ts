@@ -13,17 +13,20 @@ export interface Workload {
   /** The lane's bundle config (max 1: off). */
   readonly bundleMax: number;
   readonly lingerMs: number;
+  /** The shortest and longest interval (ms): the delays the loop schedules. */
+  readonly spanMs: readonly [number, number];
   /** One line for the report. */
   readonly describe: string;
 }
 
 export const WORKLOADS: Readonly<Record<SteadyKind, Workload>> = {
-  unbundled: { kind: 'unbundled', unitMs: 1000, bundleMax: 1, lingerMs: 0, describe: 'intervals 1–8 s (whole seconds, uniform by hash), unit 1 s, no bundles' },
+  unbundled: { kind: 'unbundled', unitMs: 1000, bundleMax: 1, lingerMs: 0, spanMs: [1000, 8000], describe: 'intervals 1–8 s (whole seconds, uniform by hash), unit 1 s, no bundles' },
   bundled: {
     kind: 'bundled',
     unitMs: 100,
     bundleMax: 100,
     lingerMs: 100,
+    spanMs: [100, 100_000],
     describe: 'intervals 0.1–100 s (log-uniform by hash, time-compressed three decades), unit 100 ms, bundle { max: 100, linger: 100ms }',
   },
 };

@@ -45,14 +45,15 @@ export interface CapacityWarning {
 }
 
 /**
- * Rungs of the ladder whose TTL falls within `SIZING_SPAN_MS` (within the longest delay); 0 for
- * binary levels. With lanes of other tolerances (`lanes[].tolerance`), the rungs of every one of
- * their ladders, each TTL once.
+ * Rungs of the ladder whose TTL falls within `spanMs` (within the longest delay); 0 for binary
+ * levels. With lanes of other tolerances (`lanes[].tolerance`), the rungs of every one of their
+ * ladders, each TTL once. `spanMs` defaults to the user's workload (`SIZING_SPAN_MS`); a
+ * benchmark passes its own.
  */
-export function ladderQueuesInSpan(delay: DelayConfig, lanes: Lanes = []): number {
+export function ladderQueuesInSpan(delay: DelayConfig, lanes: Lanes = [], spanMs: readonly [number, number] = SIZING_SPAN_MS): number {
   if (!(delay.tolerance > 0)) return 0;
   const maxUnits = 2 ** delay.levels - 1;
-  const [from, to] = SIZING_SPAN_MS.map((ms) => Math.ceil(ms / delay.unitMs));
+  const [from, to] = spanMs.map((ms) => Math.ceil(ms / delay.unitMs));
   const rungs = new Set<number>();
   for (const t of ladderTolerances({ delay, lanes })) {
     for (const r of ladderRungs(t, Math.min(maxUnits, to!))) if (r >= from!) rungs.add(r);
@@ -61,13 +62,13 @@ export function ladderQueuesInSpan(delay: DelayConfig, lanes: Lanes = []): numbe
 }
 
 /** Delay queues the layout may keep busy: the ladders' rungs over the sizing span, or every binary level. */
-function delayQueuesInSpan(delay: DelayConfig, lanes: Lanes): number {
-  return delay.tolerance > 0 ? ladderQueuesInSpan(delay, lanes) : delay.levels;
+function delayQueuesInSpan(delay: DelayConfig, lanes: Lanes, spanMs: readonly [number, number] = SIZING_SPAN_MS): number {
+  return delay.tolerance > 0 ? ladderQueuesInSpan(delay, lanes, spanMs) : delay.levels;
 }
 
-/** File handles a node should have for the layout of `delay` (and lanes of other tolerances): the ladders' queues over the sizing span, plus headroom. */
-export function handlesNeeded(delay: DelayConfig, lanes: Lanes = []): number {
-  return delayQueuesInSpan(delay, lanes) * HANDLES_PER_QUEUE + HANDLE_HEADROOM;
+/** File handles a node should have for the layout of `delay` (and lanes of other tolerances): the ladders' queues over `spanMs` (the sizing span unless given), plus headroom. */
+export function handlesNeeded(delay: DelayConfig, lanes: Lanes = [], spanMs: readonly [number, number] = SIZING_SPAN_MS): number {
+  return delayQueuesInSpan(delay, lanes, spanMs) * HANDLES_PER_QUEUE + HANDLE_HEADROOM;
 }
 
 const RAISE =
