@@ -87,6 +87,27 @@ async function queueCounts(queue: string): Promise<{ ready: number; unacked: num
   throw new Error(`queue ${queue} not listed`);
 }
 
+/** `text` with every regular-expression metacharacter escaped (a queue name in a policy pattern). */
+function escapeRegex(text: string): string {
+  return text.replace(/[.\\^$|?*+()[\]{}-]/g, '\\$&');
+}
+
+/**
+ * Makes every queue whose name matches `pattern` refuse publishes (basic.nack) through a policy
+ * named `policy`, until the function it resolves with (also registered as a clean-up) clears it.
+ */
+async function refusePublishes(policy: string, pattern: string): Promise<() => Promise<void>> {
+  let set = true;
+  const clear = async (): Promise<void> => {
+    if (!set) return;
+    set = false;
+    await rabbitmqctl('-q', 'clear_policy', policy);
+  };
+  cleanup.add(clear);
+  await rabbitmqctl('-q', 'set_policy', '--apply-to', 'queues', '--priority', '100', policy, pattern, '{"max-length":0,"overflow":"reject-publish"}');
+  return clear;
+}
+
 function expectDeadAtNow(deadAt: unknown, since: number): void {
   expect(typeof deadAt).toBe('number');
   expect(deadAt as number).toBeGreaterThanOrEqual(since);
@@ -549,25 +570,7 @@ test('a broker refusing the reschedule keeps the original unacked and un-rerun u
 
   // Every delay queue of this namespace rejects publishes (nack) while the policy is set.
   const policy = `${ns}-refuse`;
-  let policySet = true;
-  const clearPolicy = async () => {
-    if (!policySet) return;
-    await rabbitmqctl('-q', 'clear_policy', policy);
-    policySet = false;
-  };
-  cleanup.add(clearPolicy);
-  const pattern = `^${ns.replace(/[.\\^$|?*+()[\]{}-]/g, '\\$&')}\\.delay\\.`;
-  await rabbitmqctl(
-    '-q',
-    'set_policy',
-    '--apply-to',
-    'queues',
-    '--priority',
-    '100',
-    policy,
-    pattern,
-    '{"max-length":0,"overflow":"reject-publish"}',
-  );
+  const clearPolicy = await refusePublishes(policy, `^${escapeRegex(ns)}\\.delay\\.`);
   const delayQueues = buildTopology(config).queues.map((q) => q.name).filter((n) => n.startsWith(`${ns}.delay.`));
   await waitFor(
     async () => {
@@ -616,11 +619,7 @@ test('on the ladder, a rung that refuses the reschedule (nack) sends it one rung
   const recorder = new Recorder();
   const rung = routeDelay(500, 'r', config.delay, names(ns)).rung!;
   // The rung the 500 ms reschedule goes to rejects every publish (nack) while the policy is set.
-  const policy = `${ns}-refuse`;
-  await rabbitmqctl('-q', 'set_policy', '--apply-to', 'queues', '--priority', '100', policy, `^${rung.queue.replace(/[.\\^$|?*+()[\]{}-]/g, '\\$&')}$`, '{"max-length":0,"overflow":"reject-publish"}');
-  cleanup.add(async () => {
-    await rabbitmqctl('-q', 'clear_policy', policy);
-  });
+  await refusePublishes(`${ns}-refuse`, `^${escapeRegex(rung.queue)}$`);
   const daemon = await startDaemon(config, { r: recorder.wrap((m) => (m.runs === 0 ? reschedule({ delay: 500 }) : undefined)) }, tally);
   const scheduler = await connectScheduler(config);
   const sent = await scheduler.publish('r', 'refused', { id: 'refused-ladder' });
