@@ -34,8 +34,7 @@ function publisherWith(config: ReturnType<typeof testConfig>, sick: (queue: stri
     },
     forget: () => undefined,
   };
-  const detours: { from: string; to: string; code: string }[] = [];
-  const observer = { published: () => undefined, detoured: (from: string, to: string, code: string) => void detours.push({ from, to, code }) };
+  const { detours, observer } = recordingObserver();
   return { sent, asked, detours, mp: new MessagePublisher(fake, n, config.delay, config.lanes, rungs, observer) };
 }
 
@@ -49,8 +48,15 @@ function failingAt(config: ReturnType<typeof testConfig>, sickQueue: string, fai
     },
   } as unknown as ConfirmedPublisher;
   const rungs = { ensure: () => undefined, forget: () => undefined };
-  const codes: string[] = [];
-  return { sent, codes, mp: new MessagePublisher(fake, n, config.delay, config.lanes, rungs, { published: () => undefined, detoured: (_f, _t, code) => void codes.push(code) }) };
+  const { detours, observer } = recordingObserver();
+  return { sent, detours, mp: new MessagePublisher(fake, n, config.delay, config.lanes, rungs, observer) };
+}
+
+/** An observer that records every detour the publisher reports (orbit_rung_detours_total). */
+function recordingObserver() {
+  const detours: { from: string; to: string; code: string }[] = [];
+  const observer = { published: () => undefined, detoured: (from: string, to: string, code: string) => void detours.push({ from, to, code }) };
+  return { detours, observer };
 }
 
 function outgoing(delayMs: number, priority = 0): OutgoingMessage {
@@ -101,10 +107,10 @@ describe.each(['classic', 'quorum'] as const)('a sick rung on %s delay queues', 
   test('a rung that leaves a publish unconfirmed: the message goes to the next rung up', async () => {
     const d = 60_000;
     const sickQueue = n.rung(rungMs(d), false);
-    const { sent, codes, mp } = failingAt(config, sickQueue, () => new PublishError('no confirm within 5000 ms', { code: 'CONFIRM_TIMEOUT' }));
+    const { sent, detours, mp } = failingAt(config, sickQueue, () => new PublishError('no confirm within 5000 ms', { code: 'CONFIRM_TIMEOUT' }));
     await mp.schedule(outgoing(d));
     expect(sent).toEqual([sickQueue, n.rung(rungMs(d, 1), false)]);
-    expect(codes).toEqual(['CONFIRM_TIMEOUT']);
+    expect(detours.map((d) => d.code)).toEqual(['CONFIRM_TIMEOUT']);
     // Not marked: the next message tries its rung again (right after a restart a healthy rung can be slow to confirm).
     await mp.schedule(outgoing(d));
     expect(sent.slice(2)).toEqual([sickQueue, n.rung(rungMs(d, 1), false)]);
@@ -114,13 +120,13 @@ describe.each(['classic', 'quorum'] as const)('a sick rung on %s delay queues', 
     const d = 60_000;
     const sickQueue = n.rung(rungMs(d), false);
     let failure = (): PublishError => new PublishError('broker refused the message (nack)', { code: 'NACKED' });
-    const { sent, codes, mp } = failingAt(config, sickQueue, () => failure());
+    const { sent, detours, mp } = failingAt(config, sickQueue, () => failure());
     await mp.schedule(outgoing(d));
     expect(sent).toEqual([sickQueue, n.rung(rungMs(d, 1), false)]);
     failure = () => new PublishError('channel closed before the broker confirmed the message', { code: 'CHANNEL_CLOSED' });
     await expect(mp.schedule(outgoing(d))).rejects.toMatchObject({ code: 'CHANNEL_CLOSED' });
     expect(sent.slice(2)).toEqual([sickQueue]);
-    expect(codes).toEqual(['NACKED']);
+    expect(detours.map((d) => d.code)).toEqual(['NACKED']);
   });
 
   test('a high-priority message keeps to its kind of rung', async () => {
