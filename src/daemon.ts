@@ -27,6 +27,14 @@ import type { Handler } from './worker/handler-types';
 import { LaneWorker } from './worker/lane-worker';
 import { WorkAhead } from './worker/work-ahead';
 import { ConsumerWatch } from './worker/consumer-watch';
+import { createHttpHandler, type HttpHandler } from './worker/http-handler';
+import { loadHandler } from './worker/load-handler';
+import type { WorkerObserver } from './worker/observer';
+import { combineObservers } from './worker/observer';
+import { HttpServer } from './http/server';
+import { UiConsole } from './http/ui';
+import { Metrics } from './metrics/metrics';
+import { QueueSampler } from './metrics/queue-sampler';
 
 /** How often a daemon on the ladder looks for rungs other publishers declared. */
 const RUNG_DISCOVERY_MS = 30_000;
@@ -41,14 +49,9 @@ export const STOP_CLOSE_BUDGET_MS = CHANNEL_CLOSE_TIMEOUT_MS;
  * broker answers in milliseconds, and a cut socket drops the acks still in its write buffer.
  */
 const ANSWER_MIN_MS = 500;
-import { createHttpHandler, type HttpHandler } from './worker/http-handler';
-import { loadHandler } from './worker/load-handler';
-import type { WorkerObserver } from './worker/observer';
-import { combineObservers } from './worker/observer';
-import { HttpServer } from './http/server';
-import { UiConsole } from './http/ui';
-import { Metrics } from './metrics/metrics';
-import { QueueSampler } from './metrics/queue-sampler';
+/** Looks at the management API this many more times, CAPACITY_ROUND_MS apart, while a node's figures are missing. */
+const CAPACITY_ROUNDS = 3;
+const CAPACITY_ROUND_MS = 5000;
 
 export interface DaemonOptions {
   readonly config: ResolvedConfig;
@@ -62,10 +65,6 @@ export interface DaemonOptions {
   /** How often queue depths are sampled for `orbit_queue_messages`. @defaultValue 5 s */
   readonly queueSampleIntervalMs?: number;
 }
-
-/** Looks at the management API this many more times, CAPACITY_ROUND_MS apart, while a node's figures are missing. */
-const CAPACITY_ROUNDS = 3;
-const CAPACITY_ROUND_MS = 5000;
 
 /**
  * The composition root: wires connections, topology, publisher and lane workers, and owns
@@ -490,43 +489,43 @@ export class Daemon {
     const drainBy = started + this.config.shutdown.timeoutMs;
     let closeBy = Number.POSITIVE_INFINITY;
     const left = (by: number) => Math.max(0, by - Date.now());
-    // A step still waiting on the broker at the deadline is left to finish on its own (each
-    // ends once its connection is closed below).
+    // A step marked `bounded` that is still waiting on the broker at the close deadline is left
+    // to finish on its own (each ends once its connection is closed after it).
     const untilCloseBy = (name: string, work: () => Promise<unknown>) => async () => {
       if ((await answeredWithin(work(), left(closeBy))) === UNANSWERED) this.log.warn({ step: name }, 'shutdown step not finished by the close deadline; left to the connection close');
     };
-    const closeSteps: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
-      ['stop queue sampling', async () => this.sampler?.stop()],
-      ['stop broker memory watch', async () => this.memoryWatch?.stop()],
-      ['close work-ahead channel', async () => this.workAhead?.close()],
-      ['close lane channels', () => Promise.all(this.workers.map((w) => w.close()))],
-      ['close tombstone follower', async () => this.follower?.close()],
+    const bounded = true;
+    const steps: ReadonlyArray<readonly [string, () => Promise<unknown>, boolean?]> = [
+      ['stop work-ahead', async () => this.workAhead?.stopTaking()],
+      ['stop consumer watch', async () => this.consumerWatch?.stop()],
+      ['stop rung discovery', async () => clearInterval(this.discovery)],
+      ['stop consuming', () => Promise.all(this.workers.map((w) => w.stopConsuming(Math.min(CHANNEL_CLOSE_TIMEOUT_MS, Math.max(ANSWER_MIN_MS, left(drainBy))))))],
+      // Replacements of the handlers still running must not wait out a bundle's linger.
+      ['stop bundle linger', async () => void this.publisher?.stopLingering()],
+      [
+        'drain in-flight handlers',
+        async () => {
+          const results = await Promise.all(this.workers.map((w) => w.drain(left(drainBy))));
+          drained = results.every(Boolean);
+          closeBy = Date.now() + STOP_CLOSE_BUDGET_MS;
+        },
+      ],
+      ['stop queue sampling', async () => this.sampler?.stop(), bounded],
+      ['stop broker memory watch', async () => this.memoryWatch?.stop(), bounded],
+      ['close work-ahead channel', async () => this.workAhead?.close(), bounded],
+      ['close lane channels', () => Promise.all(this.workers.map((w) => w.close())), bounded],
+      ['close tombstone follower', async () => this.follower?.close(), bounded],
+      // A connection close bounds itself (at least ANSWER_MIN_MS, then its socket is cut).
+      ['close consume connection', async () => this.closeBounded(this.consumeConnection, closeBy)],
+      ['close publish channel', async () => this.publish?.channel.close(), bounded],
+      ['close rung channel', async () => this.rungs?.close(), bounded],
+      ['close publish connection', async () => this.closeBounded(this.publishConnection, closeBy)],
+      ['close http', async () => this.http?.close()],
+      ['close console', async () => this.ui?.close()],
+      ['close handler connections', async () => this.httpHandlers.forEach((h) => h.close())],
     ];
     await runSteps(
-      [
-        ['stop work-ahead', async () => this.workAhead?.stopTaking()],
-        ['stop consumer watch', async () => this.consumerWatch?.stop()],
-        ['stop rung discovery', async () => clearInterval(this.discovery)],
-        ['stop consuming', () => Promise.all(this.workers.map((w) => w.stopConsuming(Math.min(CHANNEL_CLOSE_TIMEOUT_MS, Math.max(ANSWER_MIN_MS, left(drainBy))))))],
-        // Replacements of the handlers still running must not wait out a bundle's linger.
-        ['stop bundle linger', async () => void this.publisher?.stopLingering()],
-        [
-          'drain in-flight handlers',
-          async () => {
-            const results = await Promise.all(this.workers.map((w) => w.drain(left(drainBy))));
-            drained = results.every(Boolean);
-            closeBy = Date.now() + STOP_CLOSE_BUDGET_MS;
-          },
-        ],
-        ...closeSteps.map(([name, work]) => [name, untilCloseBy(name, work)] as const),
-        ['close consume connection', async () => this.closeBounded(this.consumeConnection, closeBy)],
-        ['close publish channel', untilCloseBy('close publish channel', async () => this.publish?.channel.close())],
-        ['close rung channel', untilCloseBy('close rung channel', async () => this.rungs?.close())],
-        ['close publish connection', async () => this.closeBounded(this.publishConnection, closeBy)],
-        ['close http', async () => this.http?.close()],
-        ['close console', async () => this.ui?.close()],
-        ['close handler connections', async () => this.httpHandlers.forEach((h) => h.close())],
-      ],
+      steps.map(([name, work, isBounded]) => [name, isBounded ? untilCloseBy(name, work) : work] as const),
       (step, err) => this.log.error({ step, err: errorMessage(err) }, 'shutdown step failed'),
       (step, ms) => {
         if (ms >= SLOW_STOP_STEP_MS) this.log.warn({ step, ms }, 'shutdown step slow');
