@@ -7,6 +7,7 @@ import { isOrbitError, PublishError } from '../errors';
 import { headersOf, HEADER, readState, withoutBrokerHeaders, writeState } from '../message/headers';
 import { CANCEL_BEFORE_HEADER } from '../message/tombstone-message';
 import type { DeadLetterInfo, OutgoingMessage, StoredMessage } from '../message/types';
+import type { Logger } from '../logging/logger';
 import type { Names } from '../naming/names';
 import { Bundler, type BundleRoute, type Settle } from './bundler';
 import { destinationFor } from '../naming/partition';
@@ -65,11 +66,28 @@ const EMPTY = Buffer.alloc(0);
 /** Longest error text kept in a dead letter's headers: enough to debug, never a huge frame. */
 export const MAX_ERROR_HEADER_BYTES = 1024;
 
+/** What a `MessagePublisher` takes besides its channel, names, delay settings, lanes and rungs. */
+export interface MessagePublisherOptions {
+  /** Told of every publish and detour (the daemon's metrics). */
+  readonly observer?: PublishObserver;
+  /**
+   * The longest a message waits in the delay path in one go (`delay/waypoints.ts`): a longer
+   * delay is sent in hops, so every copy meets a lane while a cancel of it is remembered.
+   * @defaultValue Infinity (no hops: for callers that never cancel, such as the benchmarks' raw stages)
+   */
+  readonly longestHopMs?: number;
+  /** Where a rung detour is logged (debug). @defaultValue none */
+  readonly logger?: Logger;
+}
+
 /**
  * Logical messages in, AMQP messages out (one each, or many per bundle on a bundled lane).
  * Every method resolves (or settles) only after the broker confirmed.
  */
 export class MessagePublisher {
+  private readonly observer: PublishObserver | undefined;
+  private readonly longestHopMs: number;
+  private readonly logger: Logger | undefined;
   private readonly lanes: ReadonlyMap<string, LaneConfig>;
   /** Each lane's delay settings: the namespace's with the lane's tolerance (`lanes[].tolerance`). */
   private readonly laneDelays: ReadonlyMap<string, DelayConfig>;
@@ -83,14 +101,11 @@ export class MessagePublisher {
     lanes: readonly LaneConfig[],
     /** Declares ladder rungs on first use; needed when `delay.tolerance` > 0. */
     private readonly rungs: RungEnsurer | undefined,
-    private readonly observer?: PublishObserver,
-    /**
-     * The longest a message waits in the delay path in one go (`delay/waypoints.ts`): a longer
-     * delay is sent in hops, so every copy meets a lane while a cancel of it is remembered.
-     * @defaultValue Infinity (no hops: for callers that never cancel, such as the benchmarks' raw stages)
-     */
-    private readonly longestHopMs = Infinity,
+    options: MessagePublisherOptions = {},
   ) {
+    this.observer = options.observer;
+    this.longestHopMs = options.longestHopMs ?? Infinity;
+    this.logger = options.logger;
     this.lanes = new Map(lanes.map((l) => [l.name, l]));
     this.laneDelays = new Map(lanes.map((l) => [l.name, delayOfLane(delay, l)]));
     this.bundler = new Bundler<Route>(
@@ -268,6 +283,9 @@ export class MessagePublisher {
       // whether to publish again is the caller's decision (its delivery may be gone with it).
       const above = code === RUNG_UNANSWERED || code === CONFIRM_TIMEOUT || code === NACKED ? this.rungAbove(route) : undefined;
       if (!above) throw err;
+      // At debug: one line per message while a rung is sick (thousands a second at worst);
+      // the metric (orbit_rung_detours_total) is what shows it in production.
+      this.logger?.debug({ from: route.rung!.queue, to: above.rung!.queue, code }, 'rung did not take a publish; sent to the rung above');
       this.observer?.detoured?.(route.rung!.queue, above.rung!.queue, code!);
       return this.send(above, body, options, detours + 1);
     });

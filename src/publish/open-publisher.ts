@@ -31,20 +31,10 @@ export function openPublisher(
 ): PublishStack {
   const channel = openPublishChannel(connection, config, topology, logger);
   const rungs = config.delay.tolerance > 0 ? new RungDeclarer(connection, config, logger) : undefined;
-  // Each detour at debug (one line per message while a rung is sick: thousands a second at
-  // worst); the metric (orbit_rung_detours_total) is what shows it in production.
-  const detoured = (from: string, to: string, code: string): void => {
-    logger.debug({ from, to, code }, 'rung did not take a publish; sent to the rung above');
-    observer?.detoured?.(from, to, code);
-  };
-  const publisher = new MessagePublisher(
-    channel.publisher,
-    names(config.namespace),
-    config.delay,
-    config.lanes,
-    rungs,
-    { published: (kind, seconds) => observer?.published(kind, seconds), detoured },
-    configLongestHopMs(config),
-  );
+  const publisher = new MessagePublisher(channel.publisher, names(config.namespace), config.delay, config.lanes, rungs, {
+    observer,
+    longestHopMs: configLongestHopMs(config),
+    logger,
+  });
   return { channel, rungs, publisher };
 }

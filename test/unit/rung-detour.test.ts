@@ -5,6 +5,7 @@
  * A rung that answers its declare but confirms nothing (one that cannot commit) is detoured
  * the same way once its publish times out.
  */
+import pino from 'pino';
 import type { ConfirmedPublisher } from '../../src/amqp/confirmed-publisher';
 import { RUNG_UNANSWERED } from '../../src/amqp/rung-declarer';
 import { allowedLatenessMs, ladderRungs, rungIndex } from '../../src/delay/ladder';
@@ -35,7 +36,9 @@ function publisherWith(config: ReturnType<typeof testConfig>, sick: (queue: stri
     forget: () => undefined,
   };
   const { detours, observer } = recordingObserver();
-  return { sent, asked, detours, mp: new MessagePublisher(fake, n, config.delay, config.lanes, rungs, observer) };
+  const logged: { msg: string; from?: string; to?: string; code?: string }[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+  return { sent, asked, detours, logged, mp: new MessagePublisher(fake, n, config.delay, config.lanes, rungs, { observer, logger }) };
 }
 
 /** A publisher whose publishes to `sickQueue` fail with `failure()` (the rung answered its declare). */
@@ -49,7 +52,7 @@ function failingAt(config: ReturnType<typeof testConfig>, sickQueue: string, fai
   } as unknown as ConfirmedPublisher;
   const rungs = { ensure: () => undefined, forget: () => undefined };
   const { detours, observer } = recordingObserver();
-  return { sent, detours, mp: new MessagePublisher(fake, n, config.delay, config.lanes, rungs, observer) };
+  return { sent, detours, mp: new MessagePublisher(fake, n, config.delay, config.lanes, rungs, { observer }) };
 }
 
 /** An observer that records every detour the publisher reports (orbit_rung_detours_total). */
@@ -73,11 +76,13 @@ describe.each(['classic', 'quorum'] as const)('a sick rung on %s delay queues', 
 
   test.each([1_000, 3_600_000, 86_400_000])('a message for a sick rung (delay %d ms) waits in the next one up, late by one rung step at most', async (delayMs) => {
     const sickQueue = n.rung(rungMs(delayMs), false);
-    const { sent, detours, mp } = publisherWith(config, (q) => (q === sickQueue ? unanswered(q) : undefined));
+    const { sent, detours, logged, mp } = publisherWith(config, (q) => (q === sickQueue ? unanswered(q) : undefined));
     await mp.schedule(outgoing(delayMs));
     expect(sent).toEqual([{ routingKey: n.rung(rungMs(delayMs, 1), false), cc: [n.toDestination('b')] }]);
-    // Told to the observer (orbit_rung_detours_total, and a debug line), with the rung's failure.
-    expect(detours).toEqual([{ from: sickQueue, to: n.rung(rungMs(delayMs, 1), false), code: RUNG_UNANSWERED }]);
+    // Told to the observer (orbit_rung_detours_total) and logged at debug, with the rung's failure.
+    const detour = { from: sickQueue, to: n.rung(rungMs(delayMs, 1), false), code: RUNG_UNANSWERED };
+    expect(detours).toEqual([detour]);
+    expect(logged).toMatchObject([{ msg: 'rung did not take a publish; sent to the rung above', ...detour }]);
     // Never early; the one step costs at most one more of the ladder's rounding (τ/2 × delay, or a unit).
     const late = rungMs(delayMs, 1) - delayMs;
     expect(late).toBeGreaterThan(0);

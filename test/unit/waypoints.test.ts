@@ -52,7 +52,7 @@ function publisherFor(config: ReturnType<typeof testConfig>, hopMs: number) {
     },
   } as unknown as ConfirmedPublisher;
   const rungs = { ensure: () => undefined, forget: () => undefined };
-  return { sent, mp: new MessagePublisher(fake, names(config.namespace), config.delay, config.lanes, rungs, undefined, hopMs) };
+  return { sent, mp: new MessagePublisher(fake, names(config.namespace), config.delay, config.lanes, rungs, { longestHopMs: hopMs }) };
 }
 
 function outgoing(delayMs: number, now: number, lane = 'b'): OutgoingMessage {
