@@ -48,6 +48,12 @@ export interface FloorJob {
  */
 export const LADDER_BASELINE = 'raw ladder';
 
+/**
+ * The floor's run per mode: resident messages, warm-up and counted window. One plan for the
+ * benchmarks that report against the same floor (`reschedule`, `steady`), so their ratios stay comparable.
+ */
+export const FLOOR_PLAN = { quick: { n: 10_000, warmupMs: 2_000, windowMs: 5_000 }, full: { n: 40_000, warmupMs: 4_000, windowMs: 15_000 } } as const;
+
 export interface FloorResult {
   /** Settled messages per second over the window. */
   readonly msgsPerSec: number;

@@ -2,7 +2,7 @@ import type { QueueType } from '../../src/config/types';
 import { targetLine, type Benchmark, type BenchOptions, type BenchReport, type TargetResult } from '../lib/benchmark';
 import { runInChild } from '../lib/isolate';
 import { randomNamespace } from '../lib/broker';
-import { runFloor, type FloorResult } from '../lib/floor';
+import { FLOOR_PLAN, runFloor, type FloorResult } from '../lib/floor';
 import { describeLoad, loadAverage } from '../lib/load';
 import { redisAvailable } from '../lib/redis';
 import { alternatingOrder, median, round } from '../lib/stats';
@@ -30,8 +30,7 @@ export const TARGET_FLOOR_RATIO = 0.9;
 
 export const DEFAULTS = { quick: { n: 5_000, rounds: 1 }, full: { n: 20_000, rounds: 3 }, concurrency: 100 } as const;
 
-/** The floor's run in each round: resident messages, warm-up and counted window (as `steady`'s floor). */
-const FLOOR_PLAN = { quick: { n: 10_000, warmupMs: 2_000, windowMs: 5_000 }, full: { n: 40_000, warmupMs: 4_000, windowMs: 15_000 } } as const;
+/** The floor's message size (its sizes and times: FLOOR_PLAN, shared with `steady`). */
 const FLOOR_BODY_BYTES = 80;
 
 /** The floor as measured in one round of one queue-type group. */

@@ -3,7 +3,7 @@ import { parseDuration } from '../../src/config/durations';
 import { targetLine, type Benchmark, type BenchOptions, type BenchReport, type TargetResult } from '../lib/benchmark';
 import { randomNamespace } from '../lib/broker';
 import { assertBrokerHoldsLadders, type LadderRun } from '../lib/broker-handles';
-import { LADDER_BASELINE, runFloor, withNamespaceCleanup, type FloorJob, type FloorResult } from '../lib/floor';
+import { FLOOR_PLAN, LADDER_BASELINE, runFloor, withNamespaceCleanup, type FloorJob, type FloorResult } from '../lib/floor';
 import { runInChild } from '../lib/isolate';
 import { describeLoad, loadAverage } from '../lib/load';
 import { alternatingOrder, median, nowSeconds, round } from '../lib/stats';
@@ -13,10 +13,10 @@ import { demandPerSecond, WORKLOADS, type SteadyKind } from './workload';
 
 const RUN_ONE_SCRIPT = require.resolve('./run-one');
 
-/** Sizes and times per mode. Quick: ≈ 45 s per queue type here; full: ≈ 3 min per queue type. */
+/** Sizes and times per mode (the floor's: FLOOR_PLAN). Quick: ≈ 45 s per queue type here; full: ≈ 3 min per queue type. */
 export const PLAN = {
-  quick: { rounds: 1, closingFloor: false, n: { unbundled: 15_000, bundled: 25_000 }, floorN: 10_000, warmupMs: 3_000, maxWarmupMs: 8_000, windowMs: 5_000, floorWarmupMs: 2_000, floorWindowMs: 5_000 },
-  full: { rounds: 1, closingFloor: true, n: { unbundled: 60_000, bundled: 100_000 }, floorN: 40_000, warmupMs: 8_000, maxWarmupMs: 30_000, windowMs: 15_000, floorWarmupMs: 4_000, floorWindowMs: 15_000 },
+  quick: { rounds: 1, closingFloor: false, n: { unbundled: 15_000, bundled: 25_000 }, warmupMs: 3_000, maxWarmupMs: 8_000, windowMs: 5_000 },
+  full: { rounds: 1, closingFloor: true, n: { unbundled: 60_000, bundled: 100_000 }, warmupMs: 8_000, maxWarmupMs: 30_000, windowMs: 15_000 },
 } as const;
 
 export const BODY_BYTES = 80;
@@ -76,6 +76,7 @@ export const steadyBenchmark: Benchmark = {
   description: "orbit's forever loop (each id rescheduled by its own interval, for ever) in logical runs/s, against the broker's floor in the same run",
   async run(options: BenchOptions): Promise<BenchReport> {
     const plan = options.quick ? PLAN.quick : PLAN.full;
+    const floorPlan = options.quick ? FLOOR_PLAN.quick : FLOOR_PLAN.full;
     const maxWarmupMs = Math.max(plan.warmupMs, options.maxWarmupMs ?? plan.maxWarmupMs);
     const rounds = options.rounds ?? plan.rounds;
     const base = options.concurrency ?? DEFAULT_CONCURRENCY;
@@ -112,11 +113,11 @@ export const steadyBenchmark: Benchmark = {
               label,
               namespace: randomNamespace(entry.ladder ? 'bench-ladder' : 'bench-floor'),
               amqpUrl: options.amqpUrl,
-              n: entry.ladder ? ladderN : plan.floorN,
+              n: entry.ladder ? ladderN : floorPlan.n,
               prefetch: base,
               bodyBytes: BODY_BYTES,
-              warmupMs: entry.ladder ? plan.warmupMs : plan.floorWarmupMs,
-              windowMs: plan.floorWindowMs,
+              warmupMs: entry.ladder ? plan.warmupMs : floorPlan.warmupMs,
+              windowMs: floorPlan.windowMs,
               ...(entry.ladder ? { ladder: { rungsSeconds: 8 } } : {}),
             };
             const floor = await runFloor(job, options.inProcess, options.progress);
@@ -226,10 +227,10 @@ export const steadyBenchmark: Benchmark = {
     const dash = '—';
     const text = [
       `steady — ${this.description}`,
-      `floor: raw amqplib on one plain classic queue (stored as orbit stores its classic queues on this broker), prefetch ${base}, ${formatInt(plan.floorN)} resident messages of ${BODY_BYTES} bytes, consume → sendToQueue the same body to the same queue (persistent, confirm channel of a 2nd connection) → ack on the confirm; ${plan.floorWarmupMs / 1000} s warm-up, ${plan.floorWindowMs / 1000} s counted`,
+      `floor: raw amqplib on one plain classic queue (stored as orbit stores its classic queues on this broker), prefetch ${base}, ${formatInt(floorPlan.n)} resident messages of ${BODY_BYTES} bytes, consume → sendToQueue the same body to the same queue (persistent, confirm channel of a 2nd connection) → ack on the confirm; ${floorPlan.warmupMs / 1000} s warm-up, ${floorPlan.windowMs / 1000} s counted`,
       ...(entries.some((e) => e.ladder)
         ? [
-            `${LADDER_BASELINE} (the design's ceiling, without orbit's client): raw amqplib, ${formatInt(ladderN)} resident messages of ${BODY_BYTES} bytes in one plain classic queue; each delivery published through the default exchange to one of 8 fixed-TTL rung queues (1–8 s, by the hash that gives the unbundled ids their intervals) with a CC key the deliver exchange (direct) binds back to the queue, carrying orbit's five state headers; acked on the confirm; the rung dead-letters it back when its TTL expires: one hop, two queue passes per run; ${plan.warmupMs / 1000} s warm-up, ${plan.floorWindowMs / 1000} s counted`,
+            `${LADDER_BASELINE} (the design's ceiling, without orbit's client): raw amqplib, ${formatInt(ladderN)} resident messages of ${BODY_BYTES} bytes in one plain classic queue; each delivery published through the default exchange to one of 8 fixed-TTL rung queues (1–8 s, by the hash that gives the unbundled ids their intervals) with a CC key the deliver exchange (direct) binds back to the queue, carrying orbit's five state headers; acked on the confirm; the rung dead-letters it back when its TTL expires: one hop, two queue passes per run; ${plan.warmupMs / 1000} s warm-up, ${floorPlan.windowMs / 1000} s counted`,
           ]
         : []),
       ...variants.map(
@@ -344,7 +345,7 @@ export const steadyBenchmark: Benchmark = {
       text,
       data: {
         benchmark: this.name,
-        params: { plan, rounds, baseConcurrency: base, bodyBytes: BODY_BYTES, queueTypes: options.queueTypes, tolerances: options.tolerances, orbitSettings: options.orbitSettings, variants, n: Object.fromEntries(variants.map((v) => [v, nOf(v)])) },
+        params: { plan, floorPlan, rounds, baseConcurrency: base, bodyBytes: BODY_BYTES, queueTypes: options.queueTypes, tolerances: options.tolerances, orbitSettings: options.orbitSettings, variants, n: Object.fromEntries(variants.map((v) => [v, nOf(v)])) },
         load: { start: loadStart, end: loadEnd },
         floor: floorRate === undefined ? undefined : round(floorRate, 1),
         rawLadder: ladderRate === undefined ? undefined : round(ladderRate, 1),
