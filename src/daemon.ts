@@ -4,20 +4,22 @@ import { CHANNEL_CLOSE_TIMEOUT_MS } from './amqp/managed-channel';
 import type { PublishChannel } from './amqp/publish-channel';
 import type { RungDeclarer } from './amqp/rung-declarer';
 import { BrokerMemoryWatch } from './amqp/broker-memory-watch';
-import { readBrokerNodes } from './amqp/read-broker-nodes';
+import { readBrokerNodes, type BrokerNodesResult } from './amqp/read-broker-nodes';
 import { findStrandedLanes, type StrandedQueue } from './amqp/stranded-lanes';
 import { TombstoneFollower } from './amqp/tombstone-follower';
 import { TopologyAsserter } from './amqp/topology-asserter';
 import { UNANSWERED, answeredWithin, within } from './amqp/within';
 import type { LaneConfig, ResolvedConfig } from './config/types';
+import { delayOfLane } from './delay/routing';
 import { errorMessage, HandlerLoadError } from './errors';
 import { Lifecycle, runSteps } from './lifecycle';
 import { createLogger, type Logger } from './logging/logger';
 import type { MessagePublisher } from './publish/message-publisher';
+import { fitLadderToNodes } from './publish/ladder-fit';
 import { openPublisher } from './publish/open-publisher';
 import { laneQueues } from './naming/partition';
 import { clusterPlacementWarnings } from './topology/cluster-placement';
-import { capacityWarnings, handlesNeeded } from './topology/broker-capacity';
+import { capacityWarnings, handlesNeeded, rungBudget, type BrokerNodeLimits } from './topology/broker-capacity';
 import { quorumSetting } from './topology/broker-memory';
 import { buildTopology, ladderQueues, type QueueSpec, type Topology } from './topology/build';
 import { laneTopology } from './topology/lane-topology';
@@ -96,6 +98,10 @@ export class Daemon {
   private discovery: NodeJS.Timeout | undefined;
   /** The start-time read of the broker's limits (settles on its own, bounded by its timeout). */
   private capacityCheck: Promise<void> | undefined;
+  /** Settles once the first management read is applied to the ladders (`fitLadder`). */
+  private ladderFitted: Promise<void> | undefined;
+  /** The rung budget the ladders were last thinned to; undefined while they are the configured ones. */
+  private fittedBudget: number | undefined;
   private memoryWatch: BrokerMemoryWatch | undefined;
   /** Queues of lanes removed from the config that still hold messages, by queue: their lane. */
   private readonly stranded = new Map<string, string>();
@@ -117,6 +123,10 @@ export class Daemon {
     this.observer = combineObservers(this.metrics.workerObserver(), options.observer);
     this.tombstones = new Tombstones(this.config.cancel.retentionMs);
     this.metrics.trackTombstones(() => this.tombstones.size);
+    this.metrics.trackLadderTolerance(
+      this.config.lanes.map((l) => l.name),
+      (lane) => this.publisher?.ladderOf(lane).tolerance ?? delayOfLane(this.config.delay, this.config.lanes.find((l) => l.name === lane)).tolerance,
+    );
     this.metrics.trackStalledQueues(() => this.publish?.publisher.suspectQueues() ?? []);
     this.asserter = new TopologyAsserter(this.config, this.log, (d) =>
       this.metrics.queueDrift.set({ queue: d.queue, argument: d.argument, severity: d.severity }, 1),
@@ -177,6 +187,9 @@ export class Daemon {
       ['open consume connection', async () => this.openConsumeConnection()],
       // Before any lane consumes: a copy cancelled while this daemon was down must not run.
       ['read cancels', () => this.followCancels(timeout)],
+      // Before any lane reschedules: a broker that cannot keep the configured ladder's queues
+      // open gets a thinned one (`publish/ladder-fit.ts`). One management read, bounded.
+      ['fit ladder to broker', async () => this.ladderFitted],
       ['start lanes', () => this.startLanes(handlers, timeout)],
       ['start work-ahead', async () => this.startWorkAhead()],
       ['start consumer watch', async () => this.startConsumerWatch()],
@@ -345,23 +358,42 @@ export class Daemon {
   }
 
   /**
-   * Warns when a broker node cannot keep open the file handles the delay queues will need
+   * Reads the broker's nodes from the management API: thins the ladders to a node that cannot
+   * keep the configured ones open (`publish/ladder-fit.ts`; `ladderFitted` settles once the
+   * first read is applied), warns when a node uses most of its handles already
    * (`topology/broker-capacity.ts`), and when the broker is a cluster on which classic queues
-   * of the config would live on one node (`topology/cluster-placement.ts`), read from the
-   * management API; a broker without it is noted at info and not judged: AMQP does not tell a
-   * client the broker's limits or its nodes.
+   * of the config would live on one node (`topology/cluster-placement.ts`). A broker without
+   * the management API is noted at info and not judged: AMQP does not tell a client the
+   * broker's limits or its nodes. Resolves when the judging is done (in the background).
    */
-  private async checkBrokerCapacity(): Promise<void> {
+  private checkBrokerCapacity(): Promise<void> {
+    if (!this.config.amqp.management.check) return Promise.resolve();
+    const first = readBrokerNodes(this.config.amqp).catch((err: unknown): BrokerNodesResult => ({ unavailable: errorMessage(err) }));
+    this.ladderFitted = first.then((result) => {
+      if ('nodes' in result) this.fitLadder(result.nodes, result.from);
+    });
+    return this.judgeCapacity(first);
+  }
+
+  /** Thins the ladders when the nodes' handles cannot keep the configured ones open (`publish/ladder-fit.ts`); once per budget. */
+  private fitLadder(nodes: readonly BrokerNodeLimits[], managementApi: string): void {
+    const budget = rungBudget(nodes)?.budget;
+    if (!this.publisher || budget === undefined || budget === this.fittedBudget) return;
+    const fit = fitLadderToNodes(this.config, this.publisher, nodes, this.log, { managementApi });
+    if (fit) this.fittedBudget = budget;
+  }
+
+  private async judgeCapacity(first: Promise<BrokerNodesResult>): Promise<void> {
     const { amqp, delay, lanes } = this.config;
-    if (!amqp.management.check) return;
     try {
-      let result = await readBrokerNodes(amqp);
+      let result = await first;
       // A node's figures appear with the management plugin's first statistics round (every
       // 5 s by default): a broker that just booted has none yet. Look again a few times.
       for (let round = 0; round < CAPACITY_ROUNDS && 'nodes' in result && result.nodes.some((n) => n.fdTotal === undefined); round++) {
         await new Promise((resolve) => setTimeout(resolve, CAPACITY_ROUND_MS).unref());
         if (this.lifecycle.stopped) return;
         result = await readBrokerNodes(amqp);
+        if ('nodes' in result) this.fitLadder(result.nodes, result.from);
       }
       if ('unavailable' in result) {
         this.log.info(
@@ -374,7 +406,8 @@ export class Daemon {
       if (silent.length > 0) {
         this.log.info({ nodes: silent, managementApi: result.from }, "broker file-handle limit not checked on these nodes: the management API reports none (its metrics collector may be off)");
       }
-      const warnings = capacityWarnings(result.nodes, delay, lanes);
+      // A node too small for the configured ladder was told of when the ladder was thinned to it.
+      const warnings = capacityWarnings(result.nodes, delay, lanes).filter((w) => w.kind === 'busy' || this.fittedBudget === undefined);
       for (const w of warnings) this.log.warn({ node: w.node, path: w.path, managementApi: result.from }, w.message);
       for (const w of clusterPlacementWarnings(result.nodes.map((n) => n.name), this.config)) this.log.warn({ path: w.path, managementApi: result.from }, w.message);
       if (warnings.length === 0 && silent.length < result.nodes.length) {

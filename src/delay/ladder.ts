@@ -50,6 +50,49 @@ export function rungIndex(rungs: readonly number[], units: number): number {
   return lo;
 }
 
+/**
+ * `fine` (ascending, in units) thinned to the spacing of a wider `tolerance`: from its first
+ * rung, each next rung is the largest of `fine` no further up than the ladder of `tolerance`
+ * would step (`max(r + 1, ⌊r × (1 + τ/2)⌋)`), and its top rung is kept. Every rung kept is
+ * one of `fine`'s, so the queues a thinned ladder uses have the names and TTLs the configured
+ * ladder gives them: `orbit stats`, rung discovery and work-ahead find them as they are. It
+ * keeps `tolerance` (`ladderTolerance`) when `fine` is spaced for a smaller one. A broker that
+ * cannot keep the configured ladder's queues open gets a thinned one
+ * (`topology/broker-capacity.ts`, `fitLadders`).
+ */
+export function thinLadder(fine: readonly number[], tolerance: number): number[] {
+  if (fine.length === 0) return [];
+  const growth = 1 + tolerance * ROUNDING_SHARE;
+  const out = [fine[0]!];
+  for (let i = 0; i < fine.length - 1; ) {
+    const limit = Math.max(fine[i]! + 1, Math.floor(fine[i]! * growth));
+    let j = i + 1;
+    while (j + 1 < fine.length && fine[j + 1]! <= limit) j++;
+    out.push(fine[j]!);
+    i = j;
+  }
+  return out;
+}
+
+/**
+ * The tolerance a ladder keeps its messages within (`allowedLatenessMs`, `holdMs`): rounding a
+ * delay `d` up to the next rung makes it late by less than a unit when the rung below is one
+ * unit down, and by less than `d × (b / a − 1)` between rungs `a < b` further apart. Twice the
+ * largest such step, as the configured ladder spends half its tolerance on rounding
+ * (`ROUNDING_SHARE`); at least `floor` (the configured tolerance, for a ladder it keeps).
+ */
+export function ladderTolerance(rungs: readonly number[], floor = 0): number {
+  let step = 0;
+  for (let i = 1; i < rungs.length; i++) {
+    const a = rungs[i - 1]!;
+    const b = rungs[i]!;
+    if (b > a + 1) step = Math.max(step, b / a - 1);
+  }
+  const kept = step / ROUNDING_SHARE;
+  // ⌊a × (1 + τ/2)⌋ / a − 1 ≤ τ/2 exactly; in floating point it can come out a hair above.
+  return kept <= floor * (1 + 1e-9) ? floor : kept;
+}
+
 /** The latest a message of delay `delayMs` may run, after its due time: τ × delay + unit + linger. */
 export function allowedLatenessMs(delayMs: number, tolerance: number, unitMs: number, lingerMs = 0): number {
   return Math.floor(tolerance * delayMs) + unitMs + lingerMs;

@@ -70,12 +70,14 @@ export function routeDelay(
   n: Pick<Names, 'delayLevel' | 'deliver' | 'rung' | 'toDestination'>,
   /** The message's priority: on quorum delay queues, priorities 5+ wait in rungs of their own. */
   priority = 0,
+  /** The ladder's rungs (units), when not the one `tolerance` spaces (a ladder thinned to the broker: `thinLadder`). */
+  ladder?: readonly number[],
 ): DelayRoute {
   const units = delayUnits(delayMs, delay);
   const tolerance = delay.tolerance ?? 0;
   if (tolerance > 0) {
     if (units === 0) return { exchange: n.deliver, routingKey: n.toDestination(destination), delayMs: 0, hops: 0 };
-    const rungs = ladderOf(tolerance, delay.levels);
+    const rungs = ladder ?? ladderOf(tolerance, delay.levels);
     const rungMs = rungs[rungIndex(rungs, units)]! * delay.unitMs;
     const queue = n.rung(rungMs, delay.queueType === 'quorum' && priority >= QUORUM_HIGH_PRIORITY);
     return { exchange: '', routingKey: queue, cc: [n.toDestination(destination)], rung: { queue, ttlMs: rungMs }, delayMs: rungMs, hops: 1 };

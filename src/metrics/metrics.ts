@@ -218,6 +218,24 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'orbit_' });
   }
 
+  /**
+   * `orbit_ladder_tolerance{lane}`: the tolerance each lane's delay ladder keeps, read at every
+   * scrape: the configured one, or a wider one while the broker cannot keep the configured
+   * ladder's queues open (`publish/ladder-fit.ts`). Above `delay.tolerance`: raise the broker's
+   * file-handle limit (docs/DEPLOY.md).
+   */
+  trackLadderTolerance(lanes: readonly string[], tolerance: (lane: string) => number): void {
+    new Gauge({
+      name: 'orbit_ladder_tolerance',
+      help: "The tolerance (a fraction of its delay a message may run late) each lane's delay ladder keeps: delay.tolerance, or wider where the broker's file handles cannot keep the configured ladder open (docs/DEPLOY.md); 0 on the binary levels.",
+      labelNames: ['lane'],
+      registers: [this.registry],
+      collect() {
+        for (const lane of lanes) this.set({ lane }, tolerance(lane));
+      },
+    });
+  }
+
   /** `orbit_tombstones`: the cancels this daemon holds, read at every scrape. */
   trackTombstones(held: () => number): void {
     new Gauge({

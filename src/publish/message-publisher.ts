@@ -1,6 +1,7 @@
 import { CONFIRM_TIMEOUT, NACKED, type ConfirmedPublisher } from '../amqp/confirmed-publisher';
 import { RUNG_UNANSWERED } from '../amqp/rung-declarer';
 import type { DelayConfig, LaneConfig } from '../config/types';
+import type { LadderFit } from '../topology/broker-capacity';
 import { allowedLatenessMs, holdMs, rungIndex } from '../delay/ladder';
 import { delayOfLane, delayUntil, destinationOf, ladderOf, routeDelay, type DelayRoute } from '../delay/routing';
 import { isOrbitError, PublishError } from '../errors';
@@ -57,14 +58,31 @@ interface Route extends BundleRoute {
   readonly rung: DelayRoute['rung'];
   /** The delay the route applies (the rung's TTL on the ladder). */
   readonly delayMs: number;
-  /** The tolerance of the ladder it is on (its lane's); 0 on the binary levels. */
+  /** The tolerance of the ladder it is on (its lane's, or what a ladder thinned to the broker keeps); 0 on the binary levels. */
   readonly tolerance: number;
+  /** The rungs (units) of the ladder it is on; undefined on the binary levels. */
+  readonly ladder: readonly number[] | undefined;
+}
+
+/**
+ * A lane's ladder: its delay settings, whose tolerance is the one its rungs keep, and the
+ * rungs themselves (units; undefined on the binary levels). The configured ladder, or one
+ * thinned to a broker that cannot keep it open (`fitLadders`).
+ */
+interface LaneLadder {
+  readonly delay: DelayConfig;
+  readonly rungs: readonly number[] | undefined;
 }
 
 const EMPTY = Buffer.alloc(0);
 
 /** Longest error text kept in a dead letter's headers: enough to debug, never a huge frame. */
 export const MAX_ERROR_HEADER_BYTES = 1024;
+
+/** The configured ladder of a lane's delay settings (none on the binary levels). */
+function ladderOfDelay(delay: DelayConfig): LaneLadder {
+  return { delay, rungs: delay.tolerance > 0 ? ladderOf(delay.tolerance, delay.levels) : undefined };
+}
 
 /** What a `MessagePublisher` takes besides its channel, names, delay settings, lanes and rungs. */
 export interface MessagePublisherOptions {
@@ -86,11 +104,13 @@ export interface MessagePublisherOptions {
  */
 export class MessagePublisher {
   private readonly observer: PublishObserver | undefined;
-  private readonly longestHopMs: number;
   private readonly logger: Logger | undefined;
   private readonly lanes: ReadonlyMap<string, LaneConfig>;
-  /** Each lane's delay settings: the namespace's with the lane's tolerance (`lanes[].tolerance`). */
-  private readonly laneDelays: ReadonlyMap<string, DelayConfig>;
+  /** Each lane's ladder: the namespace's delay settings with the lane's tolerance (`lanes[].tolerance`). */
+  private laneLadders: ReadonlyMap<string, LaneLadder>;
+  /** The namespace's ladder, for a lane the config does not have. */
+  private ladder: LaneLadder;
+  private longestHopMs: number;
   private readonly bundler: Bundler<Route>;
   private lastRoute: Route | undefined;
 
@@ -107,12 +127,36 @@ export class MessagePublisher {
     this.longestHopMs = options.longestHopMs ?? Infinity;
     this.logger = options.logger;
     this.lanes = new Map(lanes.map((l) => [l.name, l]));
-    this.laneDelays = new Map(lanes.map((l) => [l.name, delayOfLane(delay, l)]));
+    this.ladder = ladderOfDelay(delay);
+    this.laneLadders = new Map(lanes.map((l) => [l.name, ladderOfDelay(delayOfLane(delay, l))]));
     this.bundler = new Bundler<Route>(
       (route, body, options) => this.send(route, body, options),
       (route, msg) => this.publishAlone(msg, route),
       (msg) => this.allowedOf(msg),
     );
+  }
+
+  /**
+   * Routes every later message on ladders fitted to the broker (`topology/broker-capacity.ts`,
+   * `fitLadders`), or back on the configured ones (`undefined`). `longestHopMs` follows the
+   * tolerance the fitted ladders keep (`delay/waypoints.ts`): a wider one makes a hop's copy
+   * wait longer, so the hop gets shorter.
+   */
+  fitLadders(fit: LadderFit | undefined, longestHopMs: number): void {
+    const ladderOfLane = (delay: DelayConfig): LaneLadder => {
+      const rungs = delay.tolerance > 0 ? fit?.ladders.get(delay.tolerance) : undefined;
+      return rungs ? { delay: { ...delay, tolerance: fit!.tolerances.get(delay.tolerance)! }, rungs } : ladderOfDelay(delay);
+    };
+    this.ladder = ladderOfLane(this.delay);
+    this.laneLadders = new Map([...this.lanes.values()].map((l) => [l.name, ladderOfLane(delayOfLane(this.delay, l))]));
+    this.longestHopMs = longestHopMs;
+    this.lastRoute = undefined;
+  }
+
+  /** The ladder a lane's messages are routed on: the tolerance its rungs keep, and the rungs (units; undefined on the binary levels). */
+  ladderOf(lane: string | undefined): { readonly tolerance: number; readonly rungs: readonly number[] | undefined } {
+    const { delay, rungs } = (lane !== undefined ? this.laneLadders.get(lane) : undefined) ?? this.ladder;
+    return { tolerance: delay.tolerance, rungs };
   }
 
   /**
@@ -208,9 +252,9 @@ export class MessagePublisher {
     const last = this.lastRoute;
     if (last && last.units === units && last.destination === destination && last.priority === msg.priority) return last;
     // Validates (a delay out of range throws) whenever the route is new.
-    const delay = (lane && this.laneDelays.get(lane.name)) ?? this.delay;
-    const r = routeDelay(msg.delayMs, destination, delay, this.names, msg.priority);
-    this.lastRoute = { units, destination, priority: msg.priority, exchange: r.exchange, routingKey: r.routingKey, cc: r.cc, rung: r.rung, delayMs: r.delayMs, tolerance: delay.tolerance };
+    const { delay, rungs } = (lane && this.laneLadders.get(lane.name)) ?? this.ladder;
+    const r = routeDelay(msg.delayMs, destination, delay, this.names, msg.priority, rungs);
+    this.lastRoute = { units, destination, priority: msg.priority, exchange: r.exchange, routingKey: r.routingKey, cc: r.cc, rung: r.rung, delayMs: r.delayMs, tolerance: delay.tolerance, ladder: rungs };
     return this.lastRoute;
   }
 
@@ -231,7 +275,7 @@ export class MessagePublisher {
   private allowedOf(msg: OutgoingMessage): number {
     const lane = this.lanes.get(msg.lane);
     const lingerMs = lane && lane.bundle.max > 1 ? lane.bundle.lingerMs : 0;
-    const { tolerance, unitMs } = this.laneDelays.get(msg.lane) ?? this.delay;
+    const { tolerance, unitMs } = (this.laneLadders.get(msg.lane) ?? this.ladder).delay;
     return allowedLatenessMs(Math.max(0, msg.delayMs), tolerance, unitMs, lingerMs);
   }
 
@@ -294,8 +338,8 @@ export class MessagePublisher {
   /** The same route one rung further up the ladder (the same kind of rung); undefined at the top. */
   private rungAbove(route: Route): Route | undefined {
     const rung = route.rung!;
-    const { unitMs, levels } = this.delay;
-    const ladder = ladderOf(route.tolerance, levels);
+    const { unitMs } = this.delay;
+    const ladder = route.ladder!;
     const i = rungIndex(ladder, Math.round(rung.ttlMs / unitMs));
     if (i < 0 || i + 1 >= ladder.length) return undefined;
     const ttlMs = ladder[i + 1]! * unitMs;
@@ -332,10 +376,10 @@ export class MessagePublisher {
     const priority = copy.properties.priority ?? 0;
     const state = readState(headers, now);
     // The rest of its delay, on its lane's ladder (the lane its headers name).
-    const delay = (state.lane !== undefined && this.laneDelays.get(state.lane)) || this.delay;
-    const route = routeDelay(delayUntil(state.dueAt, now), destination, delay, this.names, priority);
+    const { delay, rungs } = (state.lane !== undefined && this.laneLadders.get(state.lane)) || this.ladder;
+    const route = routeDelay(delayUntil(state.dueAt, now), destination, delay, this.names, priority, rungs);
     const messageId = typeof copy.properties.messageId === 'string' ? copy.properties.messageId : '';
-    const sent = this.send({ exchange: route.exchange, routingKey: route.routingKey, cc: route.cc, rung: route.rung, delayMs: route.delayMs, units: NaN, destination, priority, tolerance: delay.tolerance }, copy.content, { messageId, priority, headers: withoutBrokerHeaders(headers) });
+    const sent = this.send({ exchange: route.exchange, routingKey: route.routingKey, cc: route.cc, rung: route.rung, delayMs: route.delayMs, units: NaN, destination, priority, tolerance: delay.tolerance, ladder: rungs }, copy.content, { messageId, priority, headers: withoutBrokerHeaders(headers) });
     return this.observed('forward', sent);
   }
 

@@ -5,7 +5,6 @@ import { loadConfig } from '../config/load';
 import type { ConfigSources, LaneConfig, ResolvedConfig } from '../config/types';
 import { createLogger, type Logger } from '../logging/logger';
 import { rungIndex } from '../delay/ladder';
-import { delayOfLane, ladderOf } from '../delay/routing';
 import { configLongestHopMs } from '../delay/waypoints';
 import { encodeBody } from '../message/body';
 import { nextGeneration } from '../message/generation';
@@ -199,11 +198,13 @@ export class Scheduler {
    */
   async prepareRungs(longestDelayMs: number, lane?: string): Promise<number> {
     const session = await this.connect();
-    const { levels, unitMs } = this.config.delay;
+    const { unitMs } = this.config.delay;
+    // Fitted to the broker's file handles first: a broker that cannot keep the configured
+    // ladder open must not have all of its rungs declared at once.
+    await session.ladderFitted;
     // The lane's ladder (`lanes[].tolerance`), else the namespace's.
-    const { tolerance } = delayOfLane(this.config.delay, this.config.lanes.find((l) => l.name === lane));
-    if (!session.rungs || tolerance <= 0) return 0;
-    const units = ladderOf(tolerance, levels);
+    const units = session.publisher.ladderOf(lane).rungs;
+    if (!session.rungs || !units) return 0;
     // The rungs below the longest delay and the one it rounds up to (or the top of the ladder);
     // a delay past the longest hop travels in hops (`delay/waypoints.ts`), which wait in rungs up to that.
     const longest = Math.min(longestDelayMs, configLongestHopMs(this.config));

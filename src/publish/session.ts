@@ -12,7 +12,9 @@ import { tombstoneStreamSpec } from '../topology/build';
 import { names } from '../naming/names';
 import type { Logger } from '../logging/logger';
 import type { MessagePublisher } from './message-publisher';
+import { fitLadderToBroker } from './ladder-fit';
 import { openPublisher } from './open-publisher';
+import type { LadderFit } from '../topology/broker-capacity';
 
 /**
  * Tells daemons that the tombstone stream exists (`amqp/tombstone-follower.ts` binds a queue
@@ -71,6 +73,12 @@ export class BrokerSession {
   readonly topology: TopologyAsserter;
   /** Declares ladder rungs on first use (`delay.tolerance` > 0). */
   readonly rungs: RungDeclarer | undefined;
+  /**
+   * Settles once the publisher's ladders are fitted to the broker's file handles, or found to
+   * need no fitting (`ladder-fit.ts`): read in the background, awaited before a bulk load
+   * declares its rungs. A session that only looks (`passive`) asks nothing.
+   */
+  readonly ladderFitted: Promise<LadderFit | undefined>;
   private readonly extra = new Set<ManagedChannel<Channel>>();
   private closing: Promise<void> | undefined;
   private tombstoneStream: Promise<void> | undefined;
@@ -98,6 +106,7 @@ export class BrokerSession {
     this.publish = stack.channel;
     this.rungs = stack.rungs;
     this.publisher = stack.publisher;
+    this.ladderFitted = options.topology === 'passive' ? Promise.resolve(undefined) : fitLadderToBroker(config, stack.publisher, logger);
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { DelayConfig, LaneConfig } from '../config/types';
-import { ladderRungs } from '../delay/ladder';
-import { ladderTolerances } from '../delay/routing';
+import { ladderRungs, ladderTolerance, thinLadder } from '../delay/ladder';
+import { ladderOf, ladderTolerances } from '../delay/routing';
 
 /** The lanes as the estimate needs them: each one's tolerance (`lanes[].tolerance`). */
 type Lanes = readonly Pick<LaneConfig, 'tolerance'>[];
@@ -39,6 +39,8 @@ export interface BrokerNodeLimits {
 
 /** A broker that cannot hold what the config asks of it; `path` names the setting it bears on. */
 export interface CapacityWarning {
+  /** `limit`: the node cannot keep the layout's queues open; `busy`: it can, but uses most of its handles already. */
+  readonly kind: 'limit' | 'busy';
   readonly path: string;
   readonly node: string;
   readonly message: string;
@@ -89,6 +91,7 @@ export function capacityWarnings(nodes: readonly BrokerNodeLimits[], delay: Dela
     if (node.fdTotal === undefined) continue;
     if (node.fdTotal < needed) {
       out.push({
+        kind: 'limit',
         path: delay.tolerance > 0 ? 'delay.tolerance' : 'delay.levels',
         node: node.name,
         message:
@@ -99,6 +102,7 @@ export function capacityWarnings(nodes: readonly BrokerNodeLimits[], delay: Dela
       });
     } else if (node.fdUsed !== undefined && node.fdUsed > node.fdTotal * HANDLES_BUSY_SHARE) {
       out.push({
+        kind: 'busy',
         path: delay.tolerance > 0 ? 'delay.tolerance' : 'delay.levels',
         node: node.name,
         message:
@@ -108,4 +112,91 @@ export function capacityWarnings(nodes: readonly BrokerNodeLimits[], delay: Dela
     }
   }
   return out;
+}
+
+/**
+ * Handles RabbitMQ 3.x keeps back from its queues: the management API reports the process's
+ * limit (`fd_total` 1,024 for a node started from a shell), its file handle cache allows
+ * queues 97 fewer (`rabbitmq-diagnostics status` says 927).
+ */
+export const BROKER_RESERVED_HANDLES = 100;
+/** The fewest rungs a fitted ladder is given, however few handles a node reports: the ladder must still work. */
+export const MIN_RUNG_BUDGET = 16;
+/** Each try of `fitLadders` spaces the rungs this much wider than the one before. */
+const FIT_STEP = 1.1;
+/** …and it stops after this many: 1.1^50 ≈ 117, so 2 % becomes at most ~230 %. */
+const MAX_FIT_STEPS = 50;
+
+/** How many ladder rungs the node with the fewest file handles can keep busy, and which node; undefined when no node reports its limit. */
+export function rungBudget(nodes: readonly BrokerNodeLimits[]): { readonly budget: number; readonly node: BrokerNodeLimits } | undefined {
+  const reporting = nodes.filter((n) => n.fdTotal !== undefined);
+  if (reporting.length === 0) return undefined;
+  const node = reporting.reduce((a, b) => (b.fdTotal! < a.fdTotal! ? b : a));
+  const usable = node.fdTotal! - BROKER_RESERVED_HANDLES - HANDLE_HEADROOM;
+  return { budget: Math.max(MIN_RUNG_BUDGET, Math.floor(usable / HANDLES_PER_QUEUE)), node };
+}
+
+/** The ladders fitted to a broker's handles (`fitLadders`). */
+export interface LadderFit {
+  /** Each configured tolerance (the namespace's, each lane's) → its thinned ladder, in units. */
+  readonly ladders: ReadonlyMap<number, readonly number[]>;
+  /** Each configured tolerance → the tolerance its thinned ladder keeps (the bound messages run within). */
+  readonly tolerances: ReadonlyMap<number, number>;
+  /** The rungs the fitted ladders have for delays of up to a day (`rungsUpToSpan`), and the configured ones had. */
+  readonly rungsInSpan: number;
+  readonly configuredRungsInSpan: number;
+  readonly budget: number;
+}
+
+/**
+ * The rungs of `ladders` (in units) a delay of up to a day (the sizing span's top) rounds up
+ * to, each once. The short ones count too: a bulk load declares every rung below its longest
+ * delay at once (`Scheduler.prepareRungs`), and a quorum rung keeps its handles open even empty.
+ */
+function rungsUpToSpan(ladders: Iterable<readonly number[]>, unitMs: number): number {
+  const to = Math.ceil(SIZING_SPAN_MS[1] / unitMs);
+  const rungs = new Set<number>();
+  for (const ladder of ladders) {
+    for (const r of ladder) {
+      rungs.add(r);
+      if (r >= to) break;
+    }
+  }
+  return rungs.size;
+}
+
+/**
+ * Ladders a broker that can keep `budget` rung queues busy can hold, or undefined when the
+ * configured ones fit (their rungs for delays of up to a day ≤ budget). Each configured
+ * ladder is thinned (`thinLadder`) to the spacing of a wider one, every tolerance widened by
+ * the same factor, the smallest of 1.1, 1.1², … that brings those rungs within the budget. Messages then run later by up to the thinned ladder's own tolerance
+ * (`ladderTolerance`), never earlier. Pure.
+ */
+export function fitLadders(delay: DelayConfig, lanes: Lanes, budget: number): LadderFit | undefined {
+  const configured = ladderTolerances({ delay, lanes });
+  if (configured.length === 0) return undefined;
+  const fine = new Map(configured.map((t) => [t, ladderOf(t, delay.levels)] as const));
+  const configuredRungsInSpan = rungsUpToSpan(fine.values(), delay.unitMs);
+  if (configuredRungsInSpan <= budget) return undefined;
+  let ladders = new Map<number, readonly number[]>();
+  let count = configuredRungsInSpan;
+  for (let step = 1; step <= MAX_FIT_STEPS && count > budget; step++) {
+    const factor = FIT_STEP ** step;
+    ladders = new Map(configured.map((t) => [t, thinLadder(fine.get(t)!, t * factor)] as const));
+    count = rungsUpToSpan(ladders.values(), delay.unitMs);
+  }
+  const tolerances = new Map([...ladders].map(([t, rungs]) => [t, ladderTolerance(rungs, t)] as const));
+  return { ladders, tolerances, rungsInSpan: count, configuredRungsInSpan, budget };
+}
+
+/** The warning a fitted ladder is logged with: what the broker holds, what orbit does instead, and the fix. */
+export function fitWarning(fit: LadderFit, node: BrokerNodeLimits): string {
+  const pct = (t: number) => `${+(t * 100).toFixed(2)} %`;
+  const pairs = [...fit.tolerances].map(([configured, kept]) => `${pct(configured)} → ${pct(kept)}`).join(', ');
+  return (
+    `RabbitMQ node ${node.name} can keep ${node.fdTotal} file handles open: room for ~${fit.budget} busy delay-ladder queues ` +
+    `(~${HANDLES_PER_QUEUE} handles each, ${HANDLE_HEADROOM} kept free), but the configured ladder has ${fit.configuredRungsInSpan} rungs for delays of up to a day. ` +
+    `Out of handles, a RabbitMQ 3.x node stops answering every client, so orbit uses ${fit.rungsInSpan} of those rungs instead: ` +
+    `messages run later within a wider tolerance (${pairs}; never early; orbit_ladder_tolerance shows it). For the configured precision, ${RAISE.replace(/, or lower the ladder.*$/, '')}`
+  );
 }
