@@ -73,9 +73,10 @@ export function handlesNeeded(delay: DelayConfig, lanes: Lanes = [], spanMs: rea
   return delayQueuesInSpan(delay, lanes, spanMs) * HANDLES_PER_QUEUE + HANDLE_HEADROOM;
 }
 
-const RAISE =
+const RAISE_LIMIT =
   "raise the broker's file-handle limit (systemd: LimitNOFILE=65536 in the unit; a shell: ulimit -n 65536 before rabbitmq-server; " +
-  'the official images and Debian\'s unit already do), or lower the ladder with a larger delay.tolerance';
+  "the official images and Debian's unit already do)";
+const RAISE = `${RAISE_LIMIT}, or lower the ladder with a larger delay.tolerance`;
 
 /** The warnings for each node whose handles cannot hold the layout; empty when every node can. */
 export function capacityWarnings(nodes: readonly BrokerNodeLimits[], delay: DelayConfig, lanes: Lanes = []): CapacityWarning[] {
@@ -169,8 +170,9 @@ function rungsUpToSpan(ladders: Iterable<readonly number[]>, unitMs: number): nu
  * Ladders a broker that can keep `budget` rung queues busy can hold, or undefined when the
  * configured ones fit (their rungs for delays of up to a day ≤ budget). Each configured
  * ladder is thinned (`thinLadder`) to the spacing of a wider one, every tolerance widened by
- * the same factor, the smallest of 1.1, 1.1², … that brings those rungs within the budget. Messages then run later by up to the thinned ladder's own tolerance
- * (`ladderTolerance`), never earlier. Pure.
+ * the same factor, the smallest of 1.1, 1.1², … that brings those rungs within the budget.
+ * Messages then run later by up to the thinned ladder's own tolerance (`ladderTolerance`),
+ * never earlier. Pure.
  */
 export function fitLadders(delay: DelayConfig, lanes: Lanes, budget: number): LadderFit | undefined {
   const configured = ladderTolerances({ delay, lanes });
@@ -195,8 +197,8 @@ export function fitWarning(fit: LadderFit, node: BrokerNodeLimits): string {
   const pairs = [...fit.tolerances].map(([configured, kept]) => `${pct(configured)} → ${pct(kept)}`).join(', ');
   return (
     `RabbitMQ node ${node.name} can keep ${node.fdTotal} file handles open: room for ~${fit.budget} busy delay-ladder queues ` +
-    `(~${HANDLES_PER_QUEUE} handles each, ${HANDLE_HEADROOM} kept free), but the configured ladder has ${fit.configuredRungsInSpan} rungs for delays of up to a day. ` +
+    `(~${HANDLES_PER_QUEUE} handles each, ${BROKER_RESERVED_HANDLES + HANDLE_HEADROOM} kept free), but the configured ladder has ${fit.configuredRungsInSpan} rungs for delays of up to a day. ` +
     `Out of handles, a RabbitMQ 3.x node stops answering every client, so orbit uses ${fit.rungsInSpan} of those rungs instead: ` +
-    `messages run later within a wider tolerance (${pairs}; never early; orbit_ladder_tolerance shows it). For the configured precision, ${RAISE.replace(/, or lower the ladder.*$/, '')}`
+    `messages run later within a wider tolerance (${pairs}; never early; orbit_ladder_tolerance shows it). For the configured precision, ${RAISE_LIMIT}`
   );
 }
