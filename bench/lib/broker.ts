@@ -110,11 +110,15 @@ export async function deleteNamespace(amqpUrl: string, namespace: string, known:
       await ch.deleteQueue(q).catch(() => undefined);
       await ch.close().catch(() => undefined);
     });
-    await inParallel([...exchanges], DELETE_PARALLELISM, async (e) => {
+    // Exchanges one at a time: RabbitMQ 3.10 crashes the deleting channel's connection (541,
+    // `rabbit_exchange:callback(undefined, remove_bindings, …)`) when exchanges bound to each
+    // other (the binary levels of a tolerance-0 layout) are deleted concurrently. A namespace has
+    // few exchanges, so this costs nothing.
+    for (const e of exchanges) {
       const ch = await conn.createChannel();
       await ch.deleteExchange(e).catch(() => undefined);
       await ch.close().catch(() => undefined);
-    });
+    }
   } finally {
     await conn.close().catch(() => undefined);
   }

@@ -32,11 +32,26 @@ export function runInChild<I extends Serializable, O>(script: string, input: I):
  */
 export function serveJob<I, O>(run: (input: I) => Promise<O>): void {
   cleanUpOnSignal();
+  let phase = 'waiting for its job';
+  const answer = (msg: { ok: true; value: O } | { ok: false; error: string }, code: number) => {
+    phase = 'answering';
+    process.send!(msg, () => process.exit(code));
+  };
+  const fail = (what: string, err: unknown) =>
+    answer({ ok: false, error: `${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}` }, 1);
+  // A child must never leave its parent with a bare "exited without an answer": an error no
+  // one awaited (an amqplib 'error' event, a rejected promise) becomes the run's error, and a
+  // run whose event loop empties (it awaits a promise nothing will settle) says so on exit.
+  process.once('uncaughtException', (err) => fail('uncaught exception', err));
+  process.once('unhandledRejection', (err) => fail('unhandled rejection', err));
+  process.once('exit', (code) => {
+    if (phase === 'running') process.stderr.write(`[bench] child ${process.pid} exiting (code ${code}) while its run was pending: nothing left to wake it (a promise no event will settle)\n`);
+  });
   process.once('message', (input: I) => {
+    phase = 'running';
     run(input).then(
-      (value) => process.send!({ ok: true, value }, () => process.exit(0)),
-      (err: unknown) =>
-        process.send!({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }, () => process.exit(1)),
+      (value) => answer({ ok: true, value }, 0),
+      (err: unknown) => answer({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 1),
     );
   });
 }
