@@ -2,6 +2,7 @@ import type { Message as AmqpMessage } from 'amqplib';
 import { errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
 import type { OutgoingMessage } from '../message/types';
+import type { Settle } from '../publish/bundler';
 import type { MessagePublisher } from '../publish/message-publisher';
 import { AckBatcher, type AckChannel } from './ack-batcher';
 import type { Settlement } from './decide-outcome';
@@ -40,9 +41,90 @@ export interface DeliverySettlerOptions {
   /** The lane, as the observer hooks name it. */
   readonly lane: string;
   /** Publishes replacements; each promise resolves once the broker confirmed it (a bundle: once the bundle is). */
-  readonly publisher: Pick<MessagePublisher, 'schedule' | 'deadLetter'>;
+  readonly publisher: Pick<MessagePublisher, 'schedule' | 'scheduleWith' | 'deadLetter'>;
   readonly logger: Logger;
   readonly observer?: Pick<WorkerObserver, 'messageSettled' | 'settleFailed'>;
+}
+
+/** What a settling delivery tells its worker. */
+export interface SettleHooks {
+  /** One logical message is settled (`started`: its handler had started, so `orbit_in_flight` counted it). */
+  messageEnded(delivery: Delivery, started: boolean): void;
+  /** Every logical message of the delivery is settled, and its ack (if it gets one) is sent or queued. */
+  deliveryEnded(delivery: Delivery): void;
+}
+
+/** A message's place in its delivery: waiting, its handler started, settled. */
+const WAITING = 0;
+const STARTED = 1;
+const SETTLED = 2;
+
+/**
+ * One delivery on its way to its ack: how many of its logical messages are still unsettled,
+ * and whether every one settled so far was confirmed.
+ *
+ * Why not a promise per message: on a bundled lane a replacement may linger in its outgoing
+ * bundle for seconds (what its tolerance allows), and each logical message then held a chain
+ * of suspended async functions, promises and closures until the bundle's confirm: ~3 KB per
+ * message, most of what the lane's garbage collector copied (docs/BENCHMARKS.md, session 26).
+ * Here a replacement reports back through `confirmed`, one function per delivery with the
+ * message's index as its token, so a lingering message holds nothing of its own but itself.
+ */
+export class SettlingDelivery {
+  /** The publisher's callback for this delivery's replacements (`Settle`; token: the message's index). */
+  readonly confirmed: Settle;
+  /** What each message's replacement was, while it is out (for another try if it fails). */
+  readonly out: Array<Settlement | undefined>;
+  private readonly states: Uint8Array;
+  private left: number;
+  private ok = true;
+
+  constructor(
+    readonly delivery: Delivery,
+    readonly messages: readonly IncomingMessage[],
+    private readonly settler: DeliverySettler,
+    private readonly hooks: SettleHooks,
+  ) {
+    this.left = messages.length;
+    this.states = new Uint8Array(messages.length);
+    this.out = new Array<Settlement | undefined>(messages.length);
+    this.confirmed = (token, ok, err) => settler.confirmed(this, token, ok, err);
+    // A bundle of none (a publisher may write one): nothing to wait for.
+    if (this.left === 0) this.end();
+  }
+
+  /** Message `index`'s handler starts: it counts as in flight until it is settled. */
+  started(index: number): void {
+    if (this.states[index] === WAITING) this.states[index] = STARTED;
+  }
+
+  /**
+   * Message `index` is settled: `ok` when its replacement is confirmed or none was needed.
+   * Once the last one is, the delivery is acked if every one was ok. A second settling of the
+   * same message (an unexpected error after it settled) is ignored.
+   */
+  settled(index: number, ok: boolean): void {
+    const state = this.states[index];
+    if (state === undefined || state === SETTLED) return;
+    this.states[index] = SETTLED;
+    this.out[index] = undefined;
+    if (!ok) this.ok = false;
+    this.hooks.messageEnded(this.delivery, state === STARTED);
+    if (--this.left === 0) this.end();
+  }
+
+  /** Settles message `index` when `outcome` does (false when it rejects). */
+  settleWhen(index: number, outcome: Promise<boolean>): void {
+    outcome.then(
+      (ok) => this.settled(index, ok),
+      () => this.settled(index, false),
+    );
+  }
+
+  private end(): void {
+    if (this.ok) this.settler.ack(this.delivery);
+    this.hooks.deliveryEnded(this.delivery);
+  }
 }
 
 /**
@@ -85,28 +167,59 @@ export class DeliverySettler {
     this.acks?.batcher.flush();
   }
 
-  /**
-   * Runs `settle` for every logical message of the delivery (together, for a bundle) and
-   * acks the delivery once each has returned true (its replacement confirmed, or none
-   * needed). One false and the delivery is left unacked.
-   */
-  async settleDelivery<T>(delivery: Delivery, messages: readonly T[], settle: (message: T) => Promise<boolean>): Promise<void> {
-    const settled = messages.length === 1 ? await settle(messages[0]!) : (await Promise.all(messages.map(settle))).every(Boolean);
-    if (!settled || !delivery.source.isCurrent(delivery.channel)) return;
+  /** Starts settling a delivery: `hooks` hear of each message and of the delivery as they are settled. */
+  begin(delivery: Delivery, messages: readonly IncomingMessage[], hooks: SettleHooks): SettlingDelivery {
+    return new SettlingDelivery(delivery, messages, this, hooks);
+  }
+
+  /** Acks a delivery whose messages are all settled, on the channel that delivered it, while that channel lives. */
+  ack(delivery: Delivery): void {
+    if (!delivery.source.isCurrent(delivery.channel)) return;
     if (delivery.early) delivery.channel.ack(delivery.raw);
     else this.batcherFor(delivery.channel).ack(delivery.raw);
   }
 
   /**
-   * Publishes one logical message's replacement, retrying with backoff while it still
-   * matters: the delivering channel is alive (else the broker has already requeued the
-   * original) and shutdown has not run out of time. True once confirmed (at once for
-   * `done`); the handler is never run again for it here.
+   * Settles message `index` of `settling` with the replacement `settlement` asks for: at
+   * once for `done`; otherwise once the broker confirmed it, publishing it again with backoff
+   * while that still matters (the delivering channel is alive, else the broker has already
+   * requeued the original; and shutdown has not run out of time). The handler is never run
+   * again for it here.
    */
-  async replace(settlement: Settlement, incoming: IncomingMessage, delivery: Pick<Delivery, 'channel' | 'source'>): Promise<boolean> {
-    const ok = await this.publish(settlement, incoming, delivery);
-    if (ok) this.o.observer?.messageSettled?.(this.o.lane, settlement.kind);
-    return ok;
+  replace(settlement: Settlement, settling: SettlingDelivery, index: number): void {
+    if (settlement.kind === 'done') {
+      this.o.observer?.messageSettled?.(this.o.lane, 'done');
+      settling.settled(index, true);
+      return;
+    }
+    const incoming = settling.messages[index]!;
+    if (settlement.kind === 'dead') {
+      settling.settleWhen(index, this.publishUntilConfirmed(settlement, incoming, settling.delivery));
+      return;
+    }
+    if (!this.stillDelivering(incoming, settling.delivery)) {
+      settling.settled(index, false);
+      return;
+    }
+    // The common case, a reschedule or retry: no promise of its own (`SettlingDelivery`).
+    settling.out[index] = settlement;
+    try {
+      this.o.publisher.scheduleWith(settlement.message, settling.confirmed, index, PUBLISH_KIND[settlement.kind]);
+    } catch (err) {
+      settling.settleWhen(index, this.publishUntilConfirmed(settlement, incoming, settling.delivery, err));
+    }
+  }
+
+  /** The publisher's answer for a replacement sent by `replace` (`SettlingDelivery.confirmed`). */
+  confirmed(settling: SettlingDelivery, index: number, ok: boolean, err?: unknown): void {
+    const settlement = settling.out[index];
+    if (settlement === undefined) return;
+    if (ok) {
+      this.o.observer?.messageSettled?.(this.o.lane, settlement.kind);
+      settling.settled(index, true);
+    } else {
+      settling.settleWhen(index, this.publishUntilConfirmed(settlement, settling.messages[index]!, settling.delivery, err));
+    }
   }
 
   /**
@@ -131,31 +244,52 @@ export class DeliverySettler {
     return this.publish({ kind: 'forwarded', message }, incoming, delivery);
   }
 
-  private async publish(settlement: Settlement | Forwarded, incoming: IncomingMessage, { channel, source }: Pick<Delivery, 'channel' | 'source'>): Promise<boolean> {
-    if (settlement.kind === 'done') return true;
-    const log = this.o.logger;
+  /** `publish`, and the settled message counted once it is confirmed. */
+  private async publishUntilConfirmed(settlement: Settlement, incoming: IncomingMessage, delivery: Pick<Delivery, 'channel' | 'source'>, failed?: unknown): Promise<boolean> {
+    const ok = await this.publish(settlement, incoming, delivery, failed);
+    if (ok) this.o.observer?.messageSettled?.(this.o.lane, settlement.kind);
+    return ok;
+  }
+
+  /** False (and says why) once the delivering channel has closed. */
+  private stillDelivering(incoming: IncomingMessage, { channel, source }: Pick<Delivery, 'channel' | 'source'>): boolean {
+    if (source.isCurrent(channel)) return true;
     // The delivering channel closed while the handler ran: the broker has already requeued
     // the original and will hand it out again. Publishing its replacement now would leave
     // two live copies of the message, each rescheduling itself for ever.
-    if (!source.isCurrent(channel)) {
-      log.warn({ id: incoming.message.id }, 'delivery channel closed during the handler; outcome dropped, the broker redelivers the message');
-      return false;
-    }
+    this.o.logger.warn({ id: incoming.message.id }, 'delivery channel closed during the handler; outcome dropped, the broker redelivers the message');
+    return false;
+  }
+
+  /**
+   * Publishes a replacement until it is confirmed, with backoff; false once that no longer
+   * matters. `failed`: the error of a first try made elsewhere (`replace`), so this starts
+   * with its backoff.
+   */
+  private async publish(settlement: Settlement | Forwarded, incoming: IncomingMessage, delivery: Pick<Delivery, 'channel' | 'source'>, failed?: unknown): Promise<boolean> {
+    if (settlement.kind === 'done') return true;
+    if (failed === undefined && !this.stillDelivering(incoming, delivery)) return false;
+    const log = this.o.logger;
     for (let attempt = 0; ; attempt++) {
-      try {
-        if (settlement.kind === 'dead') await this.o.publisher.deadLetter(incoming.stored, settlement.info, Date.now());
-        else await this.o.publisher.schedule(settlement.message, PUBLISH_KIND[settlement.kind]);
-        return true;
-      } catch (err) {
-        this.o.observer?.settleFailed?.(this.o.lane, err);
-        const wait = Math.min(MAX_SETTLE_BACKOFF_MS, 100 * 2 ** attempt);
-        if (!source.isCurrent(channel) || Date.now() + wait > this.deadline) {
-          log.warn({ id: incoming.message.id, err: errorMessage(err) }, 'replacement not confirmed; original left unacked for redelivery');
-          return false;
+      let error = failed;
+      failed = undefined;
+      if (error === undefined) {
+        try {
+          if (settlement.kind === 'dead') await this.o.publisher.deadLetter(incoming.stored, settlement.info, Date.now());
+          else await this.o.publisher.schedule(settlement.message, PUBLISH_KIND[settlement.kind]);
+          return true;
+        } catch (err) {
+          error = err;
         }
-        log.warn({ id: incoming.message.id, err: errorMessage(err), retryInMs: wait }, 'replacement not confirmed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, wait));
       }
+      this.o.observer?.settleFailed?.(this.o.lane, error);
+      const wait = Math.min(MAX_SETTLE_BACKOFF_MS, 100 * 2 ** attempt);
+      if (!delivery.source.isCurrent(delivery.channel) || Date.now() + wait > this.deadline) {
+        log.warn({ id: incoming.message.id, err: errorMessage(error) }, 'replacement not confirmed; original left unacked for redelivery');
+        return false;
+      }
+      log.warn({ id: incoming.message.id, err: errorMessage(error), retryInMs: wait }, 'replacement not confirmed; retrying');
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 

@@ -8,7 +8,7 @@ import type { Logger } from '../logging/logger';
 import type { Tombstones } from '../message/tombstones';
 import type { MessagePublisher } from '../publish/message-publisher';
 import { decideOutcome, type HandlerResult, type Settlement } from './decide-outcome';
-import { DeliverySettler, type Delivery } from './delivery-settler';
+import { DeliverySettler, type Delivery, type SettleHooks, type SettlingDelivery } from './delivery-settler';
 import { LaneCapacity } from './lane-capacity';
 import type { Handler } from './handler-types';
 import { decodeDelivery, type IncomingMessage } from './incoming';
@@ -93,6 +93,17 @@ export class LaneWorker {
   private readonly prefetch: number;
   /** Publishes replacements and acks deliveries once they are confirmed. */
   private readonly settler: DeliverySettler;
+  /** What settling tells this lane as its messages and deliveries are settled: one object for all of them. */
+  private readonly hooks: SettleHooks = {
+    messageEnded: (delivery, started) => {
+      this.load.release(delivery.early);
+      if (started) {
+        this.activeMessages--;
+        this.o.observer?.messageReleased?.(this.o.lane.name);
+      }
+    },
+    deliveryEnded: (delivery) => this.release(delivery.early),
+  };
 
   constructor(private readonly o: LaneWorkerOptions) {
     this.log = o.logger.child({ lane: o.lane.name });
@@ -297,13 +308,26 @@ export class LaneWorker {
 
   private take(raw: AmqpMessage, ch: Channel, source: ManagedChannel<Channel>, early: boolean): void {
     this.deliveries++;
-    this.process(raw, ch, source, early).then(
-      () => this.release(early),
-      (err: unknown) => {
+    const delivery: Delivery = { raw, channel: ch, source, early };
+    let messages: IncomingMessage[];
+    try {
+      messages = decodeDelivery(raw, this.o.lane, Date.now(), early);
+    } catch (err) {
+      // Never expected (a delivery that does not decode is one BAD_BODY message); left unacked.
+      this.log.error({ err: errorMessage(err) }, 'unexpected error while processing a delivery');
+      this.release(early);
+      return;
+    }
+    this.load.hold(messages.length, early);
+    if (this.o.lane.bundle.max > 1) this.o.observer?.deliveryDecoded?.(this.o.lane.name, messages.length);
+    // Every logical message of the delivery must be settled before the delivery is acked.
+    const settling = this.settler.begin(delivery, messages, this.hooks);
+    for (let i = 0; i < messages.length; i++) {
+      this.run(settling, i).catch((err: unknown) => {
         this.log.error({ err: errorMessage(err) }, 'unexpected error while processing a delivery');
-        this.release(early);
-      },
-    );
+        settling.settled(i, false);
+      });
+    }
   }
 
   /**
@@ -322,57 +346,56 @@ export class LaneWorker {
     if (this.deliveries === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
-  private async process(raw: AmqpMessage, ch: Channel, source: ManagedChannel<Channel>, early: boolean): Promise<void> {
-    const delivery: Delivery = { raw, channel: ch, source, early };
-    const messages = decodeDelivery(raw, this.o.lane, Date.now(), early);
-    this.load.hold(messages.length, early);
-    if (this.o.lane.bundle.max > 1) this.o.observer?.deliveryDecoded?.(this.o.lane.name, messages.length);
-    const run = async (m: IncomingMessage): Promise<boolean> => {
-      const slots = this.slots;
-      if (slots && !slots.tryAcquire()) await slots.acquire();
-      // A slot is a running handler. It is given back when the handler returns, not when
-      // its replacement is confirmed: the replacement may linger in an outgoing bundle
-      // waiting for company, and with concurrency below bundle.max a lane holding slots
-      // until then would run one bundle per linger. What is held meanwhile stays bounded
-      // by the prefetch (deliveries are still acked only once every replacement is confirmed).
-      let slotHeld = slots !== undefined;
-      let runningHere = true;
-      this.running++;
-      const freeSlot = (): void => {
-        if (slotHeld) slots!.release();
-        slotHeld = false;
-        if (runningHere) {
-          runningHere = false;
-          this.flushWhenStarved();
-        }
-      };
-      try {
-        // It waited for a slot while its channel closed: the broker hands the bundle out
-        // again, so running it here would run it twice.
-        if (slots && !source.isCurrent(ch)) return false;
-        return await this.runOne(m, delivery, freeSlot);
-      } finally {
-        freeSlot();
-        this.load.release(early);
+  /** Takes a slot, runs message `index` of a delivery and hands it to settling; gives the slot back when its handler returns. */
+  private async run(settling: SettlingDelivery, index: number): Promise<void> {
+    const { delivery } = settling;
+    const slots = this.slots;
+    if (slots && !slots.tryAcquire()) await slots.acquire();
+    // A slot is a running handler. It is given back when the handler returns, not when
+    // its replacement is confirmed: the replacement may linger in an outgoing bundle
+    // waiting for company, and with concurrency below bundle.max a lane holding slots
+    // until then would run one bundle per linger. What is held meanwhile stays bounded
+    // by the prefetch (deliveries are still acked only once every replacement is confirmed).
+    let slotHeld = slots !== undefined;
+    let runningHere = true;
+    this.running++;
+    const freeSlot = (): void => {
+      if (slotHeld) slots!.release();
+      slotHeld = false;
+      if (runningHere) {
+        runningHere = false;
+        this.flushWhenStarved();
       }
     };
-    // Every logical message of the delivery must be settled before the delivery is acked.
-    await this.settler.settleDelivery(delivery, messages, run);
+    try {
+      // It waited for a slot while its channel closed: the broker hands the bundle out
+      // again, so running it here would run it twice.
+      if (slots && !delivery.source.isCurrent(delivery.channel)) settling.settled(index, false);
+      else await this.runOne(settling, index, freeSlot);
+    } finally {
+      freeSlot();
+    }
   }
 
-  /** Runs and settles one logical message; false when its replacement was not confirmed. */
-  private async runOne(incoming: IncomingMessage, delivery: Delivery, handlerDone?: () => void): Promise<boolean> {
+  /**
+   * Runs one logical message and hands its outcome to settling, which settles it once its
+   * replacement is confirmed (at once when none is needed; false when it cannot be). Returns
+   * when the handler has: nothing here waits for the confirm (`SettlingDelivery`).
+   */
+  private async runOne(settling: SettlingDelivery, index: number, handlerDone: () => void): Promise<void> {
+    const incoming = settling.messages[index]!;
+    const { delivery } = settling;
     const { message } = incoming;
     const lane = this.o.lane.name;
     const observer = this.o.observer;
     const tombstones = this.o.tombstones;
-    if (tombstones?.cancels(message.id, incoming.generation)) return this.dropCancelled(message.id, handlerDone);
+    if (tombstones?.cancels(message.id, incoming.generation)) return this.dropCancelled(settling, index, handlerDone);
     // A hop of a long delay: on for the rest of it, unless due by now (or taken early by work-ahead).
     if (incoming.waypoint && !message.early) {
       const left = message.dueAt.getTime() - Date.now();
       if (left > 0) {
-        handlerDone?.();
-        return this.settler.sendOn(incoming, left, delivery);
+        handlerDone();
+        return settling.settleWhen(index, this.settler.sendOn(incoming, left, delivery));
       }
     }
     if (this.limiter) {
@@ -380,36 +403,34 @@ export class LaneWorker {
       if (waitedMs > 0) observer?.rateLimited?.(lane, waitedMs);
       // The delivering channel closed while it waited (connection lost, or stop ran out of
       // time): the broker has already handed the message out again; running it would run it twice.
-      if (!delivery.source.isCurrent(delivery.channel)) return false;
+      if (!delivery.source.isCurrent(delivery.channel)) return settling.settled(index, false);
     }
     const started = Date.now();
-    // `active` and the observer (orbit_in_flight) count from here to the `finally`, together.
+    // `active` and the observer (orbit_in_flight) count from here until the message is
+    // settled (`hooks.messageEnded`), together.
     this.activeMessages++;
+    settling.started(index);
     observer?.handlerStarted?.(lane, started - message.dueAt.getTime(), message.early, incoming.allowedMs);
-    try {
-      const result: HandlerResult = incoming.badBody
-        ? { ok: false, error: incoming.badBody }
-        : await runHandler(this.o.handler, message, () => this.log.child({ id: message.id }), this.o.lane.timeoutMs);
-      const finished = Date.now();
-      handlerDone?.();
-      if (!incoming.badBody) observer?.handlerFinished?.(lane, finished - started);
-      const settlement = decideOutcome(result, incoming.decision, { lanes: this.o.lanes, delay: this.o.delay, now: finished });
-      // Cancelled while it ran: the run stands, no copy of it goes on.
-      if (settlement.kind !== 'done' && tombstones?.cancels(message.id, incoming.generation)) return this.dropCancelled(message.id);
-      if (settlement.kind === 'dead' || settlement.kind === 'retried') this.logFailure(message.id, message.attempt, settlement, result);
-      return await this.settler.replace(settlement, incoming, delivery);
-    } finally {
-      this.activeMessages--;
-      observer?.messageReleased?.(lane);
-    }
+    const result: HandlerResult = incoming.badBody
+      ? { ok: false, error: incoming.badBody }
+      : await runHandler(this.o.handler, message, () => this.log.child({ id: message.id }), this.o.lane.timeoutMs);
+    const finished = Date.now();
+    handlerDone();
+    if (!incoming.badBody) observer?.handlerFinished?.(lane, finished - started);
+    const settlement = decideOutcome(result, incoming.decision, { lanes: this.o.lanes, delay: this.o.delay, now: finished });
+    // Cancelled while it ran: the run stands, no copy of it goes on.
+    if (settlement.kind !== 'done' && tombstones?.cancels(message.id, incoming.generation)) return this.dropCancelled(settling, index);
+    if (settlement.kind === 'dead' || settlement.kind === 'retried') this.logFailure(message.id, message.attempt, settlement, result);
+    this.settler.replace(settlement, settling, index);
   }
 
   /** A copy of a cancelled id: acked with nothing in its place. */
-  private dropCancelled(id: string, handlerDone?: () => void): boolean {
+  private dropCancelled(settling: SettlingDelivery, index: number, handlerDone?: () => void): void {
     handlerDone?.();
+    const { id } = settling.messages[index]!.message;
     this.o.observer?.messageCancelled?.(this.o.lane.name);
     this.log.debug({ id }, 'cancelled: copy dropped');
-    return true;
+    settling.settled(index, true);
   }
 
   /** One line per failure (never per success): what failed, and where the message went. */

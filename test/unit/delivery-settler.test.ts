@@ -6,6 +6,7 @@
 import type { Message as AmqpMessage } from 'amqplib';
 import { silentLogger } from '../../src/logging/logger';
 import type { Settlement } from '../../src/worker/decide-outcome';
+import type { Settle } from '../../src/publish/bundler';
 import { DeliverySettler, type Delivery } from '../../src/worker/delivery-settler';
 import type { IncomingMessage } from '../../src/worker/incoming';
 
@@ -46,7 +47,15 @@ function fakePublisher(events: Event[]) {
         refuse: reject,
       });
     });
-  return { pending, schedule: jest.fn(publish('schedule')), deadLetter: jest.fn(publish('dead letter')) };
+  const schedule = jest.fn(publish('schedule'));
+  // The publisher's callback form (what the settler uses first): the same publish, answered through `settle`.
+  const scheduleWith = jest.fn((msg: unknown, settle: Settle, token: number, kind: unknown) => {
+    (schedule as unknown as (m: unknown, k: unknown) => Promise<void>)(msg, kind).then(
+      () => settle(token, true),
+      (err: unknown) => settle(token, false, err),
+    );
+  });
+  return { pending, schedule, scheduleWith, deadLetter: jest.fn(publish('dead letter')) };
 }
 
 function setup() {
@@ -62,10 +71,16 @@ function setup() {
   const logger = silentLogger();
   const settler = new DeliverySettler({ lane: 'a', publisher, logger, observer });
   const delivery = (tag: number, early = false, ch = channel): Delivery => ({ raw: amqpDelivery(tag), channel: ch, source, early });
+  /** Settles every message of `d` with `settlement`; resolves once the delivery is settled. */
+  const settle = (d: Delivery, settlement: Settlement, messages = [incoming(`m${d.raw.fields.deliveryTag}`)]): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const settling = settler.begin(d, messages, { messageEnded: () => undefined, deliveryEnded: () => resolve() });
+      messages.forEach((_, i) => settler.replace(settlement, settling, i));
+    });
   /** Receives a consume-channel delivery and settles `messages` of it with `settlement`. */
   const run = (d: Delivery, settlement: Settlement, messages = [incoming(`m${d.raw.fields.deliveryTag}`)]): Promise<void> => {
     if (!d.early) settler.received(d.raw, d.channel);
-    return settler.settleDelivery(d, messages, (m) => settler.replace(settlement, m, d));
+    return settle(d, settlement, messages);
   };
   return {
     events,
@@ -76,6 +91,7 @@ function setup() {
     logger,
     delivery,
     run,
+    settle,
     closeChannel: () => (live = undefined),
     newChannel: (name: string) => (live = fakeChannel(events, name)) as ReturnType<typeof fakeChannel>,
   };
@@ -200,7 +216,7 @@ describe('DeliverySettler: ack after confirm', () => {
     const d = t.delivery(1);
     t.settler.received(d.raw, d.channel);
     t.closeChannel();
-    await t.settler.settleDelivery(d, [incoming('m1')], (m) => t.settler.replace(rescheduled, m, d));
+    await t.settle(d, rescheduled, [incoming('m1')]);
     await nextTurn();
     expect(t.publisher.schedule).not.toHaveBeenCalled();
     expect(t.channel.ack).not.toHaveBeenCalled();
@@ -218,12 +234,60 @@ describe('DeliverySettler: ack after confirm', () => {
   });
 });
 
+describe('SettlingDelivery: one delivery on its way to its ack', () => {
+  test('each message ends once, saying whether its handler started; the delivery ends after the last, acked only if all were ok', async () => {
+    const t = setup();
+    const d = t.delivery(1);
+    t.settler.received(d.raw, d.channel);
+    const ended: string[] = [];
+    const settling = t.settler.begin(d, [incoming('x'), incoming('y')], {
+      messageEnded: (_d, started) => void ended.push(`message ${started ? 'started' : 'not started'}`),
+      deliveryEnded: () => void ended.push('delivery'),
+    });
+    settling.started(0);
+    settling.settled(0, true);
+    settling.settled(0, false); // a second settling (an unexpected error after it settled) changes nothing
+    expect(ended).toEqual(['message started']);
+    settling.settled(1, true);
+    expect(ended).toEqual(['message started', 'message not started', 'delivery']);
+    await nextTurn();
+    expect(t.channel.ack).toHaveBeenCalledTimes(1);
+  });
+
+  test('a bundle of no messages is settled (and acked) at once', async () => {
+    const t = setup();
+    const d = t.delivery(1);
+    t.settler.received(d.raw, d.channel);
+    const deliveryEnded = jest.fn();
+    t.settler.begin(d, [], { messageEnded: () => undefined, deliveryEnded });
+    expect(deliveryEnded).toHaveBeenCalledTimes(1);
+    await nextTurn();
+    expect(t.channel.ack).toHaveBeenCalledTimes(1);
+  });
+
+  test('a replacement the publisher refuses synchronously (before sending) is tried again with backoff, not dropped', async () => {
+    const t = setup();
+    t.publisher.scheduleWith.mockImplementationOnce(() => {
+      throw new Error('delay out of range');
+    });
+    const settling = t.run(t.delivery(1), rescheduled);
+    await nextTurn();
+    expect(t.events).toEqual(['settle failed']);
+    await new Promise((r) => setTimeout(r, 150)); // the first backoff is 100 ms
+    expect(t.publisher.schedule).toHaveBeenCalledTimes(1);
+    t.publisher.pending[0]!.confirm();
+    await settling;
+    await nextTurn();
+    expect(t.events).toEqual(['settle failed', 'publish schedule', 'confirm schedule', 'settled rescheduled', 'ch ack 1 multiple']);
+  });
+});
+
 describe('DeliverySettler: acks on the consume channel', () => {
   test('acks of one turn are coalesced: the settled front as one multiple ack, stopped at an unsettled delivery; the rest singly, in settling order', async () => {
     const t = setup();
     const ds = [1, 2, 3, 4].map((tag) => t.delivery(tag));
     ds.forEach((d) => t.settler.received(d.raw, d.channel));
-    const settle = (d: Delivery, s: Settlement) => t.settler.settleDelivery(d, [incoming('m')], (m) => t.settler.replace(s, m, d));
+    const settle = (d: Delivery, s: Settlement) => t.settle(d, s, [incoming('m')]);
     const slow = settle(ds[1]!, rescheduled); // 2 waits for its confirm
     await Promise.all([settle(ds[3]!, done), settle(ds[0]!, done), settle(ds[2]!, done)]);
     await nextTurn();
