@@ -14,7 +14,7 @@ import type { Handler } from './handler-types';
 import { decodeDelivery, type IncomingMessage } from './incoming';
 import type { WorkerObserver } from './observer';
 import { RateLimiter } from './rate-limiter';
-import { Semaphore } from './semaphore';
+import { SlotQueue } from './slot-queue';
 import { runHandler } from './run-handler';
 
 export interface LaneWorkerOptions {
@@ -84,7 +84,7 @@ export class LaneWorker {
    * running handlers (one delivery holds many messages; each partition's consumer has a
    * prefetch of its own, as RabbitMQ 4.x deprecates channel-wide prefetch and 4.3 refuses it).
    */
-  private readonly slots: Semaphore | undefined;
+  private readonly slots: SlotQueue<SettlingDelivery> | undefined;
   private idleWaiters: Array<() => void> = [];
   private readonly limiter: RateLimiter | undefined;
   /** Handlers running now (a handler's replacement may still linger in a bundle after). */
@@ -107,7 +107,7 @@ export class LaneWorker {
 
   constructor(private readonly o: LaneWorkerOptions) {
     this.log = o.logger.child({ lane: o.lane.name });
-    this.slots = o.lane.bundle.max > 1 || o.queues.length > 1 ? new Semaphore(o.lane.concurrency) : undefined;
+    this.slots = o.lane.bundle.max > 1 || o.queues.length > 1 ? new SlotQueue(o.lane.concurrency, (settling, index) => this.start(settling, index, true)) : undefined;
     // Per-consumer prefetch on every broker (no global QoS: deprecated in 4.0, refused by 4.3).
     // A bundled lane prefetches bundles: enough for the concurrency twice over, so the next
     // bundle is at hand when one finishes, while memory stays bounded by `concurrency` (on
@@ -322,12 +322,16 @@ export class LaneWorker {
     if (this.o.lane.bundle.max > 1) this.o.observer?.deliveryDecoded?.(this.o.lane.name, messages.length);
     // Every logical message of the delivery must be settled before the delivery is acked.
     const settling = this.settler.begin(delivery, messages, this.hooks);
-    for (let i = 0; i < messages.length; i++) {
-      this.run(settling, i).catch((err: unknown) => {
-        this.log.error({ err: errorMessage(err) }, 'unexpected error while processing a delivery');
-        settling.settled(i, false);
-      });
-    }
+    if (this.slots) this.slots.add(settling);
+    else for (let i = 0; i < messages.length; i++) this.start(settling, i, false);
+  }
+
+  /** Runs message `index` of a delivery (`inSlot`: in a slot of `slots`, given back when its handler returns). */
+  private start(settling: SettlingDelivery, index: number, inSlot: boolean): void {
+    this.run(settling, index, inSlot).catch((err: unknown) => {
+      this.log.error({ err: errorMessage(err) }, 'unexpected error while processing a delivery');
+      settling.settled(index, false);
+    });
   }
 
   /**
@@ -346,21 +350,19 @@ export class LaneWorker {
     if (this.deliveries === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
-  /** Takes a slot, runs message `index` of a delivery and hands it to settling; gives the slot back when its handler returns. */
-  private async run(settling: SettlingDelivery, index: number): Promise<void> {
+  /** Runs message `index` of a delivery and hands it to settling; gives its slot back when its handler returns. */
+  private async run(settling: SettlingDelivery, index: number, inSlot: boolean): Promise<void> {
     const { delivery } = settling;
-    const slots = this.slots;
-    if (slots && !slots.tryAcquire()) await slots.acquire();
     // A slot is a running handler. It is given back when the handler returns, not when
     // its replacement is confirmed: the replacement may linger in an outgoing bundle
     // waiting for company, and with concurrency below bundle.max a lane holding slots
     // until then would run one bundle per linger. What is held meanwhile stays bounded
     // by the prefetch (deliveries are still acked only once every replacement is confirmed).
-    let slotHeld = slots !== undefined;
+    let slotHeld = inSlot;
     let runningHere = true;
     this.running++;
     const freeSlot = (): void => {
-      if (slotHeld) slots!.release();
+      if (slotHeld) this.slots!.release();
       slotHeld = false;
       if (runningHere) {
         runningHere = false;
@@ -370,7 +372,7 @@ export class LaneWorker {
     try {
       // It waited for a slot while its channel closed: the broker hands the bundle out
       // again, so running it here would run it twice.
-      if (slots && !delivery.source.isCurrent(delivery.channel)) settling.settled(index, false);
+      if (inSlot && !delivery.source.isCurrent(delivery.channel)) settling.settled(index, false);
       else await this.runOne(settling, index, freeSlot);
     } finally {
       freeSlot();
