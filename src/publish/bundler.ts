@@ -31,7 +31,7 @@ export type SendAlone<R extends BundleRoute = BundleRoute> = (route: R, msg: Out
  */
 export type Settle = (token: number, ok: boolean, error?: unknown) => void;
 
-interface Open<R extends BundleRoute> {
+interface Open<R extends BundleRoute, K extends string> {
   readonly key: string;
   readonly route: R;
   readonly priority: number;
@@ -40,6 +40,9 @@ interface Open<R extends BundleRoute> {
   readonly msgs: OutgoingMessage[];
   readonly settles: Settle[];
   readonly tokens: number[];
+  /** With `onConfirmed` only: what each message was published as, and when it was added (`performance.now()`). */
+  readonly kinds: Array<K | undefined>;
+  readonly addedAt: number[];
   bytes: number;
   timer: NodeJS.Timeout | undefined;
   /** `performance.now()` by which the bundle must be sent: the earliest of its messages' own. */
@@ -59,11 +62,11 @@ const BUNDLE_OVERHEAD = 5;
  * A bulk loader that has to wait for room can send bundles before their linger is over
  * with `flushOldest`, so lingering bundles never stall it.
  */
-export class Bundler<R extends BundleRoute = BundleRoute> {
+export class Bundler<R extends BundleRoute = BundleRoute, K extends string = string> {
   /** Open bundles in the order they were opened (a Map keeps insertion order). */
-  private readonly open = new Map<string, Open<R>>();
+  private readonly open = new Map<string, Open<R, K>>();
   /** The open bundle the last message went to (cleared when it is sent): sorted input hits it again without a lookup. */
-  private last: Open<R> | undefined;
+  private last: Open<R, K> | undefined;
   private waiting = 0;
   /** Set by `stopLingering`: shutting down, so a bundle waits one timer turn, not `linger`. */
   private hurry = false;
@@ -79,6 +82,12 @@ export class Bundler<R extends BundleRoute = BundleRoute> {
     private readonly sendAlone: SendAlone<R>,
     /** Each message's allowed lateness (`HEADER.allowed`), written beside the bundle; none when absent. */
     private readonly allowedOf?: (msg: OutgoingMessage) => number,
+    /**
+     * Told of each message added with a `kind` once its bundle is confirmed, with the seconds
+     * since it was added (the publisher's metrics). Here rather than in a wrapper around each
+     * message's `settle`: a closure per message, held while it lingers, costs the collector.
+     */
+    private readonly onConfirmed?: (kind: K, seconds: number) => void,
   ) {}
 
   /**
@@ -106,13 +115,13 @@ export class Bundler<R extends BundleRoute = BundleRoute> {
    * the delay's tolerance allows: `delay/ladder.ts`); its bundle is sent by the earliest
    * such deadline of its messages.
    */
-  addWith(msg: OutgoingMessage, route: R, config: BundleConfig, settle: Settle, token: number, holdMs = config.lingerMs): void {
+  addWith(msg: OutgoingMessage, route: R, config: BundleConfig, settle: Settle, token: number, holdMs = config.lingerMs, kind?: K): void {
     let group = this.last;
     if (group === undefined || (group.route !== route && !sameWay(group.route, route)) || group.priority !== msg.priority) {
       const key = `${route.exchange}\u0000${route.routingKey}\u0000${msg.priority}\u0000${route.cc?.join('\u0000') ?? ''}`;
       group = this.open.get(key);
       if (!group) {
-        group = { key, route, priority: msg.priority, lane: msg.lane, msgs: [], settles: [], tokens: [], bytes: BUNDLE_OVERHEAD, timer: undefined, deadline: Infinity };
+        group = { key, route, priority: msg.priority, lane: msg.lane, msgs: [], settles: [], tokens: [], kinds: [], addedAt: [], bytes: BUNDLE_OVERHEAD, timer: undefined, deadline: Infinity };
         this.open.set(key, group);
       }
       this.last = group;
@@ -121,12 +130,16 @@ export class Bundler<R extends BundleRoute = BundleRoute> {
     // Never let one message push a non-empty bundle past maxBytes: send what is there first.
     if (group.msgs.length > 0 && group.bytes + size > config.maxBytes) {
       this.flush(group);
-      this.addWith(msg, route, config, settle, token, holdMs);
+      this.addWith(msg, route, config, settle, token, holdMs, kind);
       return;
     }
     group.msgs.push(msg);
     group.settles.push(settle);
     group.tokens.push(token);
+    if (this.onConfirmed) {
+      group.kinds.push(kind);
+      group.addedAt.push(performance.now());
+    }
     group.bytes += size;
     this.waiting++;
     if (group.msgs.length >= config.max || group.bytes >= config.maxBytes) {
@@ -162,11 +175,12 @@ export class Bundler<R extends BundleRoute = BundleRoute> {
     }
   }
 
-  private flush(group: Open<R>): void {
+  private flush(group: Open<R, K>): void {
     if (this.open.get(group.key) === group) this.open.delete(group.key);
     if (this.last === group) this.last = undefined;
     clearTimeout(group.timer);
-    const { msgs, settles, tokens } = group;
+    const { msgs, settles, tokens, kinds, addedAt } = group;
+    const onConfirmed = this.onConfirmed;
     if (msgs.length === 0) return;
     this.waiting -= msgs.length;
     let sent: Promise<void>;
@@ -178,7 +192,12 @@ export class Bundler<R extends BundleRoute = BundleRoute> {
     const tracked = sent.then(
       () => {
         this.sending.delete(tracked);
-        for (let i = 0; i < settles.length; i++) settles[i]!(tokens[i]!, true);
+        const now = onConfirmed ? performance.now() : 0;
+        for (let i = 0; i < settles.length; i++) {
+          const kind = kinds[i];
+          if (kind !== undefined) onConfirmed!(kind, (now - addedAt[i]!) / 1000);
+          settles[i]!(tokens[i]!, true);
+        }
       },
       (err: unknown) => {
         this.sending.delete(tracked);
@@ -188,7 +207,7 @@ export class Bundler<R extends BundleRoute = BundleRoute> {
     this.sending.add(tracked);
   }
 
-  private sendBundle(group: Open<R>): Promise<void> {
+  private sendBundle(group: Open<R, K>): Promise<void> {
     const { msgs } = group;
     let dueAt = Infinity;
     for (let i = 0; i < msgs.length; i++) if (msgs[i]!.dueAt < dueAt) dueAt = msgs[i]!.dueAt;

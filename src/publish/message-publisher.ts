@@ -111,7 +111,7 @@ export class MessagePublisher {
   /** The namespace's ladder, for a lane the config does not have. */
   private ladder: LaneLadder;
   private longestHopMs: number;
-  private readonly bundler: Bundler<Route>;
+  private readonly bundler: Bundler<Route, PublishKind>;
   private lastRoute: Route | undefined;
 
   constructor(
@@ -129,10 +129,12 @@ export class MessagePublisher {
     this.lanes = new Map(lanes.map((l) => [l.name, l]));
     this.ladder = ladderOfDelay(delay);
     this.laneLadders = new Map(lanes.map((l) => [l.name, ladderOfDelay(delayOfLane(delay, l))]));
-    this.bundler = new Bundler<Route>(
+    const observer = this.observer;
+    this.bundler = new Bundler<Route, PublishKind>(
       (route, body, options) => this.send(route, body, options),
       (route, msg) => this.publishAlone(msg, route),
       (msg) => this.allowedOf(msg),
+      observer ? (kind, seconds) => observer.published(kind, seconds) : undefined,
     );
   }
 
@@ -173,16 +175,10 @@ export class MessagePublisher {
     const route = this.route(msg, lane);
     const bundle = bundleFor(msg, lane);
     if (bundle) {
-      // One promise per logical message, settled by the bundle's confirm (a daemon
-      // rescheduling bundles makes tens of thousands of these a second).
-      const observer = this.observer;
-      const started = observer ? performance.now() : 0;
+      // One promise per logical message, settled by the bundle's confirm (the daemon's
+      // replacements use `scheduleWith`: no promise each).
       return new Promise<void>((resolve, reject) =>
-        this.bundler.addWith(msg, route, bundle, (_token, ok, err) => {
-          if (!ok) return reject(err);
-          observer?.published(kind, (performance.now() - started) / 1000);
-          resolve();
-        }, 0, kind === 'publish' ? 0 : this.holdOf(msg, route, bundle)),
+        this.bundler.addWith(msg, route, bundle, (_token, ok, err) => (ok ? resolve() : reject(err)), 0, kind === 'publish' ? 0 : this.holdOf(msg, route, bundle), kind),
       );
     }
     return this.observed(kind, this.publishAlone(msg, route));
@@ -198,6 +194,12 @@ export class MessagePublisher {
     const hop = msg.delayMs > this.longestHopMs;
     // Validates the whole delay (one past the maximum throws) before a hop shortens it.
     const route = this.route(msg, lane);
+    const bundle = hop ? undefined : bundleFor(msg, lane);
+    if (bundle) {
+      // The bundler tells the observer (no wrapper per message: it would be held while the message lingers).
+      this.bundler.addWith(msg, route, bundle, settle, token, this.holdOf(msg, route, bundle), kind);
+      return;
+    }
     const observer = this.observer;
     let done = settle;
     if (observer) {
@@ -206,11 +208,6 @@ export class MessagePublisher {
         if (ok) observer.published(kind, (performance.now() - started) / 1000);
         settle(t, ok, err);
       };
-    }
-    const bundle = hop ? undefined : bundleFor(msg, lane);
-    if (bundle) {
-      this.bundler.addWith(msg, route, bundle, done, token, this.holdOf(msg, route, bundle));
-      return;
     }
     (hop ? this.publishHop(msg) : this.publishAlone(msg, route)).then(
       () => done(token, true),

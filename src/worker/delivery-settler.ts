@@ -233,7 +233,7 @@ export class DeliverySettler {
       lane: d.lane.name,
       body: d.body,
       priority: d.priority,
-      dueAt: incoming.message.dueAt.getTime(),
+      dueAt: incoming.dueAtMs,
       delayMs: leftMs,
       key: d.key,
       runs: d.runs,

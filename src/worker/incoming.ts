@@ -16,6 +16,8 @@ export interface IncomingMessage {
   readonly badBody: BadBodyError | undefined;
   /** When the message was first published (0: unknown): what a cancel of its id compares. */
   readonly generation: number;
+  /** Its due time, epoch ms (`message.dueAt` as a number, without making the Date). */
+  readonly dueAtMs: number;
   /** A hop of a long delay (`delay/waypoints.ts`): sent on for the rest of its delay, not run. */
   readonly waypoint: boolean;
   /** How late it may run after its due time, as its publisher promised (`HEADER.allowed`); undefined when not said. */
@@ -71,9 +73,15 @@ class Logical implements Message, IncomingMessage {
   readonly lane: string;
   readonly runs: number;
   readonly attempt: number;
-  readonly dueAt: Date;
+  /** Due time, epoch ms (what the worker reads; the handler's `dueAt` is made from it when first read). */
+  readonly dueAtMs: number;
+  #dueAt: Date | undefined;
   readonly #lane: LaneConfig;
-  readonly #state: MessageState;
+  // The state's fields, not the state object: one object fewer per message a bundled lane
+  // holds while its replacement lingers (docs/BENCHMARKS.md, session 26).
+  readonly #key: string | undefined;
+  readonly #generation: number;
+  readonly #allowedMs: number | undefined;
   /** As delivered; undefined for a bundle entry until first read (then its state headers). */
   #headers: Headers | undefined;
   readonly #bundled: boolean;
@@ -97,9 +105,11 @@ class Logical implements Message, IncomingMessage {
     this.lane = lane.name;
     this.runs = state.runs;
     this.attempt = state.attempt;
-    this.dueAt = new Date(state.dueAt);
+    this.dueAtMs = state.dueAt;
     this.#lane = lane;
-    this.#state = state;
+    this.#key = state.key;
+    this.#generation = state.generation;
+    this.#allowedMs = state.allowedMs;
     this.#headers = headers;
     this.#bundled = headers === undefined;
     // A bundle never holds a waypoint (a hop travels alone).
@@ -118,16 +128,21 @@ class Logical implements Message, IncomingMessage {
     this.#badBody = badBody;
   }
 
+  /** Made when first read: most handlers never read it, and a Date per message held while its bundle lingers costs the collector. */
+  get dueAt(): Date {
+    return (this.#dueAt ??= new Date(this.dueAtMs));
+  }
+
   get badBody(): BadBodyError | undefined {
     return this.#badBody;
   }
 
   get generation(): number {
-    return this.#state.generation;
+    return this.#generation;
   }
 
   get allowedMs(): number | undefined {
-    return this.#state.allowedMs;
+    return this.#allowedMs;
   }
 
   get message(): Message {
@@ -139,8 +154,7 @@ class Logical implements Message, IncomingMessage {
   }
 
   get headers(): Headers {
-    const s = this.#state;
-    return (this.#headers ??= writeState(NO_HEADERS, { dueAt: s.dueAt, runs: s.runs, attempt: s.attempt, lane: this.lane, key: s.key, generation: s.generation }));
+    return (this.#headers ??= writeState(NO_HEADERS, { dueAt: this.dueAtMs, runs: this.runs, attempt: this.attempt, lane: this.lane, key: this.#key, generation: this.#generation }));
   }
 
   get decision(): DecisionInput {
@@ -151,8 +165,8 @@ class Logical implements Message, IncomingMessage {
       priority: this.priority,
       runs: this.runs,
       attempt: this.attempt,
-      key: this.#state.key,
-      generation: this.#state.generation,
+      key: this.#key,
+      generation: this.#generation,
       userHeaders: this.#bundled ? NO_HEADERS : userHeaders(this.headers),
     };
   }

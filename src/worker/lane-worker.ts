@@ -394,7 +394,7 @@ export class LaneWorker {
     if (tombstones?.cancels(message.id, incoming.generation)) return this.dropCancelled(settling, index, handlerDone);
     // A hop of a long delay: on for the rest of it, unless due by now (or taken early by work-ahead).
     if (incoming.waypoint && !message.early) {
-      const left = message.dueAt.getTime() - Date.now();
+      const left = incoming.dueAtMs - Date.now();
       if (left > 0) {
         handlerDone();
         return settling.settleWhen(index, this.settler.sendOn(incoming, left, delivery));
@@ -412,7 +412,7 @@ export class LaneWorker {
     // settled (`hooks.messageEnded`), together.
     this.activeMessages++;
     settling.started(index);
-    observer?.handlerStarted?.(lane, started - message.dueAt.getTime(), message.early, incoming.allowedMs);
+    observer?.handlerStarted?.(lane, started - incoming.dueAtMs, message.early, incoming.allowedMs);
     const result: HandlerResult = incoming.badBody
       ? { ok: false, error: incoming.badBody }
       : await runHandler(this.o.handler, message, () => this.log.child({ id: message.id }), this.o.lane.timeoutMs);

@@ -89,4 +89,35 @@ describe('Bundler', () => {
     expect(sizes.length).toBeGreaterThan(1);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(100);
   });
+
+  test('each message added with a kind is observed once its bundle is confirmed, with the seconds since it was added; a failed bundle is not', async () => {
+    const observed: Array<[string, number]> = [];
+    let fail = false;
+    const bundler = new Bundler<{ exchange: string; routingKey: string }, string>(
+      () => (fail ? Promise.reject(new Error('nacked')) : Promise.resolve()),
+      neverAlone,
+      undefined,
+      (kind, seconds) => void observed.push([kind, seconds]),
+    );
+    const route = { exchange: 'x', routingKey: 'k' };
+    const settled: number[] = [];
+    const settle = (t: number) => void settled.push(t);
+    bundler.addWith(msg('a'), route, cfg, settle, 1, cfg.lingerMs, 'reschedule');
+    await new Promise((r) => setTimeout(r, 20));
+    bundler.addWith(msg('b'), route, cfg, settle, 2, cfg.lingerMs, 'retry');
+    bundler.addWith(msg('c'), route, cfg, settle, 3); // no kind: not observed
+    bundler.flushAll();
+    await bundler.settled();
+    expect(settled).toEqual([1, 2, 3]);
+    expect(observed.map(([kind]) => kind)).toEqual(['reschedule', 'retry']);
+    expect(observed[0]![1]).toBeGreaterThanOrEqual(0.015);
+    expect(observed[1]![1]).toBeGreaterThanOrEqual(0);
+    expect(observed[1]![1]).toBeLessThan(observed[0]![1]);
+    fail = true;
+    bundler.addWith(msg('d'), route, cfg, settle, 4, cfg.lingerMs, 'reschedule');
+    bundler.addWith(msg('e'), route, cfg, settle, 5, cfg.lingerMs, 'reschedule');
+    bundler.flushAll();
+    await bundler.settled();
+    expect(observed).toHaveLength(2);
+  });
 });
