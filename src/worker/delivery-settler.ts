@@ -40,7 +40,7 @@ export interface Delivery {
 export interface DeliverySettlerOptions {
   /** The lane, as the observer hooks name it. */
   readonly lane: string;
-  /** Publishes replacements; each promise resolves once the broker confirmed it (a bundle: once the bundle is). */
+  /** Publishes replacements: `scheduleWith` calls back, and each promise resolves, once the broker confirmed it (a bundle: once the bundle is). */
   readonly publisher: Pick<MessagePublisher, 'schedule' | 'scheduleWith' | 'deadLetter'>;
   readonly logger: Logger;
   readonly observer?: Pick<WorkerObserver, 'messageSettled' | 'settleFailed'>;
