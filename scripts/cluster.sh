@@ -91,13 +91,15 @@ ctl() {
 
 # The pid of node N when it is alive and really is node N (checked in its environment).
 live_pid() {
-  local f pid
+  local f pid env_of
   f=$(pid_file "$1")
   [[ -r $f ]] || return 1
   pid=$(tr -d '[:space:]' <"$f")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
-  [[ -r /proc/$pid/environ ]] || return 1
-  tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qx "RABBITMQ_NODENAME=$(node "$1")" || return 1
+  # Read the environment whole before matching: under pipefail, `tr … | grep -q` fails when grep
+  # exits on its match while tr still writes (SIGPIPE, status 141), and a live node looked dead.
+  env_of=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ") || return 1
+  grep -qx "RABBITMQ_NODENAME=$(node "$1")" <<<"$env_of" || return 1
   echo "$pid"
 }
 
