@@ -32,26 +32,26 @@ export function runInChild<I extends Serializable, O>(script: string, input: I):
  */
 export function serveJob<I, O>(run: (input: I) => Promise<O>): void {
   cleanUpOnSignal();
-  let phase = 'waiting for its job';
+  let running = false;
   const answer = (msg: { ok: true; value: O } | { ok: false; error: string }, code: number) => {
-    phase = 'answering';
+    running = false;
     process.send!(msg, () => process.exit(code));
   };
-  const fail = (what: string, err: unknown) =>
-    answer({ ok: false, error: `${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}` }, 1);
+  const describe = (err: unknown) => (err instanceof Error ? (err.stack ?? err.message) : String(err));
+  const fail = (err: unknown, what?: string) => answer({ ok: false, error: what === undefined ? describe(err) : `${what}: ${describe(err)}` }, 1);
   // A child must never leave its parent with a bare "exited without an answer": an error no
   // one awaited (an amqplib 'error' event, a rejected promise) becomes the run's error, and a
   // run whose event loop empties (it awaits a promise nothing will settle) says so on exit.
-  process.once('uncaughtException', (err) => fail('uncaught exception', err));
-  process.once('unhandledRejection', (err) => fail('unhandled rejection', err));
+  process.once('uncaughtException', (err) => fail(err, 'uncaught exception'));
+  process.once('unhandledRejection', (err) => fail(err, 'unhandled rejection'));
   process.once('exit', (code) => {
-    if (phase === 'running') process.stderr.write(`[bench] child ${process.pid} exiting (code ${code}) while its run was pending: nothing left to wake it (a promise no event will settle)\n`);
+    if (running) process.stderr.write(`[bench] child ${process.pid} exiting (code ${code}) while its run was pending: nothing left to wake it (a promise no event will settle)\n`);
   });
   process.once('message', (input: I) => {
-    phase = 'running';
+    running = true;
     run(input).then(
       (value) => answer({ ok: true, value }, 0),
-      (err: unknown) => answer({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 1),
+      (err: unknown) => fail(err),
     );
   });
 }

@@ -206,7 +206,7 @@ export class DeliverySettler {
     try {
       this.o.publisher.scheduleWith(settlement.message, settling.confirmed, index, PUBLISH_KIND[settlement.kind]);
     } catch (err) {
-      settling.settleWhen(index, this.publishUntilConfirmed(settlement, incoming, settling.delivery, err));
+      this.retryLater(settlement, settling, index, err);
     }
   }
 
@@ -218,8 +218,13 @@ export class DeliverySettler {
       this.o.observer?.messageSettled?.(this.o.lane, settlement.kind);
       settling.settled(index, true);
     } else {
-      settling.settleWhen(index, this.publishUntilConfirmed(settlement, settling.messages[index]!, settling.delivery, err));
+      this.retryLater(settlement, settling, index, err);
     }
+  }
+
+  /** A replacement refused (synchronously or by the broker): the promise path, with backoff, settles it. */
+  private retryLater(settlement: Settlement, settling: SettlingDelivery, index: number, err: unknown): void {
+    settling.settleWhen(index, this.publishUntilConfirmed(settlement, settling.messages[index]!, settling.delivery, err));
   }
 
   /**

@@ -314,7 +314,7 @@ export class LaneWorker {
       messages = decodeDelivery(raw, this.o.lane, Date.now(), early);
     } catch (err) {
       // Never expected (a delivery that does not decode is one BAD_BODY message); left unacked.
-      this.log.error({ err: errorMessage(err) }, 'unexpected error while processing a delivery');
+      this.logUnexpected(err);
       this.release(early);
       return;
     }
@@ -329,9 +329,14 @@ export class LaneWorker {
   /** Runs message `index` of a delivery (`inSlot`: in a slot of `slots`, given back when its handler returns). */
   private start(settling: SettlingDelivery, index: number, inSlot: boolean): void {
     this.run(settling, index, inSlot).catch((err: unknown) => {
-      this.log.error({ err: errorMessage(err) }, 'unexpected error while processing a delivery');
+      this.logUnexpected(err);
       settling.settled(index, false);
     });
+  }
+
+  /** A bug of ours, never a handler's failure (those are outcomes): logged, the delivery left to the broker. */
+  private logUnexpected(err: unknown): void {
+    this.log.error({ err: errorMessage(err) }, 'unexpected error while processing a delivery');
   }
 
   /**
