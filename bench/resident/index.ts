@@ -120,7 +120,7 @@ export const residentBenchmark: Benchmark = {
     const ok = runs.filter((r) => r.result);
     const text = [
       `resident — ${this.description}`,
-      `N = ${formatInt(n)}: readings at empty, ${formatInt(steps[0]!)} and ${formatInt(n)} resident; config/default.json as shipped (lane fast: quorum delay ladder at 2 %, bundles of up to 100); ${'80'}-byte bodies seeded due now, each run once and rescheduled to its own interval (uniform 1 min – 1 day by a hash of its id); readings after a GC of every broker process, median of 3`,
+      `N = ${formatInt(n)}: readings at empty, ${formatInt(steps[0]!)} and ${formatInt(n)} resident; config/default.json as shipped (lane fast: quorum delay ladder at 2 %, bundles of up to 200); ${'80'}-byte bodies seeded due now, each run once and rescheduled to its own interval (uniform 1 min – 1 day by a hash of its id); readings after a GC of every broker process, median of 3`,
       ...KINDS.map((k) => `${k.name}: ${k.describe}`),
       describeLoad(loadStart, loadEnd),
       ...notes,

@@ -57,7 +57,7 @@ export interface ResidentResult {
 
 /**
  * The issue's scenario, on the shipped defaults (config/default.json: quorum delay ladder at
- * 2 %, bundles of up to 100): for each step, the step's new messages (80-byte bodies) are
+ * 2 %, bundles of up to 200): for each step, the step's new messages (80-byte bodies) are
  * seeded due now into lane `fast` (`orbit seed`'s path and default window), then a daemon
  * runs each once, rescheduling it to its own interval (1 min – 1 day), and stops once every
  * new message ran and its replacement was confirmed; then the node's memory (after a GC of

@@ -24,10 +24,11 @@ export const WORKLOADS: Readonly<Record<SteadyKind, Workload>> = {
   bundled: {
     kind: 'bundled',
     unitMs: 100,
-    bundleMax: 100,
+    // The shipped defaults (lanes[].bundle).
+    bundleMax: 200,
     lingerMs: 100,
     spanMs: [100, 100_000],
-    describe: 'intervals 0.1–100 s (log-uniform by hash, time-compressed three decades), unit 100 ms, bundle { max: 100, linger: 100ms }',
+    describe: 'intervals 0.1–100 s (log-uniform by hash, time-compressed three decades), unit 100 ms, bundle { max: 200, linger: 100ms }',
   },
 };
 

@@ -476,7 +476,7 @@ export const laneSchema: convict.Schema<RawLane> = {
     default: null,
   },
   bundle: {
-    max: { doc: 'Logical messages per AMQP message (1–10000; 1 is off).', format: INT, default: 100 },
+    max: { doc: 'Logical messages per AMQP message (1–10000; 1 is off).', format: INT, default: 200 },
     linger: duration('How long a bundle waits for company.', '100ms'),
     maxBytes: { doc: 'Upper bound of one bundle body (1024 – 16 MiB).', format: INT, default: 262_144 },
   },

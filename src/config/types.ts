@@ -66,7 +66,7 @@ export interface HttpHandlerConfig {
 
 /** Many logical messages per AMQP message (DESIGN.md, "Bundles"); off when `max` is 1. */
 export interface BundleConfig {
-  /** Logical messages per AMQP message at most; 1 turns bundles off. @defaultValue 100 */
+  /** Logical messages per AMQP message at most; 1 turns bundles off. On the delay ladder it also sets the prefetch: 100,000 logical messages in bundles of `max` (`LADDER_HELD_MESSAGES`). @defaultValue 200 */
   readonly max: number;
   /** How long a bundle waits for company. @defaultValue 100 ms */
   readonly lingerMs: number;

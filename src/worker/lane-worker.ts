@@ -37,21 +37,31 @@ export interface LaneWorkerOptions {
 }
 
 /**
- * Bundles a bundled lane prefetches on the ladder (`delay.tolerance` > 0), at least. There a
+ * Logical messages a bundled lane on the ladder (`delay.tolerance` > 0) may hold unacked, per
+ * consumer: its prefetch is this many divided by `bundle.max` (`ladderBundlePrefetch`). There a
  * replacement may wait in its outgoing bundle for company for up to its tolerance (tens of
  * seconds for a delay of an hour), holding its delivery unacked; the lane must hold enough
  * deliveries for the bundles to fill and for its handlers to stay busy meanwhile. When the
  * prefetch is used up anyway, the lane sends what lingers (`flushWhenStarved`). A crash
- * redelivers at most this many bundles.
+ * redelivers at most this many logical messages per lane queue, whatever `bundle.max` is.
  *
- * Why 1,000: replacements bundle per rung, and intervals spread over a day use ~700 rungs
- * at 2 %. With 100, a backlogged lane held ~4 messages per rung, flushed them for want of
- * prefetch, sent bundles of 2.4 and ran at 1.0 × the plain-queue floor; with 1,000 its
- * bundles went out with 43 and it ran 3.9 × (docs/BENCHMARKS.md, session 8). The cost: a
- * crash may run up to 1,000 × `bundle.max` messages again, and the broker and the client
- * hold up to that many bundles (~8 MB at 100 × 80 B).
+ * Why 100,000: replacements bundle per rung, and intervals spread over a day use ~700 rungs
+ * at 2 %. With 100 bundles of 100, a backlogged lane held ~4 messages per rung, flushed them
+ * for want of prefetch, sent bundles of 2.4 and ran at 1.0 × the plain-queue floor; with
+ * 1,000 its bundles went out with 43 and it ran 3.9 × (docs/BENCHMARKS.md, session 8). Why a
+ * count of messages rather than of bundles: what a crash repeats and what the client holds
+ * (~1 KB a lingering message) follow the messages. And from the same messages held, larger
+ * bundles fill better up to a point, as each delivery waits for its slowest replacement:
+ * on one machine, 1,000 bundles of 100 ran 9.4 × the floor, 500 of 200 11.6 ×, 400 of 250
+ * 10.4 × (session 28), 334 of 300 7.6 × and 100 of 1,000 2.8 × (session 27); hence
+ * `bundle.max` 200 by default (docs/BENCHMARKS.md).
  */
-export const LADDER_BUNDLE_PREFETCH = 1000;
+export const LADDER_HELD_MESSAGES = 100_000;
+
+/** The prefetch, in bundles, of a bundled lane on the ladder: `LADDER_HELD_MESSAGES` ÷ `bundle.max`, rounded up. */
+export function ladderBundlePrefetch(bundleMax: number): number {
+  return Math.ceil(LADDER_HELD_MESSAGES / bundleMax);
+}
 
 /**
  * Consumes one lane queue: prefetch = concurrency, a handler run per message, and each
@@ -111,13 +121,13 @@ export class LaneWorker {
     // Per-consumer prefetch on every broker (no global QoS: deprecated in 4.0, refused by 4.3).
     // A bundled lane prefetches bundles: enough for the concurrency twice over, so the next
     // bundle is at hand when one finishes, while memory stays bounded by `concurrency` (on
-    // the ladder, more: LADDER_BUNDLE_PREFETCH). Partitions: each consumer may take the whole
+    // the ladder, more: LADDER_HELD_MESSAGES in bundles). Partitions: each consumer may take the whole
     // concurrency (one busy partition can use every slot); the slots bound what runs, so at
     // most `partitions` × prefetch are held.
     const { concurrency, bundle } = o.lane;
     this.prefetch =
       bundle.max > 1
-        ? Math.max(2 * Math.ceil(concurrency / bundle.max), o.delay.tolerance > 0 ? LADDER_BUNDLE_PREFETCH : 0)
+        ? Math.max(2 * Math.ceil(concurrency / bundle.max), o.delay.tolerance > 0 ? ladderBundlePrefetch(bundle.max) : 0)
         : concurrency;
     this.load = new LaneCapacity(concurrency);
     this.settler = new DeliverySettler({ lane: o.lane.name, publisher: o.publisher, logger: this.log, observer: o.observer });

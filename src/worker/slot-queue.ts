@@ -7,8 +7,8 @@ export interface SlotWaiter {
  * A lane's handler slots, and the logical messages waiting for one, first come first
  * served: whole deliveries with a cursor into the one at the front.
  *
- * Why not a semaphore with a promise per waiter: a bundled lane prefetches up to
- * `LADDER_BUNDLE_PREFETCH` bundles of up to `bundle.max` messages, and when its queue holds a
+ * Why not a semaphore with a promise per waiter: a bundled lane on the ladder prefetches up to
+ * `LADDER_HELD_MESSAGES` logical messages in bundles, and when its queue holds a
  * backlog tens of thousands of logical messages wait for a slot at once. A promise, a
  * resolver and a suspended async function each, held until its turn, were garbage the
  * collector had to copy; here a waiting message costs nothing but its place in its delivery.

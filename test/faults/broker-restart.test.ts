@@ -133,7 +133,7 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
     const config = testConfig(ns, {
       amqp: { url: b.url, reconnect: '500ms', heartbeat: '5s', publishTimeout: '5s' },
       // `defaults`: the shipped delay path (the quorum ladder, rungs declared when first used,
-      // seconds before the kill) and lane (bundled: up to 100 messages per AMQP message); only
+      // seconds before the kill) and lane (bundled: up to 200 messages per AMQP message); only
       // the unit is small, to make the run short.
       // `classic`: the opt-in classic delay queues.
       delay: { unit: '100ms', levels: LEVELS, ...(delayQueues === 'classic' ? { queueType: 'classic' } : {}) },

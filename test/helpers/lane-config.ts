@@ -18,7 +18,7 @@ export function laneConfig(overrides: Partial<LaneConfig> = {}): LaneConfig {
     queueType: 'classic',
     workAhead: { enabled: true, idleMs: 5000, maxAdvanceMs: 600_000, maxRate: 100 },
     rateLimit: null,
-    bundle: { max: 100, lingerMs: 100, maxBytes: 262_144 },
+    bundle: { max: 200, lingerMs: 100, maxBytes: 262_144 },
     tolerance: 0.02,
     ...overrides,
   };

@@ -9,7 +9,7 @@ import { loadConfig, Scheduler } from '../../src';
 import { readAuditFields } from '../helpers/audit';
 import { deleteNamespace, randomNamespace, writeConfigFile } from '../helpers/broker';
 import { ensureBuilt, startCli } from '../helpers/cli';
-import { LADDER_BUNDLE_PREFETCH } from '../../src/worker/lane-worker';
+import { ladderBundlePrefetch } from '../../src/worker/lane-worker';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(120_000);
@@ -27,12 +27,12 @@ function completed(file: string): Map<string, number[]> {
 
 /**
  * Both layouts: the binary levels (tolerance 0) and the default ladder (2 %), whose bundled
- * lanes prefetch at least LADDER_BUNDLE_PREFETCH bundles (their deliveries stay unacked while
- * the replacements wait for company within the tolerance).
+ * lanes prefetch LADDER_HELD_MESSAGES logical messages in bundles (their deliveries stay
+ * unacked while the replacements wait for company within the tolerance).
  */
 const LAYOUTS = [
   { layout: 'binary levels (tolerance 0)', delay: { unit: '1s', levels: 4, tolerance: 0 }, prefetch: 2 * Math.ceil(100 / 50) },
-  { layout: 'the default ladder (tolerance 2 %)', delay: { unit: '1s', levels: 4 }, prefetch: LADDER_BUNDLE_PREFETCH },
+  { layout: 'the default ladder (tolerance 2 %)', delay: { unit: '1s', levels: 4 }, prefetch: ladderBundlePrefetch(50) },
 ];
 
 test.each(LAYOUTS)('a bundled lane killed mid-run loses nothing: $layout', async ({ delay, prefetch }) => {
@@ -87,7 +87,7 @@ exports.handle = async (m) => {
     // and 2 again. An id can only be duplicated if it sat in a delivery the broker still held
     // unacked when the connection died, and the broker never lets more than the prefetch (bundles)
     // be unacked, each holding at most bundle.max ids: prefetch × 50 — on the binary levels
-    // 2 × ceil(100 / 50) × 50 = 200; on the ladder 1,000 × 50, more than N (README, "Bundles").
+    // 2 × ceil(100 / 50) × 50 = 200; on the ladder 2,000 × 50, more than N (README, "Bundles").
     const duplicated = [...runs.values()].filter((r) => new Set(r).size < r.length).length;
     const extraRuns = [...runs.values()].reduce((n, r) => n + r.length - 3, 0);
     console.log(`bundles-kill (${delay.tolerance === 0 ? 'binary' : 'ladder'}): ${N} ids, ${duplicated} duplicated, ${extraRuns} extra runs`);

@@ -107,7 +107,7 @@ describe('loadConfig defaults', () => {
       queueType: 'classic',
       workAhead: { enabled: true, idleMs: 5000, maxAdvanceMs: 600_000, maxRate: 100 },
       rateLimit: null,
-      bundle: { max: 100, lingerMs: 100, maxBytes: 262_144 },
+      bundle: { max: 200, lingerMs: 100, maxBytes: 262_144 },
       tolerance: 0.02,
     });
   });
@@ -854,11 +854,11 @@ describe('lanes[].rateLimit', () => {
 });
 
 describe('lanes[].bundle', () => {
-  const DEFAULT = { max: 100, lingerMs: 100, maxBytes: 262_144 };
+  const DEFAULT = { max: 200, lingerMs: 100, maxBytes: 262_144 };
 
   it('fills the keys left out with defaults; null means all defaults', () => {
     expect(loadLane({ bundle: { max: 1 } }).bundle).toEqual({ ...DEFAULT, max: 1 });
-    expect(loadLane({ bundle: { linger: '1s', maxBytes: 1024 } }).bundle).toEqual({ max: 100, lingerMs: 1000, maxBytes: 1024 });
+    expect(loadLane({ bundle: { linger: '1s', maxBytes: 1024 } }).bundle).toEqual({ max: 200, lingerMs: 1000, maxBytes: 1024 });
     expect(loadLane({ bundle: { max: 10_000, linger: 0, maxBytes: 16 * 1024 * 1024 } }).bundle).toEqual({
       max: 10_000,
       lingerMs: 0,
