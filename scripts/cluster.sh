@@ -89,6 +89,13 @@ ctl() {
   fi
 }
 
+# Process PID's environment, one variable a line; fails once PID has exited. Callers keep it in
+# a variable and match on that: under pipefail, `tr … | grep -q` fails when grep exits on its
+# match while tr still writes (SIGPIPE, status 141), and a live node looked dead.
+environ_of() {
+  tr '\0' '\n' 2>/dev/null <"/proc/$1/environ"
+}
+
 # The pid of node N when it is alive and really is node N (checked in its environment).
 live_pid() {
   local f pid env_of
@@ -96,9 +103,7 @@ live_pid() {
   [[ -r $f ]] || return 1
   pid=$(tr -d '[:space:]' <"$f")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
-  # Read the environment whole before matching: under pipefail, `tr … | grep -q` fails when grep
-  # exits on its match while tr still writes (SIGPIPE, status 141), and a live node looked dead.
-  env_of=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ") || return 1
+  env_of=$(environ_of "$pid") || return 1
   grep -qx "RABBITMQ_NODENAME=$(node "$1")" <<<"$env_of" || return 1
   echo "$pid"
 }
@@ -111,7 +116,7 @@ why_down() {
     reason="no pid file $f"
   else
     pid=$(tr -d '[:space:]' <"$f")
-    if ! env_of=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ"); then
+    if ! env_of=$(environ_of "$pid"); then
       reason="pid $pid from its pid file has exited"
     else
       reason="pid $pid from its pid file is $(grep '^RABBITMQ_NODENAME=' <<<"$env_of" || echo 'no RabbitMQ node')"

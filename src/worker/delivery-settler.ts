@@ -15,6 +15,14 @@ interface Forwarded {
   readonly message: OutgoingMessage;
 }
 
+/**
+ * A first try that failed elsewhere, boxed: a promise may reject with `undefined`, and that
+ * must still count as a failure (start with the backoff), not as no try at all.
+ */
+interface FirstFailure {
+  readonly error: unknown;
+}
+
 const PUBLISH_KIND = { rescheduled: 'reschedule', retried: 'retry', forwarded: 'waypoint' } as const;
 
 /** Longest pause between attempts to publish a replacement the broker keeps refusing. */
@@ -224,7 +232,7 @@ export class DeliverySettler {
 
   /** A replacement refused (synchronously or by the broker): the promise path, with backoff, settles it. */
   private retryLater(settlement: Settlement, settling: SettlingDelivery, index: number, err: unknown): void {
-    settling.settleWhen(index, this.publishUntilConfirmed(settlement, settling.messages[index]!, settling.delivery, err));
+    settling.settleWhen(index, this.publishUntilConfirmed(settlement, settling.messages[index]!, settling.delivery, { error: err }));
   }
 
   /**
@@ -250,7 +258,7 @@ export class DeliverySettler {
   }
 
   /** `publish`, and the settled message counted once it is confirmed. */
-  private async publishUntilConfirmed(settlement: Settlement, incoming: IncomingMessage, delivery: Pick<Delivery, 'channel' | 'source'>, failed?: unknown): Promise<boolean> {
+  private async publishUntilConfirmed(settlement: Settlement, incoming: IncomingMessage, delivery: Pick<Delivery, 'channel' | 'source'>, failed?: FirstFailure): Promise<boolean> {
     const ok = await this.publish(settlement, incoming, delivery, failed);
     if (ok) this.o.observer?.messageSettled?.(this.o.lane, settlement.kind);
     return ok;
@@ -268,17 +276,19 @@ export class DeliverySettler {
 
   /**
    * Publishes a replacement until it is confirmed, with backoff; false once that no longer
-   * matters. `failed`: the error of a first try made elsewhere (`replace`), so this starts
-   * with its backoff.
+   * matters. `failed`: a first try made elsewhere (`replace`) failed, so this starts with its
+   * backoff (whatever its error was, `undefined` included).
    */
-  private async publish(settlement: Settlement | Forwarded, incoming: IncomingMessage, delivery: Pick<Delivery, 'channel' | 'source'>, failed?: unknown): Promise<boolean> {
+  private async publish(settlement: Settlement | Forwarded, incoming: IncomingMessage, delivery: Pick<Delivery, 'channel' | 'source'>, failed?: FirstFailure): Promise<boolean> {
     if (settlement.kind === 'done') return true;
     if (failed === undefined && !this.stillDelivering(incoming, delivery)) return false;
     const log = this.o.logger;
     for (let attempt = 0; ; attempt++) {
-      let error = failed;
-      failed = undefined;
-      if (error === undefined) {
+      let error: unknown;
+      if (failed) {
+        error = failed.error;
+        failed = undefined;
+      } else {
         try {
           if (settlement.kind === 'dead') await this.o.publisher.deadLetter(incoming.stored, settlement.info, Date.now());
           else await this.o.publisher.schedule(settlement.message, PUBLISH_KIND[settlement.kind]);

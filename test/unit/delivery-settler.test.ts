@@ -183,6 +183,23 @@ describe('DeliverySettler: ack after confirm', () => {
     expect(warn).toHaveBeenCalledWith(expect.objectContaining({ id: 'm1', retryInMs: 100 }), 'replacement not confirmed; retrying');
   });
 
+  test('a replacement refused with no error at all (a rejection with undefined) still waits out the backoff before its next try', async () => {
+    const t = setup();
+    const settling = t.run(t.delivery(1), rescheduled);
+    await nextTurn();
+    (t.publisher.pending[0]!.refuse as (err?: unknown) => void)(undefined);
+    await nextTurn();
+    await nextTurn();
+    expect(t.observer.settleFailed).toHaveBeenCalledTimes(1);
+    expect(t.publisher.schedule).toHaveBeenCalledTimes(1); // not at once: the backoff first
+    await new Promise((r) => setTimeout(r, 150)); // the first backoff is 100 ms
+    expect(t.publisher.schedule).toHaveBeenCalledTimes(2);
+    t.publisher.pending[1]!.confirm();
+    await settling;
+    await nextTurn();
+    expect(t.events).toEqual(['publish schedule', 'settle failed', 'publish schedule', 'confirm schedule', 'settled rescheduled', 'ch ack 1 multiple']);
+  });
+
   test('publish fails and the delivering channel has closed: given up, the original left unacked for redelivery', async () => {
     const t = setup();
     const warn = jest.spyOn(t.logger, 'warn');
