@@ -121,9 +121,9 @@ export class LaneWorker {
     // Per-consumer prefetch on every broker (no global QoS: deprecated in 4.0, refused by 4.3).
     // A bundled lane prefetches bundles: enough for the concurrency twice over, so the next
     // bundle is at hand when one finishes, while memory stays bounded by `concurrency` (on
-    // the ladder, more: LADDER_HELD_MESSAGES in bundles). Partitions: each consumer may take the whole
-    // concurrency (one busy partition can use every slot); the slots bound what runs, so at
-    // most `partitions` × prefetch are held.
+    // the ladder, more: LADDER_HELD_MESSAGES in bundles). Partitions: each consumer may take
+    // the whole concurrency (one busy partition can use every slot); the slots bound what
+    // runs, so at most `partitions` × prefetch are held.
     const { concurrency, bundle } = o.lane;
     this.prefetch =
       bundle.max > 1
