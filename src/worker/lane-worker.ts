@@ -52,9 +52,9 @@ export interface LaneWorkerOptions {
  * count of messages rather than of bundles: what a crash repeats and what the client holds
  * (~1 KB a lingering message) follow the messages. And from the same messages held, larger
  * bundles fill better up to a point, as each delivery waits for its slowest replacement:
- * on one machine, 1,000 bundles of 100 ran 9.4 × the floor, 500 of 200 11.6 ×, 400 of 250
- * 10.4 × (session 28), 334 of 300 7.6 × and 100 of 1,000 2.8 × (session 27); hence
- * `bundle.max` 200 by default (docs/BENCHMARKS.md).
+ * in one run of quick rounds (session 28), 1,000 bundles of 100 ran 9.4 × the floor, 500 of
+ * 200 11.6 × and 400 of 250 10.4 ×; on another machine (session 27), 334 of 300 ran 7.6 ×
+ * and 100 of 1,000 2.8 ×. Hence `bundle.max` 200 by default (docs/BENCHMARKS.md).
  */
 export const LADDER_HELD_MESSAGES = 100_000;
 
