@@ -2,8 +2,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { bullConnection, type BenchJobData } from '../lib/bullmq';
 import { owe } from '../lib/cleanup';
 import { deleteKeys, randomPrefix, redisConnection } from '../lib/redis';
-import { nowSeconds } from '../lib/stats';
-import { cpuSeconds, StallWatch, type PreparedContender, type RescheduleContender, type RescheduleParams } from './contender';
+import { LoopClock, StallWatch, type LoopTiming, type PreparedContender, type RescheduleContender, type RescheduleParams } from './contender';
 import { benchBody } from './rabbit-setup';
 
 const QUEUE = 'bench';
@@ -74,44 +73,34 @@ export const bullmqContender: RescheduleContender = {
         return problems;
       },
       async run() {
-        let started = 0;
-        let first: number | undefined;
-        let cpuAtFirst = 0;
-        let cpuAtEnd = 0;
-        let settled = 0;
-        let end = 0;
-        await new Promise<void>((resolve, reject) => {
-          const stall = new StallWatch(() => settled, reject);
+        const clock = new LoopClock(params.n);
+        const timing = await new Promise<LoopTiming>((resolve, reject) => {
+          const stall = new StallWatch(() => clock.settled, reject);
           const fail = (err: Error) => {
             stall.stop();
             reject(err);
           };
           const processor = async (job: Job<BenchJobData>): Promise<void> => {
-            if (first === undefined) {
-              first = nowSeconds();
-              cpuAtFirst = cpuSeconds();
-            }
+            clock.begin();
             const { id, runs, body } = job.data;
             await queue.add(job.name, { id, runs: runs + 1, body }, { delay: params.delayMs, removeOnComplete: true });
           };
           worker = new Worker<BenchJobData>(QUEUE, processor, { connection, prefix, concurrency: params.concurrency, autorun: false });
           worker.on('completed', () => {
-            if (++settled === params.n) {
-              end = nowSeconds();
-              cpuAtEnd = cpuSeconds();
+            const timing = clock.settle();
+            if (timing) {
               stall.stop();
-              resolve();
+              resolve(timing);
             }
           });
           worker.on('failed', (_job, err) => fail(new Error(`a job failed: ${err.message}`)));
           worker.on('error', fail);
-          started = nowSeconds();
           stall.start();
           void worker.run().catch(fail);
         });
         // Outside the timed loop: stop the worker.
         await worker!.close();
-        return { startupSeconds: first! - started, loopSeconds: end - first!, clientCpuSeconds: cpuAtEnd - cpuAtFirst };
+        return timing;
       },
     };
   },

@@ -7,7 +7,7 @@ import { describeLoad, loadAverage } from '../lib/load';
 import { redisAvailable } from '../lib/redis';
 import { alternatingOrder, median, round } from '../lib/stats';
 import { formatFixed, formatInt, renderTable, type Column } from '../lib/table';
-import type { LoopTiming, RescheduleContender } from './contender';
+import { WARMUP_SHARE, type LoopTiming, type RescheduleContender } from './contender';
 import { BASELINE, PEER, contenders as allContenders } from './contenders';
 import { runOnce, type RunJob } from './run-one';
 
@@ -28,7 +28,7 @@ export const TARGET_PEER_RATIO = 1.0;
  */
 export const TARGET_FLOOR_RATIO = 0.9;
 
-export const DEFAULTS = { quick: { n: 5_000, rounds: 1 }, full: { n: 20_000, rounds: 3 }, concurrency: 100 } as const;
+export const DEFAULTS = { quick: { n: 5_000, rounds: 1 }, full: { n: 60_000, rounds: 3 }, concurrency: 100 } as const;
 
 /** The floor's message size (its sizes and times: FLOOR_PLAN, shared with `steady`). */
 const FLOOR_BODY_BYTES = 80;
@@ -52,6 +52,10 @@ export interface RoundResult {
   readonly msgsPerSec: number;
   /** Client (this process) CPU per message during the loop, µs. */
   readonly cpuMicrosPerMsg: number;
+  /** The loop's rate without its warm-up (`LoopTiming.warm`): what the ratios compare. */
+  readonly warmMsgsPerSec: number;
+  /** Client CPU per message without the warm-up, µs. */
+  readonly warmCpuMicrosPerMsg: number;
 }
 
 export interface ContenderSummary {
@@ -62,13 +66,15 @@ export interface ContenderSummary {
   readonly seconds: number;
   /** N ÷ the median loop time, so the two columns always agree. */
   readonly msgsPerSec: number;
-  /** msgsPerSec ÷ the baseline's; undefined when the baseline did not run. */
+  /** Median over rounds of the warm rate (without the first `WARMUP_SHARE` of N): what the ratios compare. */
+  readonly warmMsgsPerSec: number;
+  /** warmMsgsPerSec ÷ the baseline's; undefined when the baseline did not run. */
   readonly ratio: number | undefined;
-  /** msgsPerSec ÷ BullMQ's; undefined when BullMQ did not run. */
+  /** warmMsgsPerSec ÷ BullMQ's; undefined when BullMQ did not run. */
   readonly peerRatio: number | undefined;
-  /** msgsPerSec ÷ the median of the group's floors. */
+  /** warmMsgsPerSec ÷ the median of the group's floors (the floor, too, is counted after its warm-up). */
   readonly floorRatio: number | undefined;
-  /** Median client CPU per message, µs: less noisy than throughput on a busy machine. */
+  /** Median client CPU per message without the warm-up, µs: less noisy than throughput on a busy machine. */
   readonly cpuMicrosPerMsg: number;
 }
 
@@ -76,7 +82,9 @@ export interface ContenderSummary {
  * The reschedule loop: N messages wait in a lane queue (or N jobs in a BullMQ queue); each
  * contender consumes them, and for each one puts its replacement one hour ahead, waits until
  * that is safely stored, then acks the original. Timed from the first delivery to the N-th
- * settlement; preloading, connecting and cleaning up are not timed. Measured once per
+ * settlement; preloading, connecting and cleaning up are not timed. The ratios compare warm
+ * rates: each run's rate after its first `WARMUP_SHARE` of N settled, as the floor is counted
+ * after its warm-up. Measured once per
  * `delay.queueType` (the replacements wait in a classic or a quorum delay level); BullMQ,
  * which has no such setting, runs in every group so each group's ratios come from the same
  * alternating rounds.
@@ -135,10 +143,12 @@ export const rescheduleBenchmark: Benchmark = {
             seconds: round(timing.loopSeconds, 4),
             msgsPerSec: round(n / timing.loopSeconds, 1),
             cpuMicrosPerMsg: round((timing.clientCpuSeconds * 1e6) / n, 1),
+            warmMsgsPerSec: round(timing.warm.settled / timing.warm.seconds, 1),
+            warmCpuMicrosPerMsg: round((timing.warm.cpuSeconds * 1e6) / timing.warm.settled, 1),
           };
           results.push(result);
           options.progress(
-            `${label}: ${formatFixed(result.seconds, 2)} s, ${formatInt(result.msgsPerSec)} msgs/s, client CPU ${formatFixed(result.cpuMicrosPerMsg, 0)} µs/msg`,
+            `${label}: ${formatFixed(result.seconds, 2)} s, ${formatInt(result.msgsPerSec)} msgs/s (warm ${formatInt(result.warmMsgsPerSec)}), client CPU ${formatFixed(result.cpuMicrosPerMsg, 0)} µs/msg (warm ${formatFixed(result.warmCpuMicrosPerMsg, 0)})`,
           );
         }
       }
@@ -188,10 +198,12 @@ export const rescheduleBenchmark: Benchmark = {
           { header: 'startup s', align: 'right' },
           { header: 'seconds', align: 'right' },
           { header: 'msgs/s', align: 'right' },
+          { header: 'warm msgs/s', align: 'right' },
           { header: 'client CPU µs/msg', align: 'right' },
+          { header: 'warm CPU µs/msg', align: 'right' },
         ],
         [
-          ...floors.map((f) => [f.queueType, String(f.round), 'floor', '—', formatFixed(f.windowSeconds, 2), formatInt(f.msgsPerSec), formatFixed(f.cpuMicrosPerMsg, 0)]),
+          ...floors.map((f) => [f.queueType, String(f.round), 'floor', '—', formatFixed(f.windowSeconds, 2), '—', formatInt(f.msgsPerSec), '—', formatFixed(f.cpuMicrosPerMsg, 0)]),
           ...results.map((x) => [
             x.queueType,
             String(x.round),
@@ -199,12 +211,14 @@ export const rescheduleBenchmark: Benchmark = {
             formatFixed(x.startupSeconds, 2),
             formatFixed(x.seconds, 2),
             formatInt(x.msgsPerSec),
+            formatInt(x.warmMsgsPerSec),
             formatFixed(x.cpuMicrosPerMsg, 0),
+            formatFixed(x.warmCpuMicrosPerMsg, 0),
           ]),
         ],
       ),
       '',
-      `median over ${rounds} round(s):`,
+      `median over ${rounds} round(s); the ratios and the CPU are warm (without each run's first ${WARMUP_SHARE * 100} % of N, as the floor leaves out its warm-up):`,
       renderTable(SUMMARY_COLUMNS, summaryRows(summary)),
       '',
       ...targets.map(targetLine),
@@ -233,10 +247,11 @@ export const SUMMARY_COLUMNS: readonly Column[] = [
   { header: 'N', align: 'right' },
   { header: 'seconds', align: 'right' },
   { header: 'msgs/s', align: 'right' },
+  { header: 'warm msgs/s', align: 'right' },
   { header: `× ${BASELINE}`, align: 'right' },
   { header: `× ${PEER}`, align: 'right' },
   { header: '× floor', align: 'right' },
-  { header: 'client CPU µs/msg', align: 'right' },
+  { header: 'warm CPU µs/msg', align: 'right' },
 ];
 
 export function summaryRows(summary: readonly ContenderSummary[]): string[][] {
@@ -246,6 +261,7 @@ export function summaryRows(summary: readonly ContenderSummary[]): string[][] {
     String(s.n),
     formatFixed(s.seconds, 2),
     formatInt(s.msgsPerSec),
+    formatInt(s.warmMsgsPerSec),
     s.ratio === undefined ? '—' : formatFixed(s.ratio, 2),
     s.peerRatio === undefined ? '—' : formatFixed(s.peerRatio, 2),
     s.floorRatio === undefined ? '—' : formatFixed(s.floorRatio, 2),
@@ -266,7 +282,7 @@ function pick(names: readonly string[]): RescheduleContender[] {
 function summarize(queueType: QueueType, selected: readonly RescheduleContender[], results: readonly RoundResult[], floorRate: number): ContenderSummary[] {
   const rateOf = (name: string): number | undefined => {
     const mine = results.filter((r) => r.contender === name);
-    return mine.length > 0 ? mine[0]!.n / median(mine.map((r) => r.seconds)) : undefined;
+    return mine.length > 0 ? median(mine.map((r) => r.warmMsgsPerSec)) : undefined;
   };
   const baseRate = rateOf(BASELINE);
   const peerRate = rateOf(PEER);
@@ -274,16 +290,18 @@ function summarize(queueType: QueueType, selected: readonly RescheduleContender[
     const mine = results.filter((r) => r.contender === c.name);
     const seconds = median(mine.map((r) => r.seconds));
     const msgsPerSec = mine[0]!.n / seconds;
+    const warm = median(mine.map((r) => r.warmMsgsPerSec));
     return {
       queueType,
       contender: c.name,
       n: mine[0]!.n,
       seconds: round(seconds, 4),
       msgsPerSec: round(msgsPerSec, 1),
-      ratio: baseRate === undefined ? undefined : round(msgsPerSec / baseRate, 3),
-      peerRatio: peerRate === undefined ? undefined : round(msgsPerSec / peerRate, 3),
-      floorRatio: Number.isFinite(floorRate) && floorRate > 0 ? round(msgsPerSec / floorRate, 3) : undefined,
-      cpuMicrosPerMsg: round(median(mine.map((r) => r.cpuMicrosPerMsg)), 1),
+      warmMsgsPerSec: round(warm, 1),
+      ratio: baseRate === undefined ? undefined : round(warm / baseRate, 3),
+      peerRatio: peerRate === undefined ? undefined : round(warm / peerRate, 3),
+      floorRatio: Number.isFinite(floorRate) && floorRate > 0 ? round(warm / floorRate, 3) : undefined,
+      cpuMicrosPerMsg: round(median(mine.map((r) => r.warmCpuMicrosPerMsg)), 1),
     };
   });
 }

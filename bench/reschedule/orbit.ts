@@ -3,8 +3,7 @@ import { Daemon } from '../../src/daemon';
 import { Scheduler } from '../../src/publish/scheduler';
 import type { Handler } from '../../src/worker/handler-types';
 import { owe } from '../lib/cleanup';
-import { nowSeconds } from '../lib/stats';
-import { cpuSeconds, StallWatch, type LoopTiming, type PreparedContender, type RescheduleContender, type RescheduleParams } from './contender';
+import { LoopClock, StallWatch, type LoopTiming, type PreparedContender, type RescheduleContender, type RescheduleParams } from './contender';
 import { LANE, prepareRabbitStage } from './rabbit-setup';
 
 /**
@@ -80,12 +79,9 @@ export function timeDaemonLoop(
 ): Promise<LoopTiming> {
   // What a real handler does: a fresh outcome per message.
   const handler: Handler = async () => ({ reschedule: { delay: delayMs } });
-  let startedAt = 0;
-  let first: number | undefined;
-  let cpuAtFirst = 0;
-  let settled = 0;
+  const clock = new LoopClock(n, true);
   return new Promise<LoopTiming>((resolve, reject) => {
-    const stall = new StallWatch(() => settled, reject);
+    const stall = new StallWatch(() => clock.settled, reject);
     const daemon = new Daemon({
       config,
       handlers: { [LANE]: handler },
@@ -96,22 +92,15 @@ export function timeDaemonLoop(
             reject(new Error(`a message was settled as ${kind}, expected rescheduled`));
             return;
           }
-          if (first === undefined) {
-            first = nowSeconds();
-            cpuAtFirst = cpuSeconds();
-          }
-          if (++settled === n) {
-            const end = nowSeconds();
-            const cpuAtEnd = cpuSeconds();
+          const timing = clock.settle();
+          if (timing) {
             stall.stop();
-            const scale = n > 1 ? n / (n - 1) : 1;
-            resolve({ startupSeconds: first - startedAt, loopSeconds: (end - first) * scale, clientCpuSeconds: (cpuAtEnd - cpuAtFirst) * scale });
+            resolve(timing);
           }
         },
       },
     });
     started(daemon);
-    startedAt = nowSeconds();
     stall.start();
     daemon.start().then(running, (err: unknown) => {
       stall.stop();

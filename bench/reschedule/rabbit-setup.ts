@@ -3,6 +3,8 @@ import { Scheduler } from '../../src/publish/scheduler';
 import type { ResolvedConfig } from '../../src/config/types';
 import amqplib from 'amqplib';
 import { buildTopology, rungQueueSpec, type QueueSpec } from '../../src/topology/build';
+import { brokerVersionOf } from '../../src/amqp/topology-asserter';
+import { brokerFeatures, type BrokerFeatures } from '../../src/topology/broker-features';
 import { names } from '../../src/naming/names';
 import { owe } from '../lib/cleanup';
 import { benchConfig, deleteNamespace, queueDepth, randomNamespace, waitForDepth } from '../lib/broker';
@@ -69,7 +71,7 @@ export async function prepareRabbitStage(params: RescheduleParams, contender: st
 
   try {
     await preloadLane(config, params.n);
-    if (route.rung) await declareRung(params.amqpUrl, rungQueueSpec(config, route.rung.ttlMs));
+    if (route.rung) await declareRung(params.amqpUrl, (broker) => rungQueueSpec(config, route.rung!.ttlMs, broker));
     await waitForDepth(params.amqpUrl, laneQueue, params.n, 120_000);
   } catch (err) {
     await cleanup().catch(() => undefined);
@@ -96,9 +98,16 @@ export async function prepareRabbitStage(params: RescheduleParams, contender: st
   };
 }
 
-async function declareRung(amqpUrl: string, spec: QueueSpec): Promise<void> {
+/**
+ * Declares the rung with the arguments orbit's publisher gives it on this broker (lazy v2
+ * classic before 3.12): declared with a 4.x broker's arguments, a 3.10 rung would be a v1
+ * classic queue, which alone cost the one-way loop ~40 % (session 29), and the daemon's own
+ * declare later would not change it (RabbitMQ 3.x does not compare the storage arguments).
+ */
+async function declareRung(amqpUrl: string, specFor: (broker: BrokerFeatures) => QueueSpec): Promise<void> {
   const conn = await amqplib.connect(amqpUrl);
   try {
+    const spec = specFor(brokerFeatures(brokerVersionOf(conn.connection)));
     const ch = await conn.createChannel();
     await ch.assertQueue(spec.name, { durable: true, arguments: spec.arguments });
   } finally {

@@ -1,7 +1,6 @@
 import amqplib from 'amqplib';
 import { owe } from '../lib/cleanup';
-import { nowSeconds } from '../lib/stats';
-import { cpuSeconds, StallWatch, type PreparedContender, type RescheduleContender, type RescheduleParams } from './contender';
+import { LoopClock, StallWatch, type LoopTiming, type PreparedContender, type RescheduleContender, type RescheduleParams } from './contender';
 import { prepareRabbitStage } from './rabbit-setup';
 
 /** Headers the broker adds on dead-lettering; a correct republish drops them (they grow). */
@@ -54,16 +53,11 @@ export const rawAmqplibContender: RescheduleContender = {
         const consumeCh = await consumeConn!.createChannel();
         const publishCh = await publishConn!.createConfirmChannel();
         const { n, delayMs } = params;
-        let started = 0;
-        let first: number | undefined;
-        let cpuAtFirst = 0;
-        let cpuAtEnd = 0;
-        let settled = 0;
-        let end = 0;
         let consumerTag: string | undefined;
+        const clock = new LoopClock(n);
 
-        await new Promise<void>((resolve, reject) => {
-          const stall = new StallWatch(() => settled, reject);
+        const timing = await new Promise<LoopTiming>((resolve, reject) => {
+          const stall = new StallWatch(() => clock.settled, reject);
           const fail = (err: Error) => {
             stall.stop();
             reject(err);
@@ -74,10 +68,7 @@ export const rawAmqplibContender: RescheduleContender = {
 
           const onDelivery = (msg: amqplib.ConsumeMessage | null): void => {
             if (msg === null) return fail(new Error('consumer cancelled by the broker'));
-            if (first === undefined) {
-              first = nowSeconds();
-              cpuAtFirst = cpuSeconds();
-            }
+            clock.begin();
             const incoming = (msg.properties.headers ?? {}) as Record<string, unknown>;
             const headers: Record<string, unknown> = {};
             for (const key in incoming) if (!BROKER_HEADERS.has(key)) headers[key] = incoming[key];
@@ -103,20 +94,18 @@ export const rawAmqplibContender: RescheduleContender = {
                   consumeCh.ack(msg);
                 } catch (ackErr) {
                   // The consume connection is closing (the clean-up after the timed loop): the ack no longer matters then.
-                  if (settled < n) return fail(ackErr instanceof Error ? ackErr : new Error(String(ackErr)));
+                  if (clock.settled < n) return fail(ackErr instanceof Error ? ackErr : new Error(String(ackErr)));
                   return;
                 }
-                if (++settled === n) {
-                  end = nowSeconds();
-                  cpuAtEnd = cpuSeconds();
+                const timing = clock.settle();
+                if (timing) {
                   stall.stop();
-                  resolve();
+                  resolve(timing);
                 }
               },
             );
           };
 
-          started = nowSeconds();
           stall.start();
           void (async () => {
             await consumeCh.prefetch(params.concurrency);
@@ -129,7 +118,7 @@ export const rawAmqplibContender: RescheduleContender = {
         await consumeCh.close().catch(() => undefined);
         await publishCh.close().catch(() => undefined);
         await closeAll();
-        return { startupSeconds: first! - started, loopSeconds: end - first!, clientCpuSeconds: cpuAtEnd - cpuAtFirst };
+        return timing;
       },
     };
   },

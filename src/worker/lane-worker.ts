@@ -64,6 +64,21 @@ export function ladderBundlePrefetch(bundleMax: number): number {
 }
 
 /**
+ * A lane consumer's prefetch (per consumer on every broker: no global QoS, deprecated in 4.0
+ * and refused by 4.3). Unbundled: the concurrency. A bundled lane prefetches bundles: enough
+ * for the concurrency twice over, so the next bundle is at hand when one finishes, while
+ * memory stays bounded by `concurrency`; on the ladder (`tolerance` > 0), at least
+ * `LADDER_HELD_MESSAGES` in bundles. Partitions: each consumer may take the whole concurrency
+ * (one busy partition can use every slot); the slots bound what runs, so at most
+ * `partitions` × prefetch are held.
+ */
+export function lanePrefetch(lane: { readonly concurrency: number; readonly bundle: { readonly max: number } }, tolerance: number): number {
+  const { concurrency, bundle } = lane;
+  if (bundle.max <= 1) return concurrency;
+  return Math.max(2 * Math.ceil(concurrency / bundle.max), tolerance > 0 ? ladderBundlePrefetch(bundle.max) : 0);
+}
+
+/**
  * Consumes one lane queue: prefetch = concurrency, a handler run per message, and each
  * message settled by the ack-after-confirm rule (`DeliverySettler`) — the replacement
  * (reschedule, retry or dead letter) is confirmed by the broker before the original is
@@ -118,18 +133,8 @@ export class LaneWorker {
   constructor(private readonly o: LaneWorkerOptions) {
     this.log = o.logger.child({ lane: o.lane.name });
     this.slots = o.lane.bundle.max > 1 || o.queues.length > 1 ? new SlotQueue(o.lane.concurrency, (settling, index) => this.start(settling, index, true)) : undefined;
-    // Per-consumer prefetch on every broker (no global QoS: deprecated in 4.0, refused by 4.3).
-    // A bundled lane prefetches bundles: enough for the concurrency twice over, so the next
-    // bundle is at hand when one finishes, while memory stays bounded by `concurrency` (on
-    // the ladder, more: LADDER_HELD_MESSAGES in bundles). Partitions: each consumer may take
-    // the whole concurrency (one busy partition can use every slot); the slots bound what
-    // runs, so at most `partitions` × prefetch are held.
-    const { concurrency, bundle } = o.lane;
-    this.prefetch =
-      bundle.max > 1
-        ? Math.max(2 * Math.ceil(concurrency / bundle.max), o.delay.tolerance > 0 ? ladderBundlePrefetch(bundle.max) : 0)
-        : concurrency;
-    this.load = new LaneCapacity(concurrency);
+    this.prefetch = lanePrefetch(o.lane, o.delay.tolerance);
+    this.load = new LaneCapacity(o.lane.concurrency);
     this.settler = new DeliverySettler({ lane: o.lane.name, publisher: o.publisher, logger: this.log, observer: o.observer });
     const limit = o.lane.rateLimit;
     this.limiter = limit ? new RateLimiter(limit.max, limit.perMs) : undefined;

@@ -9,7 +9,7 @@ import { loadConfig, Scheduler } from '../../src';
 import { readAuditFields } from '../helpers/audit';
 import { deleteNamespace, randomNamespace, writeConfigFile } from '../helpers/broker';
 import { ensureBuilt, startCli } from '../helpers/cli';
-import { ladderBundlePrefetch } from '../../src/worker/lane-worker';
+import { lanePrefetch } from '../../src/worker/lane-worker';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(120_000);
@@ -25,14 +25,17 @@ function completed(file: string): Map<string, number[]> {
   return out;
 }
 
+/** The lane under test: 100 handlers, bundles of up to 50. */
+const LANE = { concurrency: 100, bundle: { max: 50 } };
+
 /**
  * Both layouts: the binary levels (tolerance 0) and the default ladder (2 %), whose bundled
  * lanes prefetch LADDER_HELD_MESSAGES logical messages in bundles (their deliveries stay
  * unacked while the replacements wait for company within the tolerance).
  */
 const LAYOUTS = [
-  { layout: 'binary levels (tolerance 0)', delay: { unit: '1s', levels: 4, tolerance: 0 }, prefetch: 2 * Math.ceil(100 / 50) },
-  { layout: 'the default ladder (tolerance 2 %)', delay: { unit: '1s', levels: 4 }, prefetch: ladderBundlePrefetch(50) },
+  { layout: 'binary levels (tolerance 0)', delay: { unit: '1s', levels: 4, tolerance: 0 }, prefetch: lanePrefetch(LANE, 0) },
+  { layout: 'the default ladder (tolerance 2 %)', delay: { unit: '1s', levels: 4 }, prefetch: lanePrefetch(LANE, 0.02) },
 ];
 
 test.each(LAYOUTS)('a bundled lane killed mid-run loses nothing: $layout', async ({ delay, prefetch }) => {
@@ -52,7 +55,7 @@ exports.handle = async (m) => {
   const configFile = writeConfigFile(dir, ns, {
     delay,
     log: { level: 'warn' },
-    lanes: [{ name: 'b', concurrency: 100, handler, workAhead: false, bundle: { max: 50, linger: '20ms' } }],
+    lanes: [{ name: 'b', concurrency: LANE.concurrency, handler, workAhead: false, bundle: { max: LANE.bundle.max, linger: '20ms' } }],
   });
   const config = loadConfig({ configFile, env: {} });
   const scheduler = new Scheduler({ config });
@@ -91,7 +94,7 @@ exports.handle = async (m) => {
     const duplicated = [...runs.values()].filter((r) => new Set(r).size < r.length).length;
     const extraRuns = [...runs.values()].reduce((n, r) => n + r.length - 3, 0);
     console.log(`bundles-kill (${delay.tolerance === 0 ? 'binary' : 'ladder'}): ${N} ids, ${duplicated} duplicated, ${extraRuns} extra runs`);
-    expect(duplicated).toBeLessThanOrEqual(prefetch * 50);
+    expect(duplicated).toBeLessThanOrEqual(prefetch * LANE.bundle.max);
   } finally {
     await scheduler.close();
     await deleteNamespace(ns);
