@@ -6,8 +6,7 @@ import { generated } from '../../src/seed/sources';
 import { names } from '../../src/naming/names';
 import { benchConfig, deleteNamespace, randomNamespace } from '../lib/broker';
 import { owe } from '../lib/cleanup';
-import { nowSeconds } from '../lib/stats';
-import { cpuSeconds } from '../reschedule/contender';
+import { cpuSeconds, nowSeconds } from '../lib/stats';
 import { rawPublisher } from '../seeding/contenders';
 import { drainLogical } from './logical';
 

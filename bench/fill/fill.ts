@@ -10,7 +10,7 @@ import { paddedBody } from '../lib/floor';
 import { unitHash } from '../lib/hash';
 import { variantConfig, type VariantConfig } from '../lib/orbit-settings';
 import { atMost, failOnStall } from '../lib/stall';
-import { nowSeconds } from '../lib/stats';
+import { cpuSeconds, nowSeconds } from '../lib/stats';
 
 
 export const LANE = 'fill';
@@ -63,11 +63,6 @@ export interface FillResult {
 /** The delay of logical message `i`: uniform over [min, max) by a hash of the index. */
 export function fillDelayMs(i: number, minMs: number, maxMs: number): number {
   return minMs + Math.floor(unitHash(`f-${i}`) * (maxMs - minMs));
-}
-
-function cpuSeconds(): number {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1e6;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -2,7 +2,9 @@ import amqplib from 'amqplib';
 import { owe } from './cleanup';
 import { deleteNamespace, waitForDepth } from './broker';
 import { runInChild, serveJob } from './isolate';
-import { nowSeconds } from './stats';
+import { cpuSeconds, nowSeconds } from './stats';
+import { brokerFeatures } from '../../src/topology/broker-features';
+import { storageArguments } from '../../src/topology/build';
 import { unitHash } from './hash';
 
 /**
@@ -80,18 +82,7 @@ export function paddedBody(i: number, bytes = 80): Buffer {
 
 /** Arguments of a plain classic queue stored as orbit stores its own on this broker version. */
 export function plainQueueArguments(version: string): Record<string, unknown> {
-  const m = /^(\d+)\.(\d+)/.exec(version);
-  const [major, minor] = m ? [Number(m[1]), Number(m[2])] : [Number.MAX_SAFE_INTEGER, 0];
-  const before = (a: number, b: number) => major < a || (major === a && minor < b);
-  const args: Record<string, unknown> = { 'x-queue-type': 'classic' };
-  if (before(3, 12)) args['x-queue-mode'] = 'lazy';
-  if (before(4, 0)) args['x-queue-version'] = 2;
-  return args;
-}
-
-function cpuSeconds(): number {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1e6;
+  return { ...storageArguments('classic', brokerFeatures(version)) };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -11,6 +11,12 @@ export function nowSeconds(): number {
   return Number(process.hrtime.bigint()) / 1e9;
 }
 
+/** CPU seconds (user + system) this process has used so far. */
+export function cpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
 /**
  * The order contenders run in, round by round: the first round as listed, the next reversed,
  * and so on (A B, B A, A B …). Alternating — rather than all of A, then all of B — keeps a

@@ -5,7 +5,7 @@
  * its own loop (each job moved one hour ahead), and reports the same two intervals.
  */
 import type { QueueType } from '../../src/config/types';
-import { nowSeconds } from '../lib/stats';
+import { cpuSeconds, nowSeconds } from '../lib/stats';
 
 export interface RescheduleParams {
   /** Messages preloaded, and settled in the timed loop. */
@@ -98,12 +98,6 @@ export class LoopClock {
         : { settled: this.n, seconds: (end - first) * scale, cpuSeconds: (cpuAtEnd - this.cpuAtFirst) * scale };
     return { startupSeconds: first - this.startedAt, loopSeconds: (end - first) * scale, clientCpuSeconds: (cpuAtEnd - this.cpuAtFirst) * scale, warm };
   }
-}
-
-/** CPU seconds (user + system) this process has used so far. */
-export function cpuSeconds(): number {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1e6;
 }
 
 export interface PreparedContender {

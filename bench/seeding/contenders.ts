@@ -7,8 +7,7 @@ import { generated } from '../../src/seed/sources';
 import { names } from '../../src/naming/names';
 import { benchConfig, deleteNamespace, queueDepth, randomNamespace, waitForDepth } from '../lib/broker';
 import { owe } from '../lib/cleanup';
-import { nowSeconds } from '../lib/stats';
-import { cpuSeconds } from '../reschedule/contender';
+import { cpuSeconds, nowSeconds } from '../lib/stats';
 
 export interface SeedParams {
   readonly n: number;

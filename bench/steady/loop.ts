@@ -12,7 +12,7 @@ import { paddedBody } from '../lib/floor';
 import { variantConfig, type VariantConfig } from '../lib/orbit-settings';
 import { brokerWrittenBytes } from '../lib/broker-stats';
 import { atMost, failOnStall } from '../lib/stall';
-import { nowSeconds } from '../lib/stats';
+import { cpuSeconds, nowSeconds } from '../lib/stats';
 import { firstDelayOf, intervalOf, steadyId, WORKLOADS, type SteadyKind } from './workload';
 
 export const LANE = 'steady';
@@ -111,11 +111,6 @@ function seedWindow(bundleMax: number, concurrency: number): number {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function cpuSeconds(): number {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1e6;
-}
 
 /** The orbit config of a steady run: its workload's lane and unit, then `--orbit-set`, then the tolerance. */
 export function steadyConfig(job: Pick<SteadyJob, 'namespace' | 'amqpUrl' | 'variant' | 'queueType' | 'concurrency' | 'extra' | 'tolerance'>): VariantConfig {
