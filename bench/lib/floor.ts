@@ -35,7 +35,11 @@ export interface FloorJob {
    * The raw ladder instead of the plain loop: the design's ceiling, without orbit's client
    * (`LADDER_BASELINE` below). `intervalMs(id)` is fixed per run: the steady workload's.
    */
-  readonly ladder?: { readonly rungsSeconds: number };
+  readonly ladder?: {
+    readonly rungsSeconds: number;
+    /** The raw hold instead (`HOLD_BASELINE`): each rung also consumed, this prefetch per consumer. */
+    readonly holdPrefetch?: number;
+  };
 }
 
 /**
@@ -49,6 +53,17 @@ export interface FloorJob {
  * broker, with nothing of orbit's client around it.
  */
 export const LADDER_BASELINE = 'raw ladder';
+
+/**
+ * The raw hold: the raw ladder whose rungs are consumed too. A consumer on each rung (its
+ * own prefetch, on a second channel) holds each message it is given until the due time in
+ * its headers, then runs it as the ladder does (publish to the rung of its interval, ack on
+ * the confirm). A message the rung consumers have no room for expires into the queue as on
+ * the ladder. So a run the rungs hand out costs one queue pass, and one delivered to a
+ * waiting consumer is never read back from the queue's store: the ceiling of a daemon that
+ * consumes its short rungs (docs/BENCHMARKS.md, session 30).
+ */
+export const HOLD_BASELINE = 'raw hold';
 
 /**
  * The floor's run per mode: resident messages, warm-up and counted window. One plan for the
@@ -70,6 +85,8 @@ export interface FloorResult {
   readonly queueArguments: Readonly<Record<string, unknown>>;
   /** Messages in the consumed queue at the window's end: > 0, the loop was capacity-bound. */
   readonly depthAtEnd: number;
+  /** The raw hold: the share of the window's runs taken from a rung (one queue pass), not from the queue. */
+  readonly fromRungsShare?: number;
 }
 
 /** A JSON body of exactly `bytes` bytes (at least ~40) for message `i`: the user's messages are < 100 bytes. */
@@ -94,6 +111,8 @@ export async function measureFloor(job: FloorJob, progress: (line: string) => vo
   const rungs = job.ladder ? Array.from({ length: job.ladder.rungsSeconds }, (_, i) => `${namespace}.wait:${i + 1}s`) : [];
   let consumeConn: amqplib.ChannelModel | undefined;
   let publishConn: amqplib.ChannelModel | undefined;
+  /** Set when the run ends: confirms still arriving then settle nothing (their channel is closing). */
+  let stopping = false;
   const closeAll = owe(async () => {
     await consumeConn?.close().catch(() => undefined);
     await publishConn?.close().catch(() => undefined);
@@ -129,33 +148,51 @@ export async function measureFloor(job: FloorJob, progress: (line: string) => vo
     await waitForDepth(job.amqpUrl, queue, job.n, 60_000);
 
     let settled = 0;
-    const onDelivery = (msg: amqplib.ConsumeMessage | null): void => {
-      if (msg === null) {
-        failure ??= new Error('floor consumer cancelled by the broker');
-        return;
-      }
+    let fromRungs = 0;
+    const run = (ch: amqplib.Channel, msg: amqplib.ConsumeMessage, fromRung: boolean): void => {
       const settle = (err: unknown): void => {
+        if (stopping) return;
         if (err) {
           failure ??= err instanceof Error ? err : new Error(`floor publish nacked: ${String(err)}`);
           return;
         }
-        consumeCh.ack(msg);
+        ch.ack(msg);
         settled++;
+        if (fromRung) fromRungs++;
       };
       if (!job.ladder) {
         publishCh.sendToQueue(queue, msg.content, { persistent: true }, settle);
         return;
       }
       const id = String(msg.properties.messageId);
-      const rung = rungs[Math.floor(unitHash(id) * rungs.length)]!;
-      publishCh.sendToQueue(rung, msg.content, { persistent: true, messageId: id, headers: stateHeaders(), CC: [LADDER_KEY] }, settle);
+      const index = Math.floor(unitHash(id) * rungs.length);
+      const headers = stateHeaders(Date.now() + (index + 1) * 1000);
+      publishCh.sendToQueue(rungs[index]!, msg.content, { persistent: true, messageId: id, headers, CC: [LADDER_KEY] }, settle);
+    };
+    const onDelivery = (msg: amqplib.ConsumeMessage | null): void => {
+      if (msg === null) failure ??= new Error('floor consumer cancelled by the broker');
+      else run(consumeCh, msg, false);
     };
     await consumeCh.prefetch(job.prefetch);
     const { consumerTag } = await consumeCh.consume(queue, onDelivery, { noAck: false });
+    if (job.ladder?.holdPrefetch !== undefined) {
+      // Held until due, then run; timers end with the run (the window ends long before a rung's TTL could).
+      const holdCh = await consumeConn.createChannel();
+      holdCh.on('error', (err: Error) => (failure ??= err));
+      await holdCh.prefetch(job.ladder.holdPrefetch);
+      const onHeld = (msg: amqplib.ConsumeMessage | null): void => {
+        if (msg === null) return;
+        const wait = Number((msg.properties.headers ?? {})['x-orbit-due']) - Date.now();
+        if (!(wait > 0)) run(holdCh, msg, true);
+        else setTimeout(() => !stopping && run(holdCh, msg, true), wait).unref();
+      };
+      for (const rung of rungs) await holdCh.consume(rung, onHeld, { noAck: false });
+    }
     progress(`looping: warm-up ${job.warmupMs / 1000} s, then ${job.windowMs / 1000} s counted`);
     await sleep(job.warmupMs);
     const t0 = nowSeconds();
     const c0 = settled;
+    const r0 = fromRungs;
     const cpu0 = cpuSeconds();
     await sleep(job.windowMs / 2);
     const t1 = nowSeconds();
@@ -163,11 +200,13 @@ export async function measureFloor(job: FloorJob, progress: (line: string) => vo
     await sleep(job.windowMs / 2);
     const t2 = nowSeconds();
     const c2 = settled;
+    const r2 = fromRungs;
     const cpu2 = cpuSeconds();
     const depthAtEnd = (await consumeCh.checkQueue(queue)).messageCount;
     if (failure) throw failure;
     if (c2 === c0) throw new Error('the floor loop made no progress during its window');
 
+    stopping = true;
     await consumeCh.cancel(consumerTag).catch(() => undefined);
     await sleep(200);
     await closeAll();
@@ -180,8 +219,10 @@ export async function measureFloor(job: FloorJob, progress: (line: string) => vo
       brokerVersion,
       queueArguments,
       depthAtEnd,
+      ...(job.ladder?.holdPrefetch === undefined ? {} : { fromRungsShare: (r2 - r0) / (c2 - c0) }),
     };
   } finally {
+    stopping = true;
     await closeAll();
     await deleteAll();
   }
@@ -191,8 +232,8 @@ export async function measureFloor(job: FloorJob, progress: (line: string) => vo
 const LADDER_KEY = 'to.floor';
 
 /** orbit's state headers on a message, as many and as large (`writeState`). */
-function stateHeaders(): Record<string, unknown> {
-  return { 'x-orbit-due': Date.now(), 'x-orbit-runs': 3, 'x-orbit-attempt': 0, 'x-orbit-lane': 'floor', 'x-orbit-gen': 1_764_806_400_000.125 };
+function stateHeaders(dueAt = Date.now()): Record<string, unknown> {
+  return { 'x-orbit-due': dueAt, 'x-orbit-runs': 3, 'x-orbit-attempt': 0, 'x-orbit-lane': 'floor', 'x-orbit-gen': 1_764_806_400_000.125 };
 }
 
 const SCRIPT = __filename;

@@ -3,7 +3,7 @@ import { parseDuration } from '../../src/config/durations';
 import { targetLine, type Benchmark, type BenchOptions, type BenchReport, type TargetResult } from '../lib/benchmark';
 import { randomNamespace } from '../lib/broker';
 import { assertBrokerHoldsLadders, type LadderRun } from '../lib/broker-handles';
-import { FLOOR_PLAN, LADDER_BASELINE, runFloor, withNamespaceCleanup, type FloorJob, type FloorResult } from '../lib/floor';
+import { FLOOR_PLAN, HOLD_BASELINE, LADDER_BASELINE, runFloor, withNamespaceCleanup, type FloorJob, type FloorResult } from '../lib/floor';
 import { runInChild } from '../lib/isolate';
 import { describeLoad, loadAverage } from '../lib/load';
 import { alternatingOrder, median, nowSeconds, round } from '../lib/stats';
@@ -36,11 +36,22 @@ const VARIANTS: readonly SteadyKind[] = ['unbundled', 'bundled'];
  * capacity-bound to be a ceiling; `depthAtEnd` shows it).
  */
 const RAW_LADDER_MIN_N = 40_000;
+/**
+ * The raw hold's resident messages, at least: its loop runs ~2 × the raw ladder's, and at
+ * 40,000 its queue emptied (the ids asked for 13,600 runs/s). Its rung consumers' prefetch:
+ * 200 each, 1,600 held over 8 rungs (session 30's prototype).
+ */
+const RAW_HOLD_MIN_N = 100_000;
+const RAW_HOLD_PREFETCH = 200;
+/** Its warm-up, at least: after 3 s a third of its runs still came through the queue, after 8 s a sixth. */
+const RAW_HOLD_MIN_WARMUP_MS = 8_000;
 
 interface Entry {
   readonly name: string;
   /** The raw ladder baseline (`LADDER_BASELINE`), not the floor. */
   readonly ladder?: boolean;
+  /** With `ladder`: the raw hold (`HOLD_BASELINE`) instead. */
+  readonly hold?: boolean;
   readonly variant?: SteadyKind;
   readonly queueType?: QueueType;
   readonly tolerance?: string;
@@ -91,7 +102,8 @@ export const steadyBenchmark: Benchmark = {
     const entries: Entry[] = [{ name: 'floor' }];
     // The design's ceiling beside the floor: the raw ladder, where the unbundled loop runs on one.
     const ladderN = Math.max(RAW_LADDER_MIN_N, nOf('unbundled'));
-    if (variants.includes('unbundled') && options.tolerances.some((t) => !/^0+(\.0*)?%?$/.test(t.trim()))) entries.push({ name: LADDER_BASELINE, ladder: true });
+    const holdN = Math.max(RAW_HOLD_MIN_N, nOf('unbundled'));
+    if (variants.includes('unbundled') && options.tolerances.some((t) => !/^0+(\.0*)?%?$/.test(t.trim()))) entries.push({ name: LADDER_BASELINE, ladder: true }, { name: HOLD_BASELINE, ladder: true, hold: true });
     const tombstoneCounts = options.tombstones.length > 0 ? options.tombstones : [0];
     for (const queueType of options.queueTypes)
       for (const tolerance of options.tolerances)
@@ -117,14 +129,15 @@ export const steadyBenchmark: Benchmark = {
             const job: FloorJob = {
               kind: 'floor',
               label,
-              namespace: randomNamespace(entry.ladder ? 'bench-ladder' : 'bench-floor'),
+              namespace: randomNamespace(entry.hold ? 'bench-hold' : entry.ladder ? 'bench-ladder' : 'bench-floor'),
               amqpUrl: options.amqpUrl,
-              n: entry.ladder ? ladderN : floorPlan.n,
+              n: entry.hold ? holdN : entry.ladder ? ladderN : floorPlan.n,
               prefetch: base,
               bodyBytes: BODY_BYTES,
-              warmupMs: entry.ladder ? plan.warmupMs : floorPlan.warmupMs,
+              // The raw hold starts with its whole N in the queue; its rungs take over from the first pass on.
+              warmupMs: entry.hold ? Math.max(RAW_HOLD_MIN_WARMUP_MS, plan.warmupMs) : entry.ladder ? plan.warmupMs : floorPlan.warmupMs,
               windowMs: floorPlan.windowMs,
-              ...(entry.ladder ? { ladder: { rungsSeconds: 8 } } : {}),
+              ...(entry.ladder ? { ladder: { rungsSeconds: 8, ...(entry.hold ? { holdPrefetch: RAW_HOLD_PREFETCH } : {}) } } : {}),
             };
             const floor = await runFloor(job, options.inProcess, options.progress);
             rows.push({ round: r + 1, entry, floor });
@@ -173,8 +186,12 @@ export const steadyBenchmark: Benchmark = {
       const mine = rows.filter((x) => x.round === r && x.floor && !x.entry.ladder).map((x) => x.floor!.msgsPerSec);
       return mine.length > 0 ? median(mine) : undefined;
     };
-    const ladderRates = rows.filter((x) => x.floor && x.entry.ladder).map((x) => x.floor!.msgsPerSec);
-    const ladderRate = ladderRates.length > 0 ? median(ladderRates) : undefined;
+    const baselineRate = (hold: boolean) => {
+      const rates = rows.filter((x) => x.floor && x.entry.ladder && !x.entry.hold === !hold).map((x) => x.floor!.msgsPerSec);
+      return rates.length > 0 ? median(rates) : undefined;
+    };
+    const ladderRate = baselineRate(false);
+    const holdRate = baselineRate(true);
     const summary = entries
       .filter((e) => e.variant)
       .map((e) => {
@@ -226,7 +243,8 @@ export const steadyBenchmark: Benchmark = {
         s.saturated ? '' : '; the lane emptied at times: demand-bound, raise --n',
         s.equilibrium ? '' : `; NOT in equilibrium after ${formatFixed(s.warmupSeconds!, 0)} s of warm-up (bundles in/out ${formatFixed(s.logicalPerDelivery!, 1)}/${formatFixed(s.logicalPerPublish!, 1)}, lane turned over ${formatFixed(s.turnover!, 1)}×): the lane still held seeded messages`,
       ].join('');
-      const ceiling = s.ladderRatio === undefined ? '' : `; ${formatFixed(s.ladderRatio, 2)}× the ${LADDER_BASELINE}, itself ${formatFixed(ladderRate! / floorRate!, 2)}× floor`;
+      const hold = holdRate === undefined ? '' : `, the ${HOLD_BASELINE} ${formatFixed(holdRate / floorRate!, 2)}× floor`;
+      const ceiling = s.ladderRatio === undefined ? '' : `; ${formatFixed(s.ladderRatio, 2)}× the ${LADDER_BASELINE}, itself ${formatFixed(ladderRate! / floorRate!, 2)}× floor${hold}`;
       return { what, target, measured: `${formatFixed(s.ratio, 2)}× (${formatInt(s.runsPerSec!)} vs ${formatInt(floorRate!)} msgs/s${ceiling}${note})`, met: s.ratio >= TARGETS[s.entry.variant!] };
     });
 
@@ -237,6 +255,7 @@ export const steadyBenchmark: Benchmark = {
       ...(entries.some((e) => e.ladder)
         ? [
             `${LADDER_BASELINE} (the design's ceiling, without orbit's client): raw amqplib, ${formatInt(ladderN)} resident messages of ${BODY_BYTES} bytes in one plain classic queue; each delivery published through the default exchange to one of 8 fixed-TTL rung queues (1–8 s, by the hash that gives the unbundled ids their intervals) with a CC key the deliver exchange (direct) binds back to the queue, carrying orbit's five state headers; acked on the confirm; the rung dead-letters it back when its TTL expires: one hop, two queue passes per run; ${plan.warmupMs / 1000} s warm-up, ${floorPlan.windowMs / 1000} s counted`,
+            `${HOLD_BASELINE} (a layout whose daemon consumes its short rungs): the ${LADDER_BASELINE} with ${formatInt(holdN)} resident messages and a consumer on each rung too (prefetch ${RAW_HOLD_PREFETCH} each), which holds each message until the due time in its headers and then runs it the same way; what the rung consumers have no room for expires into the queue as on the ladder. "delay hops" is the share of runs that came that way (two passes), the rest made one; ${Math.max(RAW_HOLD_MIN_WARMUP_MS, plan.warmupMs) / 1000} s warm-up`,
           ]
         : []),
       ...variants.map(
@@ -272,7 +291,9 @@ export const steadyBenchmark: Benchmark = {
           if (x.floor) {
             const f = x.floor;
             const fr = floorOfRound(x.round);
-            return [String(x.round), x.entry.name, formatInt(f.msgsPerSec), fr === undefined ? dash : formatFixed(f.msgsPerSec / fr, 2), `${formatInt(f.halves[0])} / ${formatInt(f.halves[1])}`, formatInt(f.msgsPerSec), formatInt(f.msgsPerSec), '1.0 / 1.0', x.entry.ladder ? '1' : '0', formatInt(f.msgsPerSec * (x.entry.ladder ? 2 : 1)), `${formatInt(f.depthAtEnd)} (end)`, formatFixed(f.cpuMicrosPerMsg, 0), dash, dash, dash];
+            // Delay hops per run: the ladder's one; the hold's share of runs that expired into the queue.
+            const hops = f.fromRungsShare !== undefined ? 1 - f.fromRungsShare : x.entry.ladder ? 1 : 0;
+            return [String(x.round), x.entry.name, formatInt(f.msgsPerSec), fr === undefined ? dash : formatFixed(f.msgsPerSec / fr, 2), `${formatInt(f.halves[0])} / ${formatInt(f.halves[1])}`, formatInt(f.msgsPerSec), formatInt(f.msgsPerSec), '1.0 / 1.0', formatFixed(hops, hops % 1 === 0 ? 0 : 2), formatInt(f.msgsPerSec * (1 + hops)), `${formatInt(f.depthAtEnd)} (end)`, formatFixed(f.cpuMicrosPerMsg, 0), dash, dash, dash];
           }
           const s = x.steady!;
           const fr = floorOfRound(x.round);
@@ -296,7 +317,7 @@ export const steadyBenchmark: Benchmark = {
         }),
       ),
       '',
-      `median over ${rounds} round(s); floor ${floorRate === undefined ? 'not measured' : `${formatInt(floorRate)} msgs/s`}${ladderRate === undefined ? '' : `; ${LADDER_BASELINE} ${formatInt(ladderRate)} msgs/s${floorRate === undefined ? '' : ` (${formatFixed(ladderRate / floorRate, 2)} × floor)`}`}:`,
+      `median over ${rounds} round(s); floor ${floorRate === undefined ? 'not measured' : `${formatInt(floorRate)} msgs/s`}${[ladderRate === undefined ? '' : `; ${LADDER_BASELINE} ${formatInt(ladderRate)} msgs/s${floorRate === undefined ? '' : ` (${formatFixed(ladderRate / floorRate, 2)} × floor)`}`, holdRate === undefined ? '' : `; ${HOLD_BASELINE} ${formatInt(holdRate)} msgs/s${floorRate === undefined ? '' : ` (${formatFixed(holdRate / floorRate, 2)} × floor)`}`].join('')}:`,
       renderTable(
         [
           { header: 'variant' },
@@ -355,7 +376,8 @@ export const steadyBenchmark: Benchmark = {
         load: { start: loadStart, end: loadEnd },
         floor: floorRate === undefined ? undefined : round(floorRate, 1),
         rawLadder: ladderRate === undefined ? undefined : round(ladderRate, 1),
-        rounds: rows.map((x) => ({ round: x.round, run: x.entry.name, variant: x.entry.variant ?? (x.entry.ladder ? 'raw-ladder' : 'floor'), queueType: x.entry.queueType, tolerance: x.entry.tolerance, floor: x.floor, steady: x.steady, error: x.error })),
+        rawHold: holdRate === undefined ? undefined : round(holdRate, 1),
+        rounds: rows.map((x) => ({ round: x.round, run: x.entry.name, variant: x.entry.variant ?? (x.entry.hold ? 'raw-hold' : x.entry.ladder ? 'raw-ladder' : 'floor'), queueType: x.entry.queueType, tolerance: x.entry.tolerance, floor: x.floor, steady: x.steady, error: x.error })),
         summary: summary.map((s) => ({ ...s, entry: undefined, run: s.entry.name, variant: s.entry.variant, queueType: s.entry.queueType, tolerance: s.entry.tolerance })),
         targets,
       },
