@@ -59,9 +59,8 @@ export const LADDER_BASELINE = 'raw ladder';
  * own prefetch, on a second channel) holds each message it is given until the due time in
  * its headers, then runs it as the ladder does (publish to the rung of its interval, ack on
  * the confirm). A message the rung consumers have no room for expires into the queue as on
- * the ladder. So a run the rungs hand out costs one queue pass, and one delivered to a
- * waiting consumer is never read back from the queue's store: the ceiling of a daemon that
- * consumes its short rungs (docs/BENCHMARKS.md, session 30).
+ * the ladder. So a run the rungs hand out costs one queue pass: the ceiling of a daemon
+ * that consumes its short rungs (docs/BENCHMARKS.md, session 30).
  */
 export const HOLD_BASELINE = 'raw hold';
 
