@@ -28,6 +28,7 @@ import { names } from './naming/names';
 import type { Handler } from './worker/handler-types';
 import { LaneWorker } from './worker/lane-worker';
 import { WorkAhead } from './worker/work-ahead';
+import { RungHolder } from './worker/rung-holder';
 import { ConsumerWatch } from './worker/consumer-watch';
 import { createHttpHandler, type HttpHandler } from './worker/http-handler';
 import { loadHandler } from './worker/load-handler';
@@ -93,6 +94,8 @@ export class Daemon {
   private follower: TombstoneFollower | undefined;
   private sampler: QueueSampler | undefined;
   private workAhead: WorkAhead | undefined;
+  /** Consumes the short rungs when `delay.hold` is set (`worker/rung-holder.ts`). */
+  private rungHolder: RungHolder | undefined;
   private consumerWatch: ConsumerWatch | undefined;
   private rungs: RungDeclarer | undefined;
   private discovery: NodeJS.Timeout | undefined;
@@ -192,6 +195,7 @@ export class Daemon {
       ['fit ladder to broker', async () => this.ladderFitted],
       ['start lanes', () => this.startLanes(handlers, timeout)],
       ['start work-ahead', async () => this.startWorkAhead()],
+      ['start rung holder', async () => this.startRungHolder()],
       ['start consumer watch', async () => this.startConsumerWatch()],
       ['start rung discovery', async () => this.rungs && this.discoverRungs(this.rungs)],
       ['check stranded lanes', () => this.checkStrandedLanes(Math.min(timeout, STRANDED_CHECK_MS))],
@@ -288,6 +292,7 @@ export class Daemon {
           logger: this.log,
           observer: this.observer,
           tombstones: this.tombstones,
+          holding: this.holds(),
           setup: async (_ch, model) => {
             await this.asserter.assert(model, (t) => laneTopology(t, lane.name));
             // After a reconnect: the cancels made meanwhile are read before the lane consumes again.
@@ -309,6 +314,25 @@ export class Daemon {
       probeTimeoutMs: this.config.amqp.publishTimeoutMs,
     });
     this.consumerWatch.start();
+  }
+
+  /** Whether this daemon holds its short rungs: `delay.hold` set, on the ladder. */
+  private holds(): boolean {
+    return this.config.delay.holdMs > 0 && this.rungs !== undefined;
+  }
+
+  private startRungHolder(): void {
+    if (!this.holds()) return;
+    this.rungHolder = new RungHolder({
+      connection: this.consumeConnection!,
+      workers: this.workers,
+      rungs: this.rungs!,
+      horizonMs: this.config.delay.holdMs,
+      forward: (msg) => this.publisher!.forward(msg),
+      logger: this.log,
+      observer: this.observer,
+    });
+    this.rungHolder.start();
   }
 
   private startWorkAhead(): void {
@@ -530,6 +554,8 @@ export class Daemon {
     const bounded = true;
     const steps: ReadonlyArray<readonly [string, () => Promise<unknown>, boolean?]> = [
       ['stop work-ahead', async () => this.workAhead?.stopTaking()],
+      // Before the lanes stop: what it holds is sent on for the rest of its delay, on time.
+      ['stop rung holder', async () => this.rungHolder?.stopTaking(Math.max(ANSWER_MIN_MS, left(drainBy)))],
       ['stop consumer watch', async () => this.consumerWatch?.stop()],
       ['stop rung discovery', async () => clearInterval(this.discovery)],
       ['stop consuming', () => Promise.all(this.workers.map((w) => w.stopConsuming(Math.min(CHANNEL_CLOSE_TIMEOUT_MS, Math.max(ANSWER_MIN_MS, left(drainBy))))))],
@@ -546,6 +572,7 @@ export class Daemon {
       ['stop queue sampling', async () => this.sampler?.stop(), bounded],
       ['stop broker memory watch', async () => this.memoryWatch?.stop(), bounded],
       ['close work-ahead channel', async () => this.workAhead?.close(), bounded],
+      ['close rung holder channel', async () => this.rungHolder?.close(), bounded],
       ['close lane channels', () => Promise.all(this.workers.map((w) => w.close())), bounded],
       ['close tombstone follower', async () => this.follower?.close(), bounded],
       // A connection close bounds itself (at least ANSWER_MIN_MS, then its socket is cut).

@@ -80,8 +80,12 @@ export interface AmqpSnapshot {
   readonly deadLetterings: number;
 }
 
-/** The counters now, for the deliveries of `queue` (or every queue when undefined). */
-export function snapshotCounts(queue?: string): AmqpSnapshot {
-  const pick = (m: Map<string, number>) => (queue === undefined ? [...m.values()].reduce((a, b) => a + b, 0) : (m.get(queue) ?? 0));
+/** The counters now, for the deliveries of the queues `of` picks (every queue when undefined). */
+export function snapshotCounts(of?: (queue: string) => boolean): AmqpSnapshot {
+  const pick = (m: Map<string, number>) => {
+    let total = 0;
+    for (const [queue, n] of m) if (of === undefined || of(queue)) total += n;
+    return total;
+  };
   return { published: counts.published, deliveries: pick(counts.deliveries), deadLetterings: pick(counts.deadLetterings) };
 }

@@ -51,7 +51,7 @@ export interface SteadyResult {
   /** The same for the first and second half of the window. */
   readonly halves: readonly [number, number];
   readonly windowSeconds: number;
-  /** AMQP deliveries from the lane queue per second (bundles count once). */
+  /** AMQP deliveries from the lane queue, and from the rungs `delay.hold` holds, per second (bundles count once). */
   readonly deliveriesPerSec: number;
   /** AMQP messages this process published per second (replacements, bundles count once). */
   readonly publishesPerSec: number;
@@ -63,7 +63,7 @@ export interface SteadyResult {
   /** TTL expiries (dead-letterings) per lane delivery, from the broker's `x-death` counts: delay hops. */
   readonly delayHopsPerDelivery: number;
   /**
-   * Queue passes per second: each delivery passed its delay hops, then the lane queue. The
+   * Queue passes per second: each delivery passed its delay hops, then the queue it came from. The
    * broker's own per-message work, in AMQP messages (a bundle counts once).
    */
   readonly queuePassesPerSec: number;
@@ -140,6 +140,10 @@ export async function runSteady(job: SteadyJob, progress: (line: string) => void
   const namespace = job.namespace;
   const { config, tolerance: toleranceKey } = steadyConfig(job);
   const laneQueue = names(namespace).lane(LANE);
+  // Where the daemon's runs come from: its lane, and the rungs it holds (`delay.hold`), whose
+  // deliveries never passed a dead-lettering (one queue pass each, no hop).
+  const rungTtlOf = names(namespace).rungTtlOf;
+  const runSource = (queue: string): boolean => queue === laneQueue || rungTtlOf(queue) !== undefined;
   // Everything under the namespace, also queues declared on demand (rabbitmqctl lists them).
   const cleanup = owe(() => deleteNamespace(job.amqpUrl, namespace, { queues: [laneQueue] }));
   let daemon: Daemon | undefined;
@@ -221,7 +225,7 @@ export async function runSteady(job: SteadyJob, progress: (line: string) => void
     // An unbundled delivery is one logical message (the daemon reports decoding for bundled lanes only).
     const bundled = workload.bundleMax > 1;
     const mark = (): Mark => {
-      const lane = snapshotCounts(laneQueue);
+      const lane = snapshotCounts(runSource);
       return { t: nowSeconds(), settled, decoded: bundled ? decoded : lane.deliveries, cpu: cpuSeconds(), lane, all: snapshotCounts() };
     };
     let stalledTicks = 0;

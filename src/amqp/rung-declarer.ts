@@ -58,6 +58,8 @@ export class RungDeclarer {
   private readonly drifted = new Set<string>();
   /** Rungs whose last declare the broker has not answered yet. */
   private readonly unanswered = new Set<string>();
+  /** Told of each rung as it becomes known (`onNewRung`). */
+  private readonly listeners: Array<() => void> = [];
 
   constructor(
     private readonly connection: AmqpConnectionManager,
@@ -98,7 +100,21 @@ export class RungDeclarer {
   seen(queue: string): void {
     if (this.known.has(queue)) return;
     const ttl = this.names.rungTtlOf(queue);
-    if (ttl !== undefined) this.known.set(queue, ttl);
+    if (ttl !== undefined) this.learn(queue, ttl);
+  }
+
+  /**
+   * Calls `listener` whenever a rung becomes known: the rung holder consumes it at once, before
+   * the message that made it known can expire out of it.
+   */
+  onNewRung(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  private learn(queue: string, ttlMs: number): void {
+    const isNew = !this.known.has(queue);
+    this.known.set(queue, ttlMs);
+    if (isNew) for (const listener of this.listeners) listener();
   }
 
   /** `queue` was found missing (deleted once unused): no longer known, declared before the next publish. */
@@ -120,7 +136,7 @@ export class RungDeclarer {
     for (const c of candidates) {
       if (!counts.get(c.queue)) continue;
       found++;
-      this.known.set(c.queue, c.ttlMs);
+      this.learn(c.queue, c.ttlMs);
     }
     return found;
   }
@@ -154,7 +170,7 @@ export class RungDeclarer {
         const sent = performance.now();
         if (await this.assertRung(rung.queue, rung.ttlMs)) settle = true;
         declared.push([rung.queue, sent]);
-        this.known.set(rung.queue, rung.ttlMs);
+        this.learn(rung.queue, rung.ttlMs);
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker));
@@ -174,7 +190,7 @@ export class RungDeclarer {
     const quorum = await this.assertRung(queue, ttlMs);
     if (mayBeNew && quorum) await settleNewQuorumQueues(this.settleMs);
     this.declared.set(queue, sent);
-    this.known.set(queue, ttlMs);
+    this.learn(queue, ttlMs);
   }
 
   /**

@@ -168,6 +168,15 @@ export interface DelayConfig {
    * @defaultValue 'quorum'
    */
   readonly queueType: QueueType;
+  /**
+   * On the ladder: the daemon consumes the rungs whose TTL is at most this, holds each message
+   * until it is due and runs it from there (`worker/rung-holder.ts`). A run then costs the
+   * broker one queue pass instead of two (the rung, then the lane) and no dead-lettering
+   * (docs/BENCHMARKS.md, "Consuming the short rungs"). At most `MAX_HOLD_MS`: a held message
+   * is an unacked delivery, and RabbitMQ closes a channel holding one longer than its
+   * `consumer_timeout` (30 min by default). 0: off. @defaultValue 0
+   */
+  readonly holdMs: number;
 }
 
 /** Cancel and replace (README, "Cancel and replace"). */

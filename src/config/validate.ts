@@ -108,6 +108,12 @@ const NAME = /^[A-Za-z0-9_-]{1,100}$/;
 const AMQP_SCHEME = /^amqps?:\/\//i;
 const HTTP_SCHEME = /^https?:\/\//i;
 const MAX_DELAY_LEVELS = 40;
+/**
+ * The longest `delay.hold`: a held message is an unacked delivery for up to its rung's TTL,
+ * and RabbitMQ closes a channel holding one longer than `consumer_timeout` (30 min by
+ * default, set per queue only from 3.11.15). A third of it leaves room for a broker set lower.
+ */
+export const MAX_HOLD_MS = 600_000;
 const MAX_PRIORITY = 255;
 const MAX_PARTITIONS = 64;
 /** The shortest `cancel.retention`: below a minute a cancel could be gone before a delivery already on its way reads it. */
@@ -548,6 +554,13 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
   const unitMs = problems.duration(raw.delay.unit, 'delay.unit');
   if (unitMs === 0) problems.add('delay.unit', 'delay.unit must be ≥ 1ms (got 0ms)');
   const tolerance = resolveTolerance(raw.delay.tolerance, problems);
+  const holdMs = problems.duration(raw.delay.hold, 'delay.hold');
+  if (holdMs !== null && holdMs > MAX_HOLD_MS) {
+    problems.add('delay.hold', `delay.hold must be at most ${formatDuration(MAX_HOLD_MS)} (got ${formatDuration(holdMs)}): a held message is an unacked delivery, and RabbitMQ closes a channel that holds one longer than its consumer_timeout (30m by default)`);
+  }
+  if (holdMs !== null && holdMs > 0 && tolerance === 0) {
+    problems.add('delay.hold', 'delay.hold needs the delay ladder, but delay.tolerance is 0 (a binary delay level is not in due order, so its messages cannot be held until due): set delay.tolerance above 0, or delay.hold to 0');
+  }
   const levels = raw.delay.levels ?? (unitMs !== null && unitMs > 0 ? defaultLevels(unitMs, tolerance ?? 0) : DEFAULT_DELAY_LEVELS);
   if (raw.delay.levels === null && levels < 1 && unitMs !== null) {
     problems.add('delay.unit', `delay.unit ${formatDuration(unitMs)} is longer than RabbitMQ's longest queue TTL (${RABBITMQ_MAX_TTL_MS} ms, 10 years)`);
@@ -577,6 +590,12 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
   const globalRetry = resolveGlobalRetry(raw.retry, problems);
 
   const lanes = raw.lanes.map((lane, i) => resolveLane(lane, i, globalRetry, tolerance, io, problems));
+  // A bundled lane fills its bundles within its own prefetch (LADDER_HELD_MESSAGES); the
+  // holder's 50 per rung starve it: 3–7 × the floor held, 11 × not (docs/BENCHMARKS.md).
+  const bundledLanes = lanes.filter((l) => l.bundle.max > 1).map((l) => l.name);
+  if (holdMs !== null && holdMs > 0 && bundledLanes.length > 0) {
+    problems.add('delay.hold', `delay.hold is for unbundled lanes, but ${bundledLanes.map((n) => JSON.stringify(n)).join(', ')} ${bundledLanes.length === 1 ? 'is' : 'are'} bundled: set their bundle.max to 1, or delay.hold to 0 (held bundles fill worse than bundles in their lane)`);
+  }
   const firstByName = new Map<string, number>();
   raw.lanes.forEach((lane, i) => {
     const first = firstByName.get(lane.name);
@@ -614,7 +633,7 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
       management: { url: managementUrl, check: raw.amqp.management.check },
     },
     namespace: raw.namespace,
-    delay: { unitMs: unitMs ?? 0, levels, tolerance: tolerance ?? 0, queueType: raw.delay.queueType },
+    delay: { unitMs: unitMs ?? 0, levels, tolerance: tolerance ?? 0, queueType: raw.delay.queueType, holdMs: holdMs ?? 0 },
     lanes,
     retry: toRetryConfig(globalRetry),
     shutdown: { timeoutMs: shutdownMs ?? 0 },

@@ -37,6 +37,7 @@ export function configView(cfg: ResolvedConfig): unknown {
       levels: cfg.delay.levels,
       tolerance: tolerance(cfg.delay.tolerance),
       queueType: cfg.delay.queueType,
+      hold: duration(cfg.delay.holdMs),
     },
     retry: retry(cfg.retry),
     lanes: cfg.lanes.map(lane),

@@ -1,4 +1,5 @@
 import { BadBodyError } from '../errors';
+import { headersOf } from './headers';
 
 /**
  * The bundle format (DESIGN.md, "Bundles"): many logical messages that share lane,
@@ -167,4 +168,13 @@ export function allowanceOf(header: unknown, count: number, i: number): number |
   if (!Buffer.isBuffer(header) || header.length !== 4 * count) return undefined;
   const ms = header.readUInt32BE(4 * i);
   return ms > 0 ? ms : undefined;
+}
+
+/**
+ * Logical messages in a delivery: a bundle's count (its first 5 bytes, the format's version
+ * and count), else 1. Read, not decoded: the lane decodes it when it runs.
+ */
+export function logicalCount(msg: { readonly content: Buffer; readonly properties: { readonly headers?: unknown } }): number {
+  if (bundleVersion(headersOf(msg)[BUNDLE_HEADER]) === undefined || msg.content.length < 5) return 1;
+  return Math.max(1, msg.content.readUInt32BE(1));
 }

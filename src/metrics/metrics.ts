@@ -151,6 +151,12 @@ export class Metrics {
     registers: [this.registry],
     collect: () => this.takenEarlyCounts.collectInto(this.workAhead),
   });
+  readonly held: Counter<'lane'> = new Counter({
+    name: 'orbit_held_total',
+    help: 'Messages the rung holder (delay.hold) held until due and ran from their rung, without a pass through the lane queue (each message of a bundle counts).',
+    labelNames: ['lane'],
+    registers: [this.registry],
+  });
   readonly workAheadActive = new Gauge({
     name: 'orbit_work_ahead_active',
     help: '1 while this lane is working ahead: running messages early, taken from the delay queues while idle.',
@@ -345,6 +351,7 @@ export class Metrics {
       messageReleased: (lane) => of(lane).inFlight--,
       messageCancelled: (lane) => this.cancelled.inc({ lane }),
       takenEarly: (lane, messages) => of(lane).takenEarly.inc(messages),
+      heldRun: (lane, messages) => this.held.inc({ lane }, messages),
       workingAhead: (lane, active) => this.workAheadActive.set({ lane }, active ? 1 : 0),
       consumerRestarted: (lane) => this.consumerRestarts.inc({ lane }),
     };

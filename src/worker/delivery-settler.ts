@@ -42,6 +42,8 @@ export interface Delivery {
   readonly source: DeliverySource;
   /** Taken early by work-ahead: that channel also nacks (not every delivery goes through a batcher), so it is acked singly. */
   readonly early: boolean;
+  /** Held until due by the rung holder: that channel holds deliveries not yet run, so it is acked singly too. */
+  readonly held?: boolean;
 }
 
 /** What a `DeliverySettler` works with. */
@@ -183,7 +185,7 @@ export class DeliverySettler {
   /** Acks a delivery whose messages are all settled, on the channel that delivered it, while that channel lives. */
   ack(delivery: Delivery): void {
     if (!delivery.source.isCurrent(delivery.channel)) return;
-    if (delivery.early) delivery.channel.ack(delivery.raw);
+    if (delivery.early || delivery.held) delivery.channel.ack(delivery.raw);
     else this.batcherFor(delivery.channel).ack(delivery.raw);
   }
 

@@ -34,6 +34,13 @@ export interface LaneWorkerOptions {
   readonly tombstones?: Pick<Tombstones, 'cancels'>;
   /** Runs on every new consume channel before consuming (topology, on `model`'s channels). */
   readonly setup?: (channel: Channel, model: ChannelModel) => Promise<void>;
+  /**
+   * The rung holder hands this lane messages (`runHeld`): they queue for handler slots with
+   * the lane's own deliveries, so the lane has slots even unbundled (the prefetch alone would
+   * not bound what runs, and a held message would wait for a free slot the lane's consumer
+   * always takes first).
+   */
+  readonly holding?: boolean;
 }
 
 /**
@@ -127,12 +134,12 @@ export class LaneWorker {
         this.o.observer?.messageReleased?.(this.o.lane.name);
       }
     },
-    deliveryEnded: (delivery) => this.release(delivery.early),
+    deliveryEnded: (delivery) => this.release(delivery),
   };
 
   constructor(private readonly o: LaneWorkerOptions) {
     this.log = o.logger.child({ lane: o.lane.name });
-    this.slots = o.lane.bundle.max > 1 || o.queues.length > 1 ? new SlotQueue(o.lane.concurrency, (settling, index) => this.start(settling, index, true)) : undefined;
+    this.slots = o.lane.bundle.max > 1 || o.queues.length > 1 || o.holding ? new SlotQueue(o.lane.concurrency, (settling, index) => this.start(settling, index, true)) : undefined;
     this.prefetch = lanePrefetch(o.lane, o.delay.tolerance);
     this.load = new LaneCapacity(o.lane.concurrency);
     this.settler = new DeliverySettler({ lane: o.lane.name, publisher: o.publisher, logger: this.log, observer: o.observer });
@@ -212,7 +219,15 @@ export class LaneWorker {
    * channel it was fetched on, and only while `source` still holds that channel.
    */
   runEarly(raw: AmqpMessage, ch: Channel, source: ManagedChannel<Channel>): void {
-    this.take(raw, ch, source, true);
+    this.take({ raw, channel: ch, source, early: true });
+  }
+
+  /**
+   * Runs a message the rung holder held until due (`worker/rung-holder.ts`) like any
+   * delivery, in the lane's slots, acking it on the holder's channel while `source` holds it.
+   */
+  runHeld(raw: AmqpMessage, ch: Channel, source: ManagedChannel<Channel>): void {
+    this.take({ raw, channel: ch, source, early: false, held: true });
   }
 
   /** Resolves once the first channel is consuming; rejects on a setup error or after `timeoutMs`. */
@@ -310,7 +325,7 @@ export class LaneWorker {
           const from = this.o.rungs && raw.properties.headers?.['x-first-death-queue'];
           if (typeof from === 'string') this.o.rungs!.seen(from);
           this.settler.received(raw, ch);
-          this.take(raw, ch, this.channel, false);
+          this.take({ raw, channel: ch, source: this.channel, early: false });
         }
         // null: the broker cancelled the consumer (queue deleted); a fresh channel re-declares and resumes.
         else void ch.close().catch(() => undefined);
@@ -321,16 +336,16 @@ export class LaneWorker {
     this.emptySince = Date.now();
   }
 
-  private take(raw: AmqpMessage, ch: Channel, source: ManagedChannel<Channel>, early: boolean): void {
+  private take(delivery: Delivery): void {
     this.deliveries++;
-    const delivery: Delivery = { raw, channel: ch, source, early };
+    const { raw, early } = delivery;
     let messages: IncomingMessage[];
     try {
       messages = decodeDelivery(raw, this.o.lane, Date.now(), early);
     } catch (err) {
       // Never expected (a delivery that does not decode is one BAD_BODY message); left unacked.
       this.logUnexpected(err);
-      this.release(early);
+      this.release(delivery);
       return;
     }
     this.load.hold(messages.length, early);
@@ -364,9 +379,10 @@ export class LaneWorker {
     if (this.running === 0 && this.deliveries >= this.prefetch && this.o.publisher.lingering > 0) this.o.publisher.flush();
   }
 
-  private release(early: boolean): void {
+  private release(delivery: Pick<Delivery, 'early' | 'held'>): void {
     this.deliveries--;
-    if (!early && --this.consumed === 0) this.emptySince = Date.now();
+    // Only the lane's own deliveries count against its consumers' prefetch.
+    if (!delivery.early && !delivery.held && --this.consumed === 0) this.emptySince = Date.now();
     if (this.deliveries === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 

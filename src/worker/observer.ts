@@ -26,6 +26,8 @@ export interface WorkerObserver {
   messageCancelled?(lane: string): void;
   /** Work-ahead took `messages` logical messages (a bundle counts each of its own) early, to run in `lane`. */
   takenEarly?(lane: string, messages: number): void;
+  /** The rung holder handed `lane` a delivery of `messages` logical messages it held until due (`RungHolder`). */
+  heldRun?(lane: string, messages: number): void;
   /** `lane` started (true) or stopped (false) working ahead: see `WorkAhead`, "Episodes". */
   workingAhead?(lane: string, active: boolean): void;
   /** The broker delivered nothing to `lane` while its queue held ready messages: its consumer was restarted (`ConsumerWatch`). */
@@ -47,6 +49,7 @@ export function combineObservers(...observers: ReadonlyArray<WorkerObserver | un
     messageReleased: (...a) => list.forEach((o) => o.messageReleased?.(...a)),
     messageCancelled: (...a) => list.forEach((o) => o.messageCancelled?.(...a)),
     takenEarly: (...a) => list.forEach((o) => o.takenEarly?.(...a)),
+    heldRun: (...a) => list.forEach((o) => o.heldRun?.(...a)),
     workingAhead: (...a) => list.forEach((o) => o.workingAhead?.(...a)),
     consumerRestarted: (...a) => list.forEach((o) => o.consumerRestarted?.(...a)),
   };

@@ -8,7 +8,7 @@ import { formatDuration } from '../config/durations';
 import { destinationOf } from '../delay/routing';
 import { errnoCode, errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
-import { BUNDLE_HEADER, bundleVersion } from '../message/bundle';
+import { logicalCount } from '../message/bundle';
 import { headersOf, readState } from '../message/headers';
 import { laneOfDestination } from '../naming/partition';
 import type { Names } from '../naming/names';
@@ -337,13 +337,4 @@ function quietMs(idleMs: number): number {
 function shown(ms: number): string {
   const step = ms < 1000 ? 1 : ms < 60_000 ? 100 : 1000;
   return formatDuration(Math.round(ms / step) * step);
-}
-
-/**
- * Logical messages in a fetched message: a bundle's count (its first 5 bytes, the format's
- * version and count), else 1. Read here, not decoded: the lane decodes it when it runs.
- */
-function logicalCount(msg: GetMessage): number {
-  if (bundleVersion(headersOf(msg)[BUNDLE_HEADER]) === undefined || msg.content.length < 5) return 1;
-  return Math.max(1, msg.content.readUInt32BE(1));
 }

@@ -8,7 +8,7 @@ import { laneConfig } from '../helpers/lane-config';
 function config(types: { delay?: QueueType; lane?: QueueType; dead?: QueueType } = {}): TopologyConfig {
   return {
     namespace: 'ns',
-    delay: { unitMs: 1000, levels: 20, tolerance: 0.02, queueType: types.delay ?? 'quorum' },
+    delay: { unitMs: 1000, levels: 20, tolerance: 0.02, queueType: types.delay ?? 'quorum', holdMs: 0 },
     lanes: [laneConfig({ name: 'fast', queueType: types.lane ?? 'classic', maxPriority: types.lane === 'quorum' ? 0 : 9 })],
     deadLetters: { queueType: types.dead ?? 'classic' },
   };

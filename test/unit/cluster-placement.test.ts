@@ -7,7 +7,7 @@ const NODES = ['rabbit@a', 'rabbit@b', 'rabbit@c'];
 function config(overrides: { dead?: 'classic' | 'quorum'; delay?: 'classic' | 'quorum'; lanes?: Array<['classic' | 'quorum', string]> } = {}): TopologyConfig {
   return {
     namespace: 'ns',
-    delay: { unitMs: 1000, levels: 20, tolerance: 0.02, queueType: overrides.delay ?? 'quorum' },
+    delay: { unitMs: 1000, levels: 20, tolerance: 0.02, queueType: overrides.delay ?? 'quorum', holdMs: 0 },
     lanes: (overrides.lanes ?? [['classic', 'fast']]).map(([queueType, name]) => laneConfig({ name, queueType, maxPriority: queueType === 'quorum' ? 0 : 9 })),
     deadLetters: { queueType: overrides.dead ?? 'classic' },
   };

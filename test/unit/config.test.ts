@@ -79,7 +79,7 @@ describe('loadConfig defaults', () => {
         management: { url: null, check: true },
       },
       namespace: 'orbit',
-      delay: { unitMs: 1000, levels: 28, tolerance: 0.02, queueType: 'quorum' },
+      delay: { unitMs: 1000, levels: 28, tolerance: 0.02, queueType: 'quorum', holdMs: 0 },
       lanes: [],
       retry: { maxAttempts: 5, backoff: { initialMs: 1000, factor: 2, maxMs: 3_600_000, jitter: 'full' } },
       shutdown: { timeoutMs: 30_000 },
@@ -175,7 +175,7 @@ describe('loadConfig sources and precedence', () => {
       env: { ORBIT_DELAY_UNIT: '250ms', ORBIT_DELAY_LEVELS: '12', ORBIT_SHUTDOWN_TIMEOUT: '1m30s', ORBIT_AMQP_HEARTBEAT: '30s' },
       overrides: { 'retry.backoff.factor': '1.5', 'retry.maxAttempts': '3', 'retry.backoff.jitter': 'none' },
     });
-    expect(cfg.delay).toEqual({ unitMs: 250, levels: 12, tolerance: 0.02, queueType: 'quorum' });
+    expect(cfg.delay).toEqual({ unitMs: 250, levels: 12, tolerance: 0.02, queueType: 'quorum', holdMs: 0 });
     expect(cfg.shutdown.timeoutMs).toBe(90_000);
     expect(cfg.amqp.heartbeatSeconds).toBe(30);
     expect(cfg.retry).toEqual({ maxAttempts: 3, backoff: { initialMs: 1000, factor: 1.5, maxMs: 3_600_000, jitter: 'none' } });
@@ -486,7 +486,7 @@ const raw: RawConfig = {
     management: { url: null, check: true },
   },
   namespace: 'ns',
-  delay: { unit: '1m', levels: 20, tolerance: 0, queueType: 'quorum' },
+  delay: { unit: '1m', levels: 20, tolerance: 0, queueType: 'quorum', hold: '0s' },
   retry: { maxAttempts: 2, backoff: { initial: '1s', factor: 2, max: '1h', jitter: 'none' } },
   lanes: [
     {

@@ -23,7 +23,7 @@ function lane(name: string, maxPriority: number, backoff: Partial<BackoffConfig>
 
 const fast = lane('fast', 9);
 const slow = lane('slow', 3);
-const delay: DelayConfig = { unitMs: 1000, levels: 10, tolerance: 0, queueType: 'classic' }; // max 1023 s
+const delay: DelayConfig = { unitMs: 1000, levels: 10, tolerance: 0, queueType: 'classic', holdMs: 0 }; // max 1023 s
 
 function ctx(overrides: Partial<DecisionContext> = {}): DecisionContext {
   return {

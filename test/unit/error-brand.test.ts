@@ -27,7 +27,7 @@ const lane: LaneConfig = laneConfig({
 });
 const ctx: DecisionContext = {
   lanes: new Map([['a', lane]]),
-  delay: { unitMs: 1000, levels: 10, tolerance: 0, queueType: 'classic' },
+  delay: { unitMs: 1000, levels: 10, tolerance: 0, queueType: 'classic', holdMs: 0 },
   now: 1_700_000_000_000,
 };
 const input: DecisionInput = { id: 'm1', lane, body: Buffer.from('{}'), priority: 0, runs: 0, attempt: 0, generation: 0, userHeaders: {} };

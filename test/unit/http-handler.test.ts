@@ -178,7 +178,7 @@ function decisionInput(overrides: Partial<DecisionInput> = {}): DecisionInput {
 
 function context(): DecisionContext {
   const lane = decisionInput().lane;
-  return { lanes: new Map([[lane.name, lane]]), delay: { unitMs: 1000, levels: 20, tolerance: 0, queueType: 'classic' }, now: 1_000_000 };
+  return { lanes: new Map([[lane.name, lane]]), delay: { unitMs: 1000, levels: 20, tolerance: 0, queueType: 'classic', holdMs: 0 }, now: 1_000_000 };
 }
 
 describe('outcomeFor errors through decideOutcome', () => {

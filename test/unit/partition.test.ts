@@ -35,7 +35,7 @@ describe('partitions', () => {
     const n = names('ns');
     const lane = laneConfig({ name: 'p', partitions: 3 });
     expect(laneQueues(lane, n)).toEqual(['ns.lane.p.0', 'ns.lane.p.1', 'ns.lane.p.2']);
-    const t = buildTopology({ namespace: 'ns', delay: { unitMs: 1000, levels: 4, tolerance: 0, queueType: 'classic' }, lanes: [lane], deadLetters: { queueType: 'classic' } });
+    const t = buildTopology({ namespace: 'ns', delay: { unitMs: 1000, levels: 4, tolerance: 0, queueType: 'classic', holdMs: 0 }, lanes: [lane], deadLetters: { queueType: 'classic' } });
     expect(t.queues.filter((q) => q.role === 'lane').map((q) => q.name)).toEqual(['ns.lane.p.0', 'ns.lane.p.1', 'ns.lane.p.2']);
     expect(t.bindings.filter((b) => b.source === 'ns.deliver').map((b) => [b.destination, b.pattern])).toEqual([
       ['ns.lane.p.0', '#.p~0'],
@@ -46,7 +46,7 @@ describe('partitions', () => {
 
   test('a quorum lane queue has no priority and is quorum', () => {
     const lane = laneConfig({ name: 'q', queueType: 'quorum', maxPriority: 0 });
-    const t = buildTopology({ namespace: 'ns', delay: { unitMs: 1000, levels: 4, tolerance: 0, queueType: 'classic' }, lanes: [lane], deadLetters: { queueType: 'classic' } });
+    const t = buildTopology({ namespace: 'ns', delay: { unitMs: 1000, levels: 4, tolerance: 0, queueType: 'classic', holdMs: 0 }, lanes: [lane], deadLetters: { queueType: 'classic' } });
     const q = t.queues.find((x) => x.role === 'lane')!;
     expect(q.arguments['x-queue-type']).toBe('quorum');
     expect(q.arguments['x-max-priority']).toBeUndefined();

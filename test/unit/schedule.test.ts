@@ -10,7 +10,7 @@ function lane(name: string, maxPriority: number): LaneConfig {
   return laneConfig({ name, concurrency: 1, maxPriority });
 }
 
-const delay: DelayConfig = { unitMs: 1000, levels: 20, tolerance: 0, queueType: 'classic' };
+const delay: DelayConfig = { unitMs: 1000, levels: 20, tolerance: 0, queueType: 'classic', holdMs: 0 };
 const MAX = (2 ** 20 - 1) * 1000;
 const lanes = new Map([
   ['fast', lane('fast', 9)],

@@ -184,7 +184,7 @@ describe('buildTopology', () => {
 
   it('needs only namespace, delay, lanes and deadLetters', () => {
     const lane = { name: 'only', maxPriority: 3, partitions: 1, queueType: 'classic' } as LaneConfig;
-    const t = buildTopology({ namespace: 'x', delay: { unitMs: 10, levels: 2, tolerance: 0, queueType: 'classic' }, lanes: [lane], deadLetters: { queueType: 'classic' } });
+    const t = buildTopology({ namespace: 'x', delay: { unitMs: 10, levels: 2, tolerance: 0, queueType: 'classic', holdMs: 0 }, lanes: [lane], deadLetters: { queueType: 'classic' } });
     expect(t.queues.map((q) => q.name)).toEqual(['x.unroutable', 'x.delay.1', 'x.delay.0', 'x.lane.only', 'x.dead']);
     expect(queue(t, 'x.delay.1').arguments['x-message-ttl']).toBe(20);
     expect(queue(t, 'x.lane.only').arguments['x-max-priority']).toBe(3);
