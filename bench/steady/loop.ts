@@ -139,11 +139,11 @@ export async function runSteady(job: SteadyJob, progress: (line: string) => void
   const workload = WORKLOADS[job.variant];
   const namespace = job.namespace;
   const { config, tolerance: toleranceKey } = steadyConfig(job);
-  const laneQueue = names(namespace).lane(LANE);
+  const named = names(namespace);
+  const laneQueue = named.lane(LANE);
   // Where the daemon's runs come from: its lane, and the rungs it holds (`delay.hold`), whose
   // deliveries never passed a dead-lettering (one queue pass each, no hop).
-  const rungTtlOf = names(namespace).rungTtlOf;
-  const runSource = (queue: string): boolean => queue === laneQueue || rungTtlOf(queue) !== undefined;
+  const runSource = (queue: string): boolean => queue === laneQueue || named.rungTtlOf(queue) !== undefined;
   // Everything under the namespace, also queues declared on demand (rabbitmqctl lists them).
   const cleanup = owe(() => deleteNamespace(job.amqpUrl, namespace, { queues: [laneQueue] }));
   let daemon: Daemon | undefined;

@@ -1,6 +1,7 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { ManagedChannel } from '../amqp/managed-channel';
+import type { KnownRung } from '../amqp/rung-declarer';
 import { UNANSWERED, answeredWithin } from '../amqp/within';
 import { errnoCode, errorMessage } from '../errors';
 import type { Logger } from '../logging/logger';
@@ -8,21 +9,16 @@ import { BUNDLE_HEADER, bundleVersion, decodeBundle, logicalCount } from '../mes
 import { HEADER, headersOf, readState } from '../message/headers';
 import type { LaneWorker } from './lane-worker';
 import type { WorkerObserver } from './observer';
-
-/** A rung the holder may consume: its queue and its TTL. */
-export interface HoldableRung {
-  readonly queue: string;
-  readonly ttlMs: number;
-}
+import { sendOnThenAck } from './send-on';
 
 export interface RungHolderOptions {
   readonly connection: AmqpConnectionManager;
   readonly workers: readonly LaneWorker[];
   /**
    * The rungs known to exist, shortest TTL first (`RungDeclarer`); `gone` forgets one the
-   * broker deleted; `onNewRung` tells of each new one (else they are found every `scanMs`).
+   * broker deleted; `onNewRung` tells of each new one (else they are found every `SCAN_MS`).
    */
-  readonly rungs: { knownRungs(): readonly HoldableRung[]; gone(queue: string): void; onNewRung?(listener: () => void): void };
+  readonly rungs: { knownRungs(): readonly KnownRung[]; gone(queue: string): void; onNewRung?(listener: () => void): void };
   /** Rungs whose TTL is at most this are consumed (`delay.holdMs`). */
   readonly horizonMs: number;
   /**
@@ -34,10 +30,6 @@ export interface RungHolderOptions {
   readonly logger: Logger;
   /** Told of every delivery handed to a lane (`orbit_held_total`). */
   readonly observer?: Pick<WorkerObserver, 'heldRun'>;
-  /** Deliveries each rung consumer may hold. @defaultValue HOLD_PREFETCH */
-  readonly prefetch?: number;
-  /** How often newly known rungs are looked for. @defaultValue 1 s */
-  readonly scanMs?: number;
 }
 
 /**
@@ -47,6 +39,9 @@ export interface RungHolderOptions {
  * session 30): the rate needs few, as a rung's head is due by the time the one before it ran.
  */
 export const HOLD_PREFETCH = 50;
+
+/** How often known rungs are looked through for new ones, besides `onNewRung` and each new channel. */
+const SCAN_MS = 1000;
 
 /** One held delivery: the channel it came on, and its timer until due. */
 interface Held {
@@ -95,20 +90,10 @@ export class RungHolder {
     });
   }
 
-  /** Deliveries held now, not yet handed on. */
-  get holding(): number {
-    return this.held.size;
-  }
-
-  /** The rungs consumed now. */
-  get consumed(): readonly string[] {
-    return [...this.consuming];
-  }
-
   /** Starts looking for rungs to consume (the channel's setup consumes those known already). */
   start(): void {
     if (this.timer || this.stopped) return;
-    this.timer = setInterval(() => void this.scan(), this.o.scanMs ?? 1000);
+    this.timer = setInterval(() => void this.scan(), SCAN_MS);
     this.timer.unref();
     this.o.rungs.onNewRung?.(() => void this.scan());
   }
@@ -147,7 +132,7 @@ export class RungHolder {
   }
 
   private async setup(ch: Channel): Promise<void> {
-    await ch.prefetch(this.o.prefetch ?? HOLD_PREFETCH, false);
+    await ch.prefetch(HOLD_PREFETCH, false);
     this.consuming.clear();
     await this.consumeNew(ch);
   }
@@ -190,7 +175,7 @@ export class RungHolder {
     }
   }
 
-  private received(rung: HoldableRung, ch: Channel, msg: ConsumeMessage | null): void {
+  private received(rung: KnownRung, ch: Channel, msg: ConsumeMessage | null): void {
     if (msg === null) {
       // The broker cancelled the consumer: the rung was deleted.
       this.consuming.delete(rung.queue);
@@ -218,16 +203,10 @@ export class RungHolder {
   }
 
   /** Sends a held message on and acks it once confirmed; on failure it is handed back (late, never lost). */
-  private async sendOn(held: Held): Promise<void> {
-    try {
-      await this.o.forward(held.msg);
-    } catch (err) {
-      this.o.logger.warn({ err: errorMessage(err) }, 'rung holder could not send a held message on; handed back to its rung');
-      if (this.channel.isCurrent(held.channel)) held.channel.nack(held.msg, false, true);
-      return;
-    }
-    // A channel that closed meanwhile returned the message: the copy is then a duplicate, never a loss.
-    if (this.channel.isCurrent(held.channel)) held.channel.ack(held.msg);
+  private sendOn(held: Held): Promise<void> {
+    return sendOnThenAck(this.o.forward, held.msg, held.channel, this.channel, (err) =>
+      this.o.logger.warn({ err: errorMessage(err) }, 'rung holder could not send a held message on; handed back to its rung'),
+    );
   }
 
   private dropHeld(): void {

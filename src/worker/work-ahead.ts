@@ -14,6 +14,7 @@ import { laneOfDestination } from '../naming/partition';
 import type { Names } from '../naming/names';
 import type { LaneWorker } from './lane-worker';
 import type { WorkerObserver } from './observer';
+import { sendOnThenAck } from './send-on';
 import { TokenBucket } from './token-bucket';
 
 /** What work-ahead tells the metrics: its hooks of the worker's observer (so a caller's own observer hears them too). */
@@ -234,15 +235,9 @@ export class WorkAhead {
    */
   private async sendOn(msg: GetMessage, ch: Channel, queue: string, dueAt: number | undefined, maxAdvance: number): Promise<void> {
     if (this.o.delay.tolerance > 0 && dueAt !== undefined && dueAt - Date.now() > maxAdvance) this.headDueAt.set(queue, dueAt);
-    try {
-      await this.o.forward!(msg);
-    } catch (err) {
-      this.o.logger.warn({ queue, err: errorMessage(err) }, 'work-ahead could not send a fetched message on; handed back');
-      if (this.channel.isCurrent(ch)) ch.nack(msg, false, true);
-      return;
-    }
-    // A channel that closed meanwhile returned the message: the copy is then a duplicate, never a loss.
-    if (this.channel.isCurrent(ch)) ch.ack(msg);
+    await sendOnThenAck(this.o.forward!, msg, ch, this.channel, (err) =>
+      this.o.logger.warn({ queue, err: errorMessage(err) }, 'work-ahead could not send a fetched message on; handed back'),
+    );
   }
 
   private noteTaken(lane: string, queue: string, messages: number, leadMs: number): void {
