@@ -8,6 +8,7 @@ import { readBrokerNodes, type BrokerNodesResult } from './amqp/read-broker-node
 import { findStrandedLanes, type StrandedQueue } from './amqp/stranded-lanes';
 import { TombstoneFollower } from './amqp/tombstone-follower';
 import { TopologyAsserter } from './amqp/topology-asserter';
+import { withTemporaryChannel } from './amqp/temporary-channel';
 import { UNANSWERED, answeredWithin, within } from './amqp/within';
 import type { LaneConfig, ResolvedConfig } from './config/types';
 import { delayOfLane } from './delay/routing';
@@ -30,6 +31,8 @@ import { LaneWorker } from './worker/lane-worker';
 import { WorkAhead } from './worker/work-ahead';
 import { RungHolder } from './worker/rung-holder';
 import { ConsumerWatch } from './worker/consumer-watch';
+import { UnroutableReturn } from './worker/unroutable-return';
+import { DeadLetterQueue } from './dlq/dead-letter-queue';
 import { createHttpHandler, type HttpHandler } from './worker/http-handler';
 import { loadHandler } from './worker/load-handler';
 import type { WorkerObserver } from './worker/observer';
@@ -97,6 +100,7 @@ export class Daemon {
   /** Consumes the short rungs when `delay.hold` is set (`worker/rung-holder.ts`). */
   private rungHolder: RungHolder | undefined;
   private consumerWatch: ConsumerWatch | undefined;
+  private unroutableReturn: UnroutableReturn | undefined;
   private rungs: RungDeclarer | undefined;
   private discovery: NodeJS.Timeout | undefined;
   /** The start-time read of the broker's limits (settles on its own, bounded by its timeout). */
@@ -199,6 +203,7 @@ export class Daemon {
       ['start consumer watch', async () => this.startConsumerWatch()],
       ['start rung discovery', async () => this.rungs && this.discoverRungs(this.rungs)],
       ['check stranded lanes', () => this.checkStrandedLanes(Math.min(timeout, STRANDED_CHECK_MS))],
+      ['start unroutable return', async () => this.startUnroutableReturn()],
       ['start queue sampling', async () => this.startQueueSampling()],
     ];
     for (const [, step] of steps) await step();
@@ -352,9 +357,25 @@ export class Daemon {
     this.workAhead.start();
   }
 
+  /** Sends messages of this daemon's lanes found in `<ns>.unroutable` back to them, when the sampler sees it grow. */
+  private startUnroutableReturn(): void {
+    const { config } = this;
+    const dlq = new DeadLetterQueue(
+      {
+        namespace: config.namespace,
+        withChannel: (name, fn) => withTemporaryChannel(this.consumeConnection!, name, this.log, fn),
+        publisher: this.publisher!,
+        topology: this.asserter,
+      },
+      config.lanes,
+    );
+    this.unroutableReturn = new UnroutableReturn({ dlq, ready: () => this.readiness().ready, logger: this.log });
+  }
+
   /** Samples every queue's depth for the metrics: the topology's, known rungs and stranded lanes' queues. */
   private startQueueSampling(): void {
     const { metrics, rungs } = this;
+    const unroutable = names(this.config.namespace).unroutable;
     const sampled = (): ReadonlyArray<Pick<QueueSpec, 'name' | 'role'>> => [
       ...(rungs ? [...this.topology.queues, ...rungs.knownRungs().map((r) => ({ name: r.queue, role: 'delay' as const }))] : this.topology.queues),
       ...[...this.stranded.keys()].map((name) => ({ name, role: 'lane' as const })),
@@ -367,6 +388,8 @@ export class Daemon {
         const stranded = depths.filter((d) => this.stranded.has(d.queue));
         for (const d of stranded) metrics.recordStranded(this.stranded.get(d.queue)!, d.queue, d.messages, d.consumers);
         metrics.recordQueueDepths(stranded.length === 0 ? depths : depths.filter((d) => !this.stranded.has(d.queue)));
+        const unroutableDepth = depths.find((d) => d.queue === unroutable);
+        if (unroutableDepth) this.unroutableReturn?.sampled(unroutableDepth.messages);
       },
       this.options.queueSampleIntervalMs ?? 5000,
       this.log,
@@ -570,6 +593,7 @@ export class Daemon {
         },
       ],
       ['stop queue sampling', async () => this.sampler?.stop(), bounded],
+      ['stop unroutable return', async () => this.unroutableReturn?.stop(), bounded],
       ['stop broker memory watch', async () => this.memoryWatch?.stop(), bounded],
       ['close work-ahead channel', async () => this.workAhead?.close(), bounded],
       ['close rung holder channel', async () => this.rungHolder?.close(), bounded],

@@ -58,7 +58,8 @@ export function dlqCommand(): Command {
             throw new OrbitError('MESSAGE_NOT_FOUND', `no message with id "${flags.id}" in ${queue} (${r.left} message(s) there); nothing replayed`);
           }
           const unknown = r.unknownLanes.length ? `; left in place for lanes this config does not have: ${r.unknownLanes.join(', ')}` : '';
-          process.stdout.write(`replayed ${r.replayed} message(s) from ${queue}; ${r.left} left there${unknown}\n`);
+          const bad = r.badBundles ? `; ${r.badBundles} bundle(s) that do not decode left in place (see \`orbit dlq list\`)` : '';
+          process.stdout.write(`replayed ${r.replayed} message(s) from ${queue}; ${r.left} left there${unknown}${bad}\n`);
         });
       }),
     ),

@@ -1,12 +1,27 @@
 import type { Channel, Message } from 'amqplib';
 import { handBack } from '../amqp/hand-back';
 import { walkHead } from '../amqp/walk-head';
-import type { BrokerSession } from '../publish/session';
+import type { TopologyAsserter } from '../amqp/topology-asserter';
+import type { MessagePublisher } from '../publish/message-publisher';
 import type { LaneConfig } from '../config/types';
-import { BrokerError, errorMessage, OrbitError } from '../errors';
-import { headersOf, messageIdOf, readState, userHeaders } from '../message/headers';
+import { BadBodyError, BrokerError, errorMessage, OrbitError } from '../errors';
+import { headersOf } from '../message/headers';
+import type { OutgoingMessage } from '../message/types';
 import { names } from '../naming/names';
+import { movedMessages } from '../lanes/move-stranded';
 import { describeDeadMessage, laneOf, type DeadMessageView } from './describe';
+
+/**
+ * What the dead-letter queue needs of the broker: a `BrokerSession` (the CLI, the console), or
+ * the daemon's own connections (`worker/unroutable-return.ts`).
+ */
+export interface DeadLetterAccess {
+  readonly namespace: string;
+  /** Runs `fn` on a channel of its own, closed afterwards (which hands back what was not acked). */
+  withChannel<T>(name: string, fn: (channel: Channel) => Promise<T>): Promise<T>;
+  readonly publisher: Pick<MessagePublisher, 'schedule'>;
+  readonly topology: Pick<TopologyAsserter, 'unsafeToLook' | 'broker'>;
+}
 
 export type DeadQueueName = 'dead' | 'unroutable';
 
@@ -41,6 +56,8 @@ export interface ReplayResult {
   /** What the queue still holds of what it held at the start: its depth then, less what was replayed. */
   readonly left: number;
   readonly unknownLanes: readonly string[];
+  /** Bundles that did not decode: left in place (`orbit dlq list` shows them; purge removes them). */
+  readonly badBundles: number;
 }
 
 /** Whether a dead message is one `filter` selects: its id, one of its ids, its lane (each when given). */
@@ -64,7 +81,7 @@ export class DeadLetterQueue {
   private readonly lanes: ReadonlyMap<string, LaneConfig>;
 
   constructor(
-    private readonly session: BrokerSession,
+    private readonly session: DeadLetterAccess,
     lanes: readonly LaneConfig[],
   ) {
     this.lanes = new Map(lanes.map((l) => [l.name, l]));
@@ -88,12 +105,26 @@ export class DeadLetterQueue {
 
   /**
    * Sends matching messages back to their lanes, due now, with the attempt count reset
-   * (runs kept). Each dead copy is acked only once its republish is confirmed; everything
-   * else goes back where it was.
+   * (runs kept); a bundle (an unroutable one: a rung dead-letters bundles whole) as each of
+   * its messages. Each dead copy is acked only once its republish is confirmed; everything
+   * else, a bundle that does not decode included, goes back where it was.
    */
   async replay(which: DeadQueueName, filter: ReplayFilter = {}): Promise<ReplayResult> {
-    const r = await this.sweep(which, filter, async (msg, lane) => this.republish(msg, lane));
-    return { replayed: r.taken, skipped: r.skipped, left: r.left, unknownLanes: r.unknownLanes };
+    let badBundles = 0;
+    const r = await this.sweep(which, filter, async (msg, lane) => {
+      const laneConfig = this.lanes.get(lane)!;
+      let copies: OutgoingMessage[];
+      try {
+        copies = movedMessages(msg, laneConfig, Date.now());
+      } catch (err) {
+        if (!(err instanceof BadBodyError)) throw err;
+        badBundles++;
+        return false;
+      }
+      await Promise.all(copies.map((m) => this.session.publisher.schedule(m, 'publish')));
+      return true;
+    });
+    return { replayed: r.taken, skipped: r.skipped + badBundles, left: r.left, unknownLanes: r.unknownLanes, badBundles };
   }
 
   /**
@@ -102,7 +133,7 @@ export class DeadLetterQueue {
    * lanes this config does not know are matched by lane name like any other.
    */
   async purgeMatching(which: DeadQueueName, filter: ReplayFilter): Promise<{ purged: number; left: number; scanned: number }> {
-    const r = await this.sweep(which, filter, async () => undefined, { anyLane: true });
+    const r = await this.sweep(which, filter, async () => true, { anyLane: true });
     return { purged: r.taken, left: r.left, scanned: r.scanned };
   }
 
@@ -127,13 +158,13 @@ export class DeadLetterQueue {
 
   /**
    * One pass over what the queue held at the start (or its first `scanLimit`): each message
-   * matching the filter is handed to `take` and acked once that resolves; everything else
-   * goes back to its place.
+   * matching the filter is handed to `take` and acked once that resolves true; everything
+   * else (and what `take` declines: false) goes back to its place.
    */
   private async sweep(
     which: DeadQueueName,
     filter: ReplayFilter,
-    take: (msg: Message, lane: string) => Promise<void>,
+    take: (msg: Message, lane: string) => Promise<boolean>,
     options: { anyLane?: boolean } = {},
   ): Promise<{ taken: number; skipped: number; left: number; scanned: number; unknownLanes: string[] }> {
     this.refuseUnsafe(which);
@@ -156,10 +187,11 @@ export class DeadLetterQueue {
           unknown.add(lane ?? '(none)');
           held.push(msg);
           skipped++;
-        } else {
-          await take(msg, lane ?? '');
+        } else if (await take(msg, lane ?? '')) {
           ch.ack(msg);
           taken++;
+        } else {
+          held.push(msg);
         }
         return taken < limit;
       });
@@ -184,29 +216,6 @@ export class DeadLetterQueue {
       `dlq: ${queue} is a quorum queue without orbit's delivery limit (declared by an older orbit or broker), so RabbitMQ ` +
         `${this.session.topology.broker?.version ?? '4.x'} would drop a dead letter looked at 20 times; run \`orbit migrate\` first (it loses nothing)`,
       { code: 'QUEUE_NEEDS_MIGRATION' },
-    );
-  }
-
-  private async republish(msg: Message, lane: string): Promise<void> {
-    const headers = headersOf(msg);
-    const laneConfig = this.lanes.get(lane)!;
-    const now = Date.now();
-    const id = messageIdOf(msg.properties.messageId);
-    await this.session.publisher.schedule(
-      {
-        id,
-        lane,
-        body: msg.content,
-        priority: Math.min(typeof msg.properties.priority === 'number' ? msg.properties.priority : 0, laneConfig.maxPriority),
-        dueAt: now,
-        delayMs: 0,
-        runs: readState(headers, now).runs,
-        attempt: 0,
-        // Its own generation: a replayed dead letter of a cancelled id stays cancelled.
-        generation: readState(headers, now).generation,
-        headers: userHeaders(headers),
-      },
-      'publish',
     );
   }
 

@@ -3,6 +3,7 @@ import type { Channel, ChannelModel } from 'amqplib';
 import { closeConnection, connectionName, openConnection, type ConnectionRole } from '../amqp/connection';
 import { CHANNEL_CLOSE_TIMEOUT_MS, ManagedChannel } from '../amqp/managed-channel';
 import { publishConfirmed } from '../amqp/publish-confirmed';
+import { withTemporaryChannel } from '../amqp/temporary-channel';
 import type { PublishChannel } from '../amqp/publish-channel';
 import type { RungDeclarer } from '../amqp/rung-declarer';
 import { TopologyAsserter } from '../amqp/topology-asserter';
@@ -130,15 +131,8 @@ export class BrokerSession {
    * Runs `fn` on a plain (non-confirm) channel of its own, closed afterwards — which hands
    * back every message fetched with basic.get and not acked, in its original position.
    */
-  async withChannel<T>(name: string, fn: (channel: Channel) => Promise<T>, timeoutMs = 30_000): Promise<T> {
-    const managed = new ManagedChannel<Channel>(this.connection, { name, confirm: false, setup: async () => {} }, this.logger);
-    this.extra.add(managed);
-    try {
-      return await fn(await managed.ready(timeoutMs));
-    } finally {
-      this.extra.delete(managed);
-      await managed.close();
-    }
+  withChannel<T>(name: string, fn: (channel: Channel) => Promise<T>, timeoutMs = 30_000): Promise<T> {
+    return withTemporaryChannel(this.connection, name, this.logger, fn, { timeoutMs, open: this.extra });
   }
 
   /**

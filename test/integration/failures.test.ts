@@ -271,7 +271,7 @@ describe('the dead-letter queue', () => {
     // replay: three now succeed, two keep failing; all five start again at attempt 0.
     for (const id of ids.slice(2)) succeed.add(id);
     const before = recorder.count;
-    expect(await dlq.replay('dead')).toEqual({ replayed: 5, skipped: 0, left: 0, unknownLanes: [] });
+    expect(await dlq.replay('dead')).toEqual({ replayed: 5, skipped: 0, left: 0, unknownLanes: [], badBundles: 0 });
     await waitFor(() => tally.count('b', 'done') === 3 && tally.count('b', 'dead') === 7, 15_000, 'replayed messages to settle');
     await sleep(200);
     const replayedRuns = recorder.runs.slice(before);
