@@ -124,7 +124,7 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
    * One daemon run on the private node with one broker outage at about 40 % of the work:
    * `stop_app` (2 s) + `start_app`, or SIGKILL of the node + a restart on its data dir.
    */
-  async function outage(fault: 'stop_app' | 'kill', delayQueues: 'defaults' | 'classic') {
+  async function outage(fault: 'stop_app' | 'kill', delayQueues: 'defaults' | 'classic' | 'hold') {
     const b = broker!;
     const ns = randomNamespace('fbrk');
     const MESSAGES = 600;
@@ -136,9 +136,11 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
       // seconds before the kill) and lane (bundled: up to 200 messages per AMQP message); only
       // the unit is small, to make the run short.
       // `classic`: the opt-in classic delay queues.
-      delay: { unit: '100ms', levels: LEVELS, ...(delayQueues === 'classic' ? { queueType: 'classic' } : {}) },
+      // `hold`: the defaults with the opt-in `delay.hold` (the daemon consumes its rungs and
+      // holds each message until due), which takes unbundled lanes.
+      delay: { unit: '100ms', levels: LEVELS, ...(delayQueues === 'classic' ? { queueType: 'classic' } : {}), ...(delayQueues === 'hold' ? { hold: '10s' } : {}) },
       shutdown: { timeout: '5s' },
-      lanes: [{ name: 'work', concurrency: 20 }],
+      lanes: [{ name: 'work', concurrency: 20, ...(delayQueues === 'hold' ? { bundle: { max: 1 } } : {}) }],
     }, { defaults: 'shipped' });
     const audit = new MemoryAudit();
     // The daemon's log (debug) and the scenario's stage, kept so that a run that hangs says
@@ -153,9 +155,13 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
     const logger = pino({ level: 'debug' }, { write: (line: string) => void (trace.push(line), trace.length > 400 && trace.shift()) });
     const dump = (why: string) => process.stderr.write(`FAULT-STUCK ${fault}/${delayQueues} ${why} in stage "${stage}"; the daemon's last log lines:\n${trace.join('')}`);
     const watchdog = setTimeout(() => dump('still running'), OUTAGE_TEST_MS - 20_000);
+    // Runs the rung holder ran (`delay.hold`): counted to show it held messages when the broker died.
+    let held = 0;
+    let heldAtFault = 0;
     const daemon = new Daemon({
       config,
       logger,
+      observer: { heldRun: (_lane, messages) => void (held += messages) },
       // Reschedule delays of 1–3 s spread the runs out, so the outage always meets work in flight.
       handlers: { work: audit.handler({ total: TOTAL, delayMs: () => 1000 + Math.floor(Math.random() * 2000), sleepMs: () => 5 + Math.random() * 20 }) },
     });
@@ -184,6 +190,7 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
       step('30 % of the runs');
       await waitFor(() => completedRuns(audit.events) >= (MESSAGES * TOTAL) * 0.3, 60_000, '30 % of the runs');
       faultAt = Date.now();
+      heldAtFault = held;
       remainingAtFault = tally(expected, audit.events).lost;
       let up: number;
       step(`fault: ${fault}`);
@@ -229,7 +236,7 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
       let quietSince: number | undefined;
       const settled = async () => {
         if (tally(expected, audit.events).lost === 0) return true;
-        if (delayQueues === 'defaults') return false;
+        if (delayQueues !== 'classic') return false;
         const runs = audit.events.length;
         if (!(await quiet()) || runs !== audit.events.length) quietSince = undefined;
         else quietSince ??= Date.now();
@@ -288,7 +295,7 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
       for (let r = 0; r < TOTAL; r++) if (!audit.events.some((e) => e.kind === 'end' && e.id === id && e.runs === r)) return true;
       return false;
     });
-    return { t, recoveryMs, durationMs: Date.now() - began, recent, recentWindowMs, lostIds, audit, faultAt, remainingAtFault, unanswered, queueType: config.delay.queueType };
+    return { t, recoveryMs, durationMs: Date.now() - began, recent, recentWindowMs, lostIds, audit, faultAt, remainingAtFault, unanswered, queueType: config.delay.queueType, held: heldAtFault };
   }
 
   /** Where each lost message was last seen, relative to the fault (for the report). */
@@ -344,6 +351,17 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
     expect(r.t.lost).toBe(0);
     // A crash may also forget acks of the last moments (they were not on disk yet), so the
     // duplicates are the messages running at the crash or settled just before it — never older work.
+    expect(r.t.duplicatedIds.filter((id) => !r.recent.has(id))).toEqual([]);
+  }, OUTAGE_TEST_MS);
+
+  test('daemon with delay.hold: SIGKILL of the node + restart mid-run while it holds messages in its rungs; lost 0', async () => {
+    const r = await outage('kill', 'hold');
+    expect(r.queueType).toBe('quorum');
+    expect(r.held).toBeGreaterThan(0); // the holder held messages before the kill
+    report(result('broker kill -9 + restart (delay.hold)', 'SIGKILL of the node, restart on its data dir', r.t, r, `defaults with delay.hold 10s (unbundled lane): what the daemon held unacked in its rungs goes back to them; ${lostDetail(r)}`));
+    expect(r.remainingAtFault).toBeGreaterThan(MESSAGES_HALF);
+    expect(r.t.strangers).toEqual([]);
+    expect(r.t.lost).toBe(0);
     expect(r.t.duplicatedIds.filter((id) => !r.recent.has(id))).toEqual([]);
   }, OUTAGE_TEST_MS);
 

@@ -18,7 +18,7 @@ afterEach(() => cleanup.run());
 
 const IDS = 20;
 /** Long enough for the first daemon to stop and the binding to go before the rung expires. */
-const RESCHEDULE_MS = 4000;
+const RESCHEDULE_MS = 8000;
 
 test('a bundle dead-lettered while its lane was unbound goes back to the lane: every message runs again, runs kept; another lane\'s message stays', async () => {
   const { ns, config } = namespaceFor(cleanup, 'unrt', {
