@@ -139,7 +139,15 @@ export class LaneWorker {
 
   constructor(private readonly o: LaneWorkerOptions) {
     this.log = o.logger.child({ lane: o.lane.name });
-    this.slots = o.lane.bundle.max > 1 || o.queues.length > 1 || o.holding ? new SlotQueue(o.lane.concurrency, (settling, index) => this.start(settling, index, true)) : undefined;
+    this.slots =
+      o.lane.bundle.max > 1 || o.queues.length > 1 || o.holding
+        ? new SlotQueue(
+            o.lane.concurrency,
+            (settling, index) => this.start(settling, index, true),
+            // What waits runs by the priority it had in the lane (a bundle has one).
+            (settling) => settling.delivery.raw.properties.priority ?? 0,
+          )
+        : undefined;
     this.prefetch = lanePrefetch(o.lane, o.delay.tolerance);
     this.load = new LaneCapacity(o.lane.concurrency);
     this.settler = new DeliverySettler({ lane: o.lane.name, publisher: o.publisher, logger: this.log, observer: o.observer });

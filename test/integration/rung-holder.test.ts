@@ -141,3 +141,25 @@ test('a lost connection returns what the holder held to its rung: every message 
     expect(list[0]!.startedAt).toBeGreaterThanOrEqual(p.dueAt.getTime() - brokerClockSlackMs(DELAY_MS));
   }
 }, 60_000);
+
+test('held messages that fell due wait for a slot by priority: a more urgent message that comes after them runs first', async () => {
+  const LOW = 10;
+  const DELAY_MS = 4000;
+  const { ns, config } = namespaceFor(cleanup, 'hold-prio', settings({ lanes: [{ name: 'a', concurrency: 1, bundle: { max: 1 } }] }));
+  const recorder = new Recorder();
+  // One slot, 300 ms a run: what falls due together waits for the slot in the client.
+  await start(config, recorder.wrap(() => sleep(300)));
+  const scheduler = await connectTestScheduler(cleanup, config);
+  await Promise.all(Array.from({ length: LOW }, (_, i) => scheduler.publish('a', { i }, { id: `low-${i}`, delay: DELAY_MS })));
+  await waitFor(async () => (await heldRungs(ns)).length === 1, 5_000, 'the rung consumed');
+  await waitFor(() => recorder.count >= 1, DELAY_MS + 5_000, 'the first of them to run');
+  // The others fell due within milliseconds of the first: they wait for the slot.
+  await sleep(100);
+  await scheduler.publish('a', { urgent: true }, { id: 'urgent', priority: 9 });
+  await waitFor(() => recorder.count >= LOW + 1, 15_000, 'every run');
+  const order = recorder.runs.map((r) => r.id);
+  // Next, or the one after (the slot may have been handed on as it arrived) — not behind the
+  // nine that waited before it came.
+  expect(order.indexOf('urgent')).toBeGreaterThanOrEqual(1);
+  expect(order.indexOf('urgent')).toBeLessThanOrEqual(2);
+}, 60_000);

@@ -54,4 +54,35 @@ describe('SlotQueue: handler slots for a lane’s logical messages', () => {
     expect(started.slice(-2)).toEqual(['d2999.0', 'd2999.1']);
     expect(new Set(started).size).toBe(6_000);
   });
+
+  test('what waits starts by priority, highest first, and first come first served within one', () => {
+    type P = D & { priority: number };
+    const started: string[] = [];
+    const q = new SlotQueue<P>(1, (d, i) => void started.push(d.messages[i]!), (d) => d.priority);
+    const add = (name: string, n: number, priority: number) => q.add({ ...delivery(name, n), priority });
+    add('low', 2, 0); // low0 starts at once
+    add('mid', 1, 5);
+    add('low2-', 1, 0);
+    add('high', 2, 9);
+    add('mid2-', 1, 5);
+    for (let i = 0; i < 6; i++) q.release();
+    expect(started).toEqual(['low0', 'high0', 'high1', 'mid0', 'mid2-0', 'low1', 'low2-0']);
+    // A higher one that comes while lower ones wait goes before them.
+    add('a', 2, 1);
+    add('b', 1, 3);
+    for (let i = 0; i < 3; i++) q.release();
+    expect(started.slice(7)).toEqual(['b0', 'a0', 'a1']);
+  });
+
+  test('priorities outside 0–255, or not integers, count as the nearest bound or 0', () => {
+    type P = D & { priority: number };
+    const started: string[] = [];
+    const q = new SlotQueue<P>(0, (d, i) => void started.push(d.messages[i]!), (d) => d.priority);
+    q.add({ ...delivery('nan', 1), priority: Number.NaN });
+    q.add({ ...delivery('neg', 1), priority: -3 });
+    q.add({ ...delivery('huge', 1), priority: 1e9 });
+    q.add({ ...delivery('p255-', 1), priority: 255 });
+    for (let i = 0; i < 4; i++) q.release();
+    expect(started).toEqual(['huge0', 'p255-0', 'nan0', 'neg0']);
+  });
 });
