@@ -353,6 +353,8 @@ export class Daemon {
       forward: (msg) => this.publisher!.forward(msg),
       lookTimeoutMs: this.config.amqp.publishTimeoutMs,
       rungs: this.rungs,
+      // The holder starts after work-ahead; it is looked up at each take.
+      held: (queue, lane, maxAdvanceMs) => this.rungHolder?.takeEarly(queue, lane, maxAdvanceMs),
     });
     this.workAhead.start();
   }

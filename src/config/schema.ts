@@ -108,7 +108,7 @@ export interface RawConfig {
     readonly management: { readonly url: string | null; readonly check: boolean };
   };
   readonly namespace: string;
-  readonly delay: { readonly unit: DurationInput; readonly levels: number | null; readonly tolerance: number | string; readonly queueType: QueueType; readonly hold: DurationInput };
+  readonly delay: { readonly unit: DurationInput; readonly levels: number | null; readonly tolerance: number | string; readonly queueType: QueueType; readonly hold: DurationInput | null };
   readonly retry: RawRetry;
   readonly lanes: readonly RawLane[];
   readonly shutdown: { readonly timeout: DurationInput };
@@ -369,11 +369,13 @@ export const configSchema: convict.Schema<RawConfig> = {
       default: 'quorum',
       env: 'ORBIT_DELAY_QUEUE_TYPE',
     },
-    hold: duration(
-      'On the ladder: consume the rungs whose TTL is at most this, hold each message until it is due and run it from there, one queue pass instead of two (at most 10m; 0: off).',
-      '0s',
-      'ORBIT_DELAY_HOLD',
-    ),
+    hold: {
+      doc: 'On the ladder: consume the rungs whose TTL is at most this, hold each message until it is due and run it from there, one queue pass instead of two (at most 10m; 0: off). Unset: 1m when every lane is unbundled and delay.tolerance is above 0, else off.',
+      format: DURATION,
+      nullable: true,
+      default: null,
+      env: 'ORBIT_DELAY_HOLD',
+    },
   },
   retry: {
     maxAttempts: { doc: 'Failed attempts per run before dead-lettering.', format: INT, default: 5 },

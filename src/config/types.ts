@@ -174,7 +174,9 @@ export interface DelayConfig {
    * broker one queue pass instead of two (the rung, then the lane) and no dead-lettering
    * (docs/BENCHMARKS.md, "Consuming the short rungs"). At most `MAX_HOLD_MS`: a held message
    * is an unacked delivery, and RabbitMQ closes a channel holding one longer than its
-   * `consumer_timeout` (30 min by default). 0: off. @defaultValue 0
+   * `consumer_timeout` (30 min by default). 0: off. Unset, `AUTO_HOLD_MS` (1 min) when the
+   * ladder is on and every lane is unbundled, else 0 (`autoHoldMs` in `validate.ts`).
+   * @defaultValue 60000 when every lane is unbundled, else 0
    */
   readonly holdMs: number;
 }

@@ -114,6 +114,22 @@ const MAX_DELAY_LEVELS = 40;
  * default, set per queue only from 3.11.15). A third of it leaves room for a broker set lower.
  */
 export const MAX_HOLD_MS = 600_000;
+/**
+ * `delay.hold` when unset and every lane is unbundled, on the ladder: the rungs up to a minute
+ * (60 at a unit of 1 s) are held, so a short interval costs the broker one queue pass instead
+ * of two: 1.05 × the floor against 0.41 × in the steady loop on quorum rungs (docs/BENCHMARKS.md).
+ * Longer rungs gain little (a run there waits minutes anyway) and would keep more unacked.
+ */
+export const AUTO_HOLD_MS = 60_000;
+
+/**
+ * `delay.hold` left unset: {@link AUTO_HOLD_MS} when the ladder is on and every lane is
+ * unbundled, else off. A bundled lane fills its bundles in its own prefetch, and a held rung
+ * would starve it (the check on a set `delay.hold` below).
+ */
+export function autoHoldMs(tolerance: number, lanes: readonly { readonly bundle: { readonly max: number } }[]): number {
+  return tolerance > 0 && lanes.length > 0 && lanes.every((l) => l.bundle.max <= 1) ? AUTO_HOLD_MS : 0;
+}
 const MAX_PRIORITY = 255;
 const MAX_PARTITIONS = 64;
 /** The shortest `cancel.retention`: below a minute a cancel could be gone before a delivery already on its way reads it. */
@@ -554,7 +570,8 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
   const unitMs = problems.duration(raw.delay.unit, 'delay.unit');
   if (unitMs === 0) problems.add('delay.unit', 'delay.unit must be ≥ 1ms (got 0ms)');
   const tolerance = resolveTolerance(raw.delay.tolerance, problems);
-  const holdMs = problems.duration(raw.delay.hold, 'delay.hold');
+  // null: unset, decided below from the lanes (`autoHoldMs`); a set value is checked as set.
+  const holdMs = raw.delay.hold === null ? null : problems.duration(raw.delay.hold, 'delay.hold');
   if (holdMs !== null && holdMs > MAX_HOLD_MS) {
     problems.add('delay.hold', `delay.hold must be at most ${formatDuration(MAX_HOLD_MS)} (got ${formatDuration(holdMs)}): a held message is an unacked delivery, and RabbitMQ closes a channel that holds one longer than its consumer_timeout (30m by default)`);
   }
@@ -596,6 +613,7 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
   if (holdMs !== null && holdMs > 0 && bundledLanes.length > 0) {
     problems.add('delay.hold', `delay.hold is for unbundled lanes, but ${bundledLanes.map((n) => JSON.stringify(n)).join(', ')} ${bundledLanes.length === 1 ? 'is' : 'are'} bundled: set their bundle.max to 1, or delay.hold to 0 (held bundles fill worse than bundles in their lane)`);
   }
+  const resolvedHoldMs = raw.delay.hold === null ? autoHoldMs(tolerance ?? 0, lanes) : (holdMs ?? 0);
   const firstByName = new Map<string, number>();
   raw.lanes.forEach((lane, i) => {
     const first = firstByName.get(lane.name);
@@ -633,7 +651,7 @@ export function resolveConfig(raw: RawConfig, context: ResolveContext = {}): Res
       management: { url: managementUrl, check: raw.amqp.management.check },
     },
     namespace: raw.namespace,
-    delay: { unitMs: unitMs ?? 0, levels, tolerance: tolerance ?? 0, queueType: raw.delay.queueType, holdMs: holdMs ?? 0 },
+    delay: { unitMs: unitMs ?? 0, levels, tolerance: tolerance ?? 0, queueType: raw.delay.queueType, holdMs: resolvedHoldMs },
     lanes,
     retry: toRetryConfig(globalRetry),
     shutdown: { timeoutMs: shutdownMs ?? 0 },

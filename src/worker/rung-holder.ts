@@ -43,11 +43,22 @@ export const HOLD_PREFETCH = 50;
 /** How often known rungs are looked through for new ones, besides `onNewRung` and each new channel. */
 const SCAN_MS = 1000;
 
-/** One held delivery: the channel it came on, and its timer until due. */
+/** One held delivery: its rung, the channel it came on, when it runs, and its timer until then. */
 interface Held {
   readonly msg: ConsumeMessage;
+  readonly queue: string;
   readonly channel: Channel;
+  readonly runAt: number;
   timer: NodeJS.Timeout | undefined;
+}
+
+/** A held delivery handed to work-ahead: the lane runs it early and acks it on `source`. */
+export interface HeldEarly {
+  readonly msg: ConsumeMessage;
+  readonly channel: Channel;
+  readonly source: ManagedChannel<Channel>;
+  /** How long before its due time it is handed over (≥ 0). */
+  readonly leadMs: number;
 }
 
 /**
@@ -183,14 +194,45 @@ export class RungHolder {
       return;
     }
     const now = Date.now();
-    const wait = Math.min(dueOf(msg, now), now + rung.ttlMs) - now;
-    const held: Held = { msg, channel: ch, timer: undefined };
-    if (wait <= 0) return this.handOn(held);
+    const runAt = Math.min(dueOf(msg, now), now + rung.ttlMs);
+    const held: Held = { msg, queue: rung.queue, channel: ch, runAt, timer: undefined };
+    if (runAt <= now) return this.handOn(held);
     this.held.add(held);
+    this.wakeAt(held, runAt);
+  }
+
+  /**
+   * Work-ahead on a held rung (`worker/work-ahead.ts`): the soonest-due message held from
+   * `queue` for `lane`, if it is due within `maxAdvanceMs`, taken out of the holder's hands
+   * (its timer stopped) for the lane to run early. Without this an idle lane would take later
+   * work from the broker while the soonest-due waited here. Deliveries of one rung arrive in
+   * due order and the set keeps that order, so the first match is the rung's soonest for the lane.
+   */
+  takeEarly(queue: string, lane: string, maxAdvanceMs: number): HeldEarly | undefined {
+    if (this.stopped || !this.byLane.has(lane)) return undefined;
+    for (const held of this.held) {
+      if (held.queue !== queue || laneOf(held.msg) !== lane) continue;
+      const leadMs = held.runAt - Date.now();
+      if (leadMs > maxAdvanceMs || !this.channel.isCurrent(held.channel)) return undefined;
+      clearTimeout(held.timer);
+      this.held.delete(held);
+      return { msg: held.msg, channel: held.channel, source: this.channel, leadMs: Math.max(0, leadMs) };
+    }
+    return undefined;
+  }
+
+  /**
+   * Hands `held` on at `runAt`, by the wall clock its due time is read against. A timer can
+   * fire a millisecond before `Date.now()` reaches its target (timers run on a monotonic
+   * clock, rounded to whole milliseconds), and a held message must never run early: it
+   * waits again for what is left.
+   */
+  private wakeAt(held: Held, runAt: number): void {
     held.timer = setTimeout(() => {
+      if (Date.now() < runAt) return this.wakeAt(held, runAt);
       this.held.delete(held);
       this.handOn(held);
-    }, wait);
+    }, Math.max(1, runAt - Date.now()));
   }
 
   /** Due: to its lane's worker, or (a lane not served here) sent on to its lane. */

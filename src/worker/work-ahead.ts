@@ -13,6 +13,7 @@ import { headersOf, readState } from '../message/headers';
 import { laneOfDestination } from '../naming/partition';
 import type { Names } from '../naming/names';
 import type { LaneWorker } from './lane-worker';
+import type { HeldEarly } from './rung-holder';
 import type { WorkerObserver } from './observer';
 import { sendOnThenAck } from './send-on';
 import { TokenBucket } from './token-bucket';
@@ -46,6 +47,12 @@ export interface WorkAheadOptions {
    * that one, is replaced. @defaultValue 30 s
    */
   readonly lookTimeoutMs?: number;
+  /**
+   * With `delay.hold`: the soonest-due message the rung holder holds from a rung for a lane,
+   * within `maxAdvanceMs` (`RungHolder.takeEarly`). Those are taken before the rung's
+   * broker-side rest, which falls due after them.
+   */
+  readonly held?: (queue: string, lane: string, maxAdvanceMs: number) => HeldEarly | undefined;
   /** On the ladder (`delay.tolerance` > 0): the rungs known to exist, shortest TTL first. */
   readonly rungs?: { knownRungs(): ReadonlyArray<{ readonly queue: string }>; gone(queue: string): void };
 }
@@ -179,6 +186,7 @@ export class WorkAhead {
     const forwarding = this.forwarding();
     for (const queue of this.delayQueues()) {
       if (this.o.unsafeToLook?.(queue) || (this.sickUntil.get(queue) ?? 0) > Date.now()) continue;
+      taken += this.takeHeld(worker, queue, bucket, maxAdvance);
       if (forwarding && (this.headDueAt.get(queue) ?? -Infinity) - maxAdvance > Date.now()) continue;
       // Take from this level while the lane stays idle and the rate allows.
       while (this.isIdle(worker) && bucket.available() > 0 && this.channel.isCurrent(ch)) {
@@ -197,6 +205,20 @@ export class WorkAhead {
         this.noteTaken(early.target.lane.name, queue, logicalCount(msg), early.leadMs);
       }
       if (!this.isIdle(worker) || bucket.available() === 0) break;
+    }
+    return taken;
+  }
+
+  /** Runs early what the rung holder holds from `queue` for the lane (see `held`); returns how many it took. */
+  private takeHeld(worker: LaneWorker, queue: string, bucket: TokenBucket, maxAdvance: number): number {
+    let taken = 0;
+    while (this.o.held && this.isIdle(worker) && bucket.available() > 0) {
+      const held = this.o.held(queue, worker.lane.name, maxAdvance);
+      if (!held) break;
+      bucket.tryTake();
+      taken++;
+      worker.runEarly(held.msg, held.channel, held.source);
+      this.noteTaken(worker.lane.name, queue, logicalCount(held.msg), held.leadMs);
     }
     return taken;
   }

@@ -46,7 +46,10 @@ describeFaults('fault: daemon SIGKILL mid-run', () => {
       namespace: ns,
       amqp: { url: AMQP_URL, reconnect: '500ms' },
       // 100 ms resolution: a 500 ms reschedule passes through levels 2 and 0.
-      delay: { unit: '100ms', levels: LEVELS },
+      // No delay.hold (on by default for unbundled lanes): this tests the lane's bound, where a
+      // duplicate is a broker redelivery; a held message that ran comes back through its rung
+      // and lane instead (the holder's lost connection: test/integration/rung-holder.test.ts).
+      delay: { unit: '100ms', levels: LEVELS, hold: '0s' },
       log: { level: 'info' },
       http: { port: 0 },
       shutdown: { timeout: '10s' },

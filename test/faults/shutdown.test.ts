@@ -45,7 +45,8 @@ describeFaults('fault: slow and stuck handlers under SIGTERM', () => {
       // Classic: the slow handlers reschedule just before the SIGTERM, and a quorum rung new to
       // the daemon waits 5 s before its first publish, longer than the shutdown timeout (their
       // originals would be left unacked too: run again, never lost; not what this tests).
-      delay: { unit: '100ms', levels: LEVELS, queueType: 'classic' },
+      // No delay.hold (on by default for unbundled lanes): the stuck and slow messages are the lane's.
+      delay: { unit: '100ms', levels: LEVELS, queueType: 'classic', hold: '0s' },
       log: { level: 'info' },
       http: { port: 0 },
       shutdown: { timeout: `${SHUTDOWN_MS}ms` },

@@ -44,7 +44,7 @@ export function testConfig(namespace: string, settings: Record<string, unknown> 
     ...settings,
     ...(lanes === undefined ? {} : { lanes }),
   };
-  if (pinned) raw.delay = classicUnlessSet(raw.delay);
+  if (pinned) raw.delay = pinnedDelay(raw.delay);
   // Every key becomes an override, exactly as CLI flags pass them; an empty env keeps the
   // developer's own ORBIT_* variables out of the tests.
   const overrides: Record<string, string> = {};
@@ -55,6 +55,8 @@ export function testConfig(namespace: string, settings: Record<string, unknown> 
 export interface TestConfigOptions {
   /**
    * `pinned` (the default): delay queues are classic unless the test sets `delay.queueType`,
+   * `delay.hold` is 0 unless the test sets it (unset, unbundled lanes hold the rungs up to a
+   * minute, and many tests look into those rungs: their own tests and work-ahead's set it),
    * and lanes are unbundled unless the test sets `bundle`. Most tests time a run against its
    * due time to within a unit, and the shipped quorum delay queues add a one-off wait of
    * `NEW_QUORUM_QUEUE_SETTLE_MS` (5 s) to each rung's first use (crash safety,
@@ -65,9 +67,9 @@ export interface TestConfigOptions {
   readonly defaults?: 'pinned' | 'shipped';
 }
 
-function classicUnlessSet(delay: unknown): unknown {
+function pinnedDelay(delay: unknown): unknown {
   if (delay === null || typeof delay !== 'object' || Array.isArray(delay)) return delay;
-  return 'queueType' in delay ? delay : { ...delay, queueType: 'classic' };
+  return { ...('queueType' in delay ? {} : { queueType: 'classic' }), ...('hold' in delay ? {} : { hold: '0s' }), ...delay };
 }
 
 /** A lane as written, with `bundle.max` 1 unless the test set `bundle`: see `TestConfigOptions`. */
@@ -99,8 +101,8 @@ export function writeConfigFile(dir: string, namespace: string, settings: Record
     http: { port: 0 },
     ...settings,
   };
-  // Classic delay queues and unbundled lanes unless the test says otherwise: see `TestConfigOptions`.
-  config.delay = classicUnlessSet(config.delay) as typeof config.delay;
+  // Classic delay queues, no delay.hold and unbundled lanes unless the test says otherwise: see `TestConfigOptions`.
+  config.delay = pinnedDelay(config.delay) as typeof config.delay;
   const lanes = (config as Record<string, unknown>).lanes;
   if (Array.isArray(lanes)) (config as Record<string, unknown>).lanes = lanes.map((l: Record<string, unknown>) => unbundledUnlessSet(l));
   writeFileSync(file, JSON.stringify(config, null, 2));

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { reschedule, type Handler, type ResolvedConfig } from '../../src';
 import { BrokerSession } from '../../src/publish/session';
-import { allowedLatenessMs, ladderRungs } from '../../src/delay/ladder';
+import { allowedLatenessMs, ladderRungs, rungIndex } from '../../src/delay/ladder';
 import { silentLogger } from '../../src/logging/logger';
 import { collectStats } from '../../src/stats/collect';
 import { renderStats } from '../../src/stats/render';
@@ -236,9 +236,14 @@ test('quorum delay queues: a normal-priority message is not held up by high-prio
 }, 60_000);
 
 
-test('work-ahead on the ladder: a daemon finds the rungs others declared and takes their soonest-due messages early, flagged, within maxAdvance', async () => {
-  const { config } = namespaceWith({
-    delay: { unit: '100ms', levels: 16, tolerance: '2%' },
+// `held`: the rungs of 20–40 s are consumed by the daemon's rung holder (delay.hold), and
+// work-ahead takes what it holds (RungHolder.takeEarly); else it fetches from the rungs.
+test.each([
+  ['from the broker', '0s'],
+  ['held by the daemon (delay.hold)', '1m'],
+])('work-ahead on the ladder: a daemon finds the rungs others declared and takes their soonest-due messages early, flagged, within maxAdvance: %s', async (_how, hold) => {
+  const { ns, config } = namespaceWith({
+    delay: { unit: '100ms', levels: 16, tolerance: '2%', hold },
     lanes: [{ name: 'w', concurrency: 8, workAhead: { idle: '200ms', maxAdvance: '30s', maxRate: 100 } }],
   });
   // Published before any daemon runs: rungs of 20–40 s and one of 10 min, declared by the Scheduler.
@@ -256,6 +261,12 @@ test('work-ahead on the ladder: a daemon finds the rungs others declared and tak
   await sleep(1000);
   // Due in 10 min: more than maxAdvance ahead, handed back to its rung, not run.
   expect(recorder.byId().has(far.id)).toBe(false);
+  // Held: the holder consumed the soon rungs (one message each, within its prefetch), so what
+  // ran early came from its hands, not from a fetch.
+  const rungs = ladderRungs(0.02, 2 ** 16 - 1);
+  const rungOf = (ms: number) => names(ns).rung(rungs[rungIndex(rungs, Math.ceil(ms / 100))]! * 100);
+  const consumers = await withChannel(async (ch) => Promise.all([20_000, 39_000].map(async (ms) => (await ch.checkQueue(rungOf(ms))).consumerCount)));
+  expect(consumers).toEqual(hold === '0s' ? [0, 0] : [1, 1]);
 }, 60_000);
 
 test('a rung declared with other arguments (another delay.queueType) is used as it is: a passive check, then the publish', async () => {

@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config';
 import { BUNDLE_HEADER, BUNDLE_VERSION, encodeBundle, logicalCount } from '../../src/message/bundle';
 import { writeState, NO_HEADERS } from '../../src/message/headers';
 import { dueOf } from '../../src/worker/rung-holder';
+import { AUTO_HOLD_MS, autoHoldMs } from '../../src/config/validate';
 import { configError } from '../helpers/errors';
 
 const NOW = 1_800_000_000_000;
@@ -45,10 +46,31 @@ describe('delay.hold', () => {
     return loadConfig({ env, cwd: dir, configFile: file });
   };
 
-  test('is off by default, and read from a file or ORBIT_DELAY_HOLD', () => {
-    expect(load({}).delay.holdMs).toBe(0);
+  test('read from a file or ORBIT_DELAY_HOLD', () => {
     expect(load({ delay: { hold: '2m' } }).delay.holdMs).toBe(120_000);
     expect(load({}, { ORBIT_DELAY_HOLD: '30s' }).delay.holdMs).toBe(30_000);
+    expect(load({ lanes: [{ name: 'a', bundle: { max: 1 } }] }, { ORBIT_DELAY_HOLD: '0s' }).delay.holdMs).toBe(0);
+  });
+
+  test('unset: 1m when every lane is unbundled on the ladder, else off', () => {
+    expect(AUTO_HOLD_MS).toBe(60_000);
+    expect(load({ lanes: [{ name: 'a', bundle: { max: 1 } }, { name: 'b', bundle: { max: 1 } }] }).delay.holdMs).toBe(AUTO_HOLD_MS);
+    // Bundles are on by default: a lane that does not say is bundled, and so is the config.
+    expect(load({ lanes: [{ name: 'a', bundle: { max: 1 } }, { name: 'b' }] }).delay.holdMs).toBe(0);
+    expect(load({ lanes: [{ name: 'a' }] }).delay.holdMs).toBe(0);
+    // The binary levels are not in due order, so nothing there can be held.
+    expect(load({ delay: { tolerance: 0 }, lanes: [{ name: 'a', bundle: { max: 1 } }] }).delay.holdMs).toBe(0);
+    // A lane's own tolerance does not matter: the rungs are the namespace's.
+    expect(load({ lanes: [{ name: 'a', bundle: { max: 1 }, tolerance: '10%' }] }).delay.holdMs).toBe(AUTO_HOLD_MS);
+    expect(load({}).delay.holdMs).toBe(0);
+  });
+
+  test('autoHoldMs: the rule on its own', () => {
+    const lane = (max: number) => ({ bundle: { max } });
+    expect(autoHoldMs(0.02, [lane(1)])).toBe(AUTO_HOLD_MS);
+    expect(autoHoldMs(0.02, [lane(1), lane(2)])).toBe(0);
+    expect(autoHoldMs(0, [lane(1)])).toBe(0);
+    expect(autoHoldMs(0.02, [])).toBe(0);
   });
 
   test('above 10m: refused, naming the key and the broker limit behind it', () => {
