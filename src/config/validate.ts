@@ -117,7 +117,7 @@ export const MAX_HOLD_MS = 600_000;
 /**
  * `delay.hold` when unset and every lane is unbundled, on the ladder: the rungs up to a minute
  * (60 at a unit of 1 s) are held, so a short interval costs the broker one queue pass instead
- * of two: 1.05 × the floor against 0.41 × in the steady loop on quorum rungs (docs/BENCHMARKS.md).
+ * of two: 1.16 × the floor against 0.41 × in the steady loop on quorum rungs (docs/BENCHMARKS.md).
  * Longer rungs gain little (a run there waits minutes anyway) and would keep more unacked.
  */
 export const AUTO_HOLD_MS = 60_000;

@@ -235,6 +235,8 @@ export class LaneWorker {
    * delivery, in the lane's slots, acking it on the holder's channel while `source` holds it.
    */
   runHeld(raw: AmqpMessage, ch: Channel, source: ManagedChannel<Channel>): void {
+    // Work that fell due, as a delivery from the lane is: the lane is not idle (work-ahead).
+    this.load.delivered();
     this.take({ raw, channel: ch, source, early: false, held: true });
   }
 

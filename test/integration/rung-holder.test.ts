@@ -163,3 +163,35 @@ test('held messages that fell due wait for a slot by priority: a more urgent mes
   expect(order.indexOf('urgent')).toBeGreaterThanOrEqual(1);
   expect(order.indexOf('urgent')).toBeLessThanOrEqual(2);
 }, 60_000);
+
+test('runs that fell due in the holder keep the lane busy for work-ahead: it takes nothing early while they come', async () => {
+  // Work-ahead on: idle after 1 s without a delivery, up to 30 s ahead. Three messages due in
+  // 15 s wait in a held rung (published first, so the daemon finds their rung at start). Then
+  // 20 ids rescheduled every second, each from its own offset, come from the 1 s rung: a held
+  // run about every 50 ms. A lane that did not count held runs as work would look idle and
+  // run the far ones early.
+  const lane = { name: 'a', concurrency: 50, bundle: { max: 1 }, workAhead: { idle: '1s', maxAdvance: '30s', maxRate: 100 } };
+  const { config } = namespaceFor(cleanup, 'hold-busy', settings({ delay: { unit: `${UNIT_MS}ms`, levels: 16, tolerance: TOLERANCE, hold: '30s' }, lanes: [lane] }));
+  const scheduler = await connectTestScheduler(cleanup, config);
+  const far = await Promise.all([0, 1, 2].map((i) => scheduler.publish('a', { i }, { id: `far-${i}`, delay: 15_000 })));
+  const recorder = new Recorder();
+  let looping = true;
+  await start(
+    config,
+    recorder.wrap(async (message) => (looping && message.id.startsWith('loop-') ? reschedule({ delay: 1000 }) : undefined)),
+  );
+  for (let i = 0; i < 20; i++) {
+    await scheduler.publish('a', { i }, { id: `loop-${i}` });
+    await sleep(50);
+  }
+  await sleep(6000);
+  const early = recorder.runs.filter((r) => r.early).map((r) => r.id);
+  const loopRuns = recorder.runs.filter((r) => r.id.startsWith('loop-')).length;
+  looping = false;
+  // The loop ran all along (about 20 runs a second), and nothing ran early.
+  expect(loopRuns).toBeGreaterThanOrEqual(20 * 5);
+  expect(early).toEqual([]);
+  // Once the loop ends the lane is idle, and work-ahead takes the far ones from the holder, early.
+  await waitFor(() => far.every((f) => recorder.byId().has(f.id)), 10_000, 'the far messages, early');
+  for (const f of far) expect(recorder.byId().get(f.id)![0]!.early).toBe(true);
+}, 40_000);
