@@ -144,8 +144,9 @@ export class LaneWorker {
         ? new SlotQueue(
             o.lane.concurrency,
             (settling, index) => this.start(settling, index, true),
-            // What waits runs by the priority it had in the lane (a bundle has one).
-            (settling) => settling.delivery.raw.properties.priority ?? 0,
+            // What waits runs by the priority it had in the lane, as decoded: capped at the
+            // lane's maxPriority, as the broker ranks a message above it (a bundle has one).
+            { of: (settling) => settling.messages[0]?.message.priority ?? 0, max: o.lane.maxPriority },
           )
         : undefined;
     this.prefetch = lanePrefetch(o.lane, o.delay.tolerance);
@@ -235,8 +236,6 @@ export class LaneWorker {
    * delivery, in the lane's slots, acking it on the holder's channel while `source` holds it.
    */
   runHeld(raw: AmqpMessage, ch: Channel, source: ManagedChannel<Channel>): void {
-    // Work that fell due, as a delivery from the lane is: the lane is not idle (work-ahead).
-    this.load.delivered();
     this.take({ raw, channel: ch, source, early: false, held: true });
   }
 
@@ -331,7 +330,6 @@ export class LaneWorker {
       const { consumerTag } = await ch.consume(queue, (raw) => {
         if (raw) {
           this.consumed++;
-          this.load.delivered();
           const from = this.o.rungs && raw.properties.headers?.['x-first-death-queue'];
           if (typeof from === 'string') this.o.rungs!.seen(from);
           this.settler.received(raw, ch);
@@ -349,6 +347,9 @@ export class LaneWorker {
   private take(delivery: Delivery): void {
     this.deliveries++;
     const { raw, early } = delivery;
+    // Work that fell due (the lane's own delivery, or a held one): the lane is not idle.
+    // Only what work-ahead takes early leaves it idle, or it would end its own working ahead.
+    if (!early) this.load.delivered();
     let messages: IncomingMessage[];
     try {
       messages = decodeDelivery(raw, this.o.lane, Date.now(), early);

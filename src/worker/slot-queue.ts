@@ -3,8 +3,13 @@ export interface SlotWaiter {
   readonly messages: { readonly length: number };
 }
 
-/** The highest priority a waiter can have: AMQP priorities are 0–255, orbit's lanes use 0–9. */
-const MAX_PRIORITY = 255;
+/** How waiters rank: higher runs first. */
+export interface SlotPriority<W> {
+  /** A waiter's priority. */
+  readonly of: (waiter: W) => number;
+  /** The highest that counts: above it ranks as it (the lane's `maxPriority`, as the broker ranks its queue). */
+  readonly max: number;
+}
 
 /**
  * Deliveries of one priority, first come first served: whole deliveries with a cursor into
@@ -73,19 +78,19 @@ export class SlotQueue<W extends SlotWaiter> {
   /**
    * @param free the slots (the lane's concurrency)
    * @param start runs message `index` of `waiter` in a slot it must give back with `release`
-   * @param priorityOf a waiter's priority (higher runs first) @defaultValue every waiter 0: first come first served
+   * @param priority how waiters rank @defaultValue every waiter 0: first come first served
    */
   constructor(
     private free: number,
     private readonly start: (waiter: W, index: number) => void,
-    private readonly priorityOf: (waiter: W) => number = () => 0,
+    private readonly priority?: SlotPriority<W>,
   ) {}
 
   /** Queues every message of `waiter`; they start, in order, as slots are free (some at once). */
   add(waiter: W): void {
     if (waiter.messages.length === 0) return;
-    const raw = this.priorityOf(waiter);
-    const priority = Number.isInteger(raw) ? Math.min(Math.max(raw, 0), MAX_PRIORITY) : 0;
+    const raw = this.priority ? this.priority.of(waiter) : 0;
+    const priority = this.priority && Number.isInteger(raw) ? Math.min(Math.max(raw, 0), this.priority.max) : 0;
     (this.byPriority[priority] ??= new Fifo<W>()).push(waiter);
     if (priority > this.top) this.top = priority;
     this.pump();

@@ -1,5 +1,5 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
-import type { Channel, GetMessage } from 'amqplib';
+import type { Channel, GetMessage, Message as AmqpMessage } from 'amqplib';
 import { ManagedChannel } from '../amqp/managed-channel';
 import { UNANSWERED, answeredWithin } from '../amqp/within';
 import { SICK_QUEUE_REST_MS } from '../amqp/sick-queue';
@@ -199,10 +199,8 @@ export class WorkAhead {
           else ch.nack(msg, false, true);
           break;
         }
-        bucket.tryTake();
+        this.runEarly(early.target, bucket, queue, msg, ch, this.channel, early.leadMs);
         taken++;
-        early.target.runEarly(msg, ch, this.channel);
-        this.noteTaken(early.target.lane.name, queue, logicalCount(msg), early.leadMs);
       }
       if (!this.isIdle(worker) || bucket.available() === 0) break;
     }
@@ -215,12 +213,17 @@ export class WorkAhead {
     while (this.o.held && this.isIdle(worker) && bucket.available() > 0) {
       const held = this.o.held(queue, worker.lane.name, maxAdvance);
       if (!held) break;
-      bucket.tryTake();
+      this.runEarly(worker, bucket, queue, held.msg, held.channel, held.source, held.leadMs);
       taken++;
-      worker.runEarly(held.msg, held.channel, held.source);
-      this.noteTaken(worker.lane.name, queue, logicalCount(held.msg), held.leadMs);
     }
     return taken;
+  }
+
+  /** Runs `msg`, taken from `queue` `leadMs` before it is due, early in `worker`'s lane, at one token of its rate. */
+  private runEarly(worker: LaneWorker, bucket: TokenBucket, queue: string, msg: AmqpMessage, ch: Channel, source: ManagedChannel<Channel>, leadMs: number): void {
+    bucket.tryTake();
+    worker.runEarly(msg, ch, source);
+    this.noteTaken(worker.lane.name, queue, logicalCount(msg), leadMs);
   }
 
   /**

@@ -58,7 +58,7 @@ describe('SlotQueue: handler slots for a lane’s logical messages', () => {
   test('what waits starts by priority, highest first, and first come first served within one', () => {
     type P = D & { priority: number };
     const started: string[] = [];
-    const q = new SlotQueue<P>(1, (d, i) => void started.push(d.messages[i]!), (d) => d.priority);
+    const q = new SlotQueue<P>(1, (d, i) => void started.push(d.messages[i]!), { of: (d) => d.priority, max: 9 });
     const add = (name: string, n: number, priority: number) => q.add({ ...delivery(name, n), priority });
     add('low', 2, 0); // low0 starts at once
     add('mid', 1, 5);
@@ -74,15 +74,27 @@ describe('SlotQueue: handler slots for a lane’s logical messages', () => {
     expect(started.slice(7)).toEqual(['b0', 'a0', 'a1']);
   });
 
-  test('priorities outside 0–255, or not integers, count as the nearest bound or 0', () => {
+  /** The order in which one-message waiters of the given priorities start, one slot at a time. */
+  function startOrder(priority: { max: number } | undefined, waiters: ReadonlyArray<[string, number]>): string[] {
     type P = D & { priority: number };
     const started: string[] = [];
-    const q = new SlotQueue<P>(0, (d, i) => void started.push(d.messages[i]!), (d) => d.priority);
-    q.add({ ...delivery('nan', 1), priority: Number.NaN });
-    q.add({ ...delivery('neg', 1), priority: -3 });
-    q.add({ ...delivery('huge', 1), priority: 1e9 });
-    q.add({ ...delivery('p255-', 1), priority: 255 });
-    for (let i = 0; i < 4; i++) q.release();
-    expect(started).toEqual(['huge0', 'p255-0', 'nan0', 'neg0']);
+    const q = new SlotQueue<P>(0, (d, i) => void started.push(d.messages[i]!), priority && { of: (d) => d.priority, max: priority.max });
+    for (const [name, p] of waiters) q.add({ ...delivery(name, 1), priority: p });
+    for (let i = 0; i < waiters.length; i++) q.release();
+    return started;
+  }
+
+  test('priorities outside 0–max, or not integers, count as the nearest bound or 0', () => {
+    const order = startOrder({ max: 255 }, [['nan', Number.NaN], ['neg', -3], ['huge', 1e9], ['p255-', 255]]);
+    expect(order).toEqual(['huge0', 'p255-0', 'nan0', 'neg0']);
+  });
+
+  test('above the lane\'s maxPriority a priority ranks as the maximum, first come first served with it (as the broker ranks its queue)', () => {
+    const order = startOrder({ max: 9 }, [['nine', 9], ['p200-', 200], ['nine2-', 9], ['five', 5]]);
+    expect(order).toEqual(['nine0', 'p200-0', 'nine2-0', 'five0']);
+  });
+
+  test('without a priority every waiter ranks the same: first come first served', () => {
+    expect(startOrder(undefined, [['low', 0], ['high', 9]])).toEqual(['low0', 'high0']);
   });
 });
