@@ -371,7 +371,12 @@ export class Daemon {
       },
       config.lanes,
     );
-    this.unroutableReturn = new UnroutableReturn({ dlq, ready: () => this.readiness().ready, logger: this.log });
+    this.unroutableReturn = new UnroutableReturn({
+      dlq,
+      ready: () => this.readiness().ready,
+      logger: this.log,
+      returned: (messages) => this.metrics.unroutableReturned.inc(messages),
+    });
   }
 
   /** Samples every queue's depth for the metrics: the topology's, known rungs and stranded lanes' queues. */

@@ -195,6 +195,11 @@ export class Metrics {
     labelNames: ['code'],
     registers: [this.registry],
   });
+  readonly unroutableReturned = new Counter({
+    name: 'orbit_unroutable_returned_total',
+    help: "AMQP messages (a bundle counts once) the daemon sent from <ns>.unroutable back to their lanes: routed while a lane's binding was missing, as when a broker restarts (docs/RELIABILITY.md).",
+    registers: [this.registry],
+  });
   readonly rateLimited = new Counter({
     name: 'orbit_rate_limited_seconds_total',
     help: "Time messages spent waiting for their lane's rate limit.",

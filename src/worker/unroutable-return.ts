@@ -32,6 +32,8 @@ export interface UnroutableReturnOptions {
   /** Whether every lane consumes: after a reconnect, once their bindings are asserted again. */
   readonly ready: () => boolean;
   readonly logger: Logger;
+  /** A look sent `messages` AMQP messages (a bundle counts once) back to their lanes: `orbit_unroutable_returned_total`. */
+  readonly returned?: (messages: number) => void;
   /** @defaultValue UNROUTABLE_RETURN_MAX */
   readonly max?: number;
   /** @defaultValue UNROUTABLE_LOOK_GAP_MS */
@@ -115,6 +117,7 @@ export class UnroutableReturn {
       const r = await this.o.dlq.replay('unroutable', { scanLimit: this.max });
       this.left = r.left;
       if (r.replayed > 0) {
+        this.o.returned?.(r.replayed);
         this.o.logger.warn(
           { queue, returned: r.replayed, left: r.left, otherLanes: r.unknownLanes },
           `sent ${r.replayed} message(s) of this daemon's lanes from ${queue} back to their lanes (routed while a lane's binding was missing: a broker restarting, a lane queue deleted)`,

@@ -60,7 +60,7 @@ test('a bundle dead-lettered while its lane was unbound goes back to the lane: e
 
   // Second daemon: it sees unroutable hold messages of its lane and sends them back.
   const second = new Recorder();
-  await startTestDaemon(cleanup, { config, handlers: { a: second.wrap() }, queueSampleIntervalMs: 200 });
+  const secondDaemon = await startTestDaemon(cleanup, { config, handlers: { a: second.wrap() }, queueSampleIntervalMs: 200 });
   await waitFor(() => new Set(second.runs.map((r) => r.id)).size >= IDS, 15_000, `${IDS} messages back from unroutable`);
   expect([...new Set(second.runs.map((r) => r.id))].sort()).toEqual([...ids].sort());
   // Each went on from where it was: its second run (runs kept), not a first one.
@@ -72,4 +72,6 @@ test('a bundle dead-lettered while its lane was unbound goes back to the lane: e
     return m === false ? undefined : m.properties.messageId;
   });
   expect(left).toBe('ghost-1');
+  // Counted for Grafana: each bundle of the lane once; the other lane's message not at all.
+  expect(await secondDaemon.metrics.registry.metrics()).toContain(`orbit_unroutable_returned_total ${bundles}\n`);
 }, 60_000);

@@ -39,7 +39,8 @@ describe('UnroutableReturn', () => {
   test('a grown queue gets one look once every lane consumes; what it left there is not looked at again', async () => {
     const { dlq, looks } = fakeDlq();
     let ready = false;
-    const r = new UnroutableReturn({ dlq, ready: () => ready, logger: capturingLogger().logger, gapMs: 0 });
+    const returned: number[] = [];
+    const r = new UnroutableReturn({ dlq, ready: () => ready, logger: capturingLogger().logger, gapMs: 0, returned: (n) => void returned.push(n) });
     r.sampled(0);
     r.sampled(5);
     await tick();
@@ -58,6 +59,8 @@ describe('UnroutableReturn', () => {
     expect(looks).toHaveLength(2);
     looks[1]!.settle({ replayed: 1, left: 2 });
     await r.stop();
+    // Each look that sent messages back reports how many.
+    expect(returned).toEqual([3, 1]);
   });
 
   test('looks at most once per gap; a failed look is tried again at a later sample', async () => {
