@@ -25,6 +25,7 @@ import { quorumSetting } from './topology/broker-memory';
 import { buildTopology, ladderQueues, type QueueSpec, type Topology } from './topology/build';
 import { laneTopology } from './topology/lane-topology';
 import { Tombstones } from './message/tombstones';
+import { RecentRuns } from './worker/recent-runs';
 import { names } from './naming/names';
 import type { Handler } from './worker/handler-types';
 import { LaneWorker } from './worker/lane-worker';
@@ -94,6 +95,8 @@ export class Daemon {
   private workers: LaneWorker[] = [];
   /** The cancels this daemon knows (README, "Cancel and replace"), fed by `follower`. */
   private readonly tombstones: Tombstones;
+  /** The runs settled lately, for every lane: copies of them are dropped (`worker/recent-runs.ts`). */
+  private readonly recentRuns = new RecentRuns();
   private follower: TombstoneFollower | undefined;
   private sampler: QueueSampler | undefined;
   private workAhead: WorkAhead | undefined;
@@ -297,6 +300,7 @@ export class Daemon {
           logger: this.log,
           observer: this.observer,
           tombstones: this.tombstones,
+          recentRuns: this.recentRuns,
           holding: this.holds(),
           setup: async (_ch, model) => {
             await this.asserter.assert(model, (t) => laneTopology(t, lane.name));

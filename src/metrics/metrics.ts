@@ -183,6 +183,12 @@ export class Metrics {
     labelNames: ['lane'],
     registers: [this.registry],
   });
+  readonly copiesDropped = new Counter({
+    name: 'orbit_copies_dropped_total',
+    help: 'Deliveries of runs this daemon had settled lately, dropped instead of run again: copies a broker crash brought back (docs/RELIABILITY.md).',
+    labelNames: ['lane'],
+    registers: [this.registry],
+  });
   readonly consumerRestarts = new Counter({
     name: 'orbit_consumer_restarts_total',
     help: 'Lane consumers restarted because the broker delivered nothing while their queue held ready messages and the lane had room (docs/RELIABILITY.md).',
@@ -333,6 +339,7 @@ export class Metrics {
       this.handlerDuration.labels(lane.name);
       if (lane.rateLimit) this.rateLimited.inc({ lane: lane.name }, 0);
       this.cancelled.inc({ lane: lane.name }, 0);
+      this.copiesDropped.inc({ lane: lane.name }, 0);
       this.consumerRestarts.inc({ lane: lane.name }, 0);
     }
     for (const kind of PUBLISH_KINDS) this.published.inc({ kind }, 0);
@@ -355,6 +362,7 @@ export class Metrics {
       messageSettled: (lane, kind) => of(lane).settled[kind].inc(),
       messageReleased: (lane) => of(lane).inFlight--,
       messageCancelled: (lane) => this.cancelled.inc({ lane }),
+      copyDropped: (lane) => this.copiesDropped.inc({ lane }),
       takenEarly: (lane, messages) => of(lane).takenEarly.inc(messages),
       heldRun: (lane, messages) => this.held.inc({ lane }, messages),
       workingAhead: (lane, active) => this.workAheadActive.set({ lane }, active ? 1 : 0),

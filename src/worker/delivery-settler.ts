@@ -8,6 +8,7 @@ import { AckBatcher, type AckChannel } from './ack-batcher';
 import type { Settlement } from './decide-outcome';
 import type { IncomingMessage } from './incoming';
 import type { WorkerObserver } from './observer';
+import { type RecentRuns, runKey } from './recent-runs';
 
 /** A waypoint sent on (`sendOn`): published like a reschedule, but not the outcome of a run. */
 interface Forwarded {
@@ -54,6 +55,8 @@ export interface DeliverySettlerOptions {
   readonly publisher: Pick<MessagePublisher, 'schedule' | 'scheduleWith' | 'deadLetter'>;
   readonly logger: Logger;
   readonly observer?: Pick<WorkerObserver, 'messageSettled' | 'settleFailed'>;
+  /** Told of every run settled (not a dead letter): a copy of it delivered later is dropped. @defaultValue none */
+  readonly recentRuns?: RecentRuns;
 }
 
 /** What a settling delivery tells its worker. */
@@ -198,7 +201,7 @@ export class DeliverySettler {
    */
   replace(settlement: Settlement, settling: SettlingDelivery, index: number): void {
     if (settlement.kind === 'done') {
-      this.o.observer?.messageSettled?.(this.o.lane, 'done');
+      this.ran(settling.messages[index]!, 'done');
       settling.settled(index, true);
       return;
     }
@@ -225,7 +228,7 @@ export class DeliverySettler {
     const settlement = settling.out[index];
     if (settlement === undefined) return;
     if (ok) {
-      this.o.observer?.messageSettled?.(this.o.lane, settlement.kind);
+      this.ran(settling.messages[index]!, settlement.kind);
       settling.settled(index, true);
     } else {
       this.retryLater(settlement, settling, index, err);
@@ -262,8 +265,19 @@ export class DeliverySettler {
   /** `publish`, and the settled message counted once it is confirmed. */
   private async publishUntilConfirmed(settlement: Settlement, incoming: IncomingMessage, delivery: Pick<Delivery, 'channel' | 'source'>, failed?: FirstFailure): Promise<boolean> {
     const ok = await this.publish(settlement, incoming, delivery, failed);
-    if (ok) this.o.observer?.messageSettled?.(this.o.lane, settlement.kind);
+    if (ok) this.ran(incoming, settlement.kind);
     return ok;
+  }
+
+  /**
+   * A run is settled: counted, and remembered so that a copy of it is not run again. Not a
+   * dead letter: `orbit dlq requeue` may bring that very message back, to run once more.
+   */
+  private ran(incoming: IncomingMessage, kind: Settlement['kind']): void {
+    this.o.observer?.messageSettled?.(this.o.lane, kind);
+    if (kind === 'dead' || !this.o.recentRuns) return;
+    const key = runKey(this.o.lane, incoming);
+    if (key !== undefined) this.o.recentRuns.add(key);
   }
 
   /** False (and says why) once the delivering channel has closed. */

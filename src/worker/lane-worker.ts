@@ -14,6 +14,7 @@ import type { Handler } from './handler-types';
 import { decodeDelivery, type IncomingMessage } from './incoming';
 import type { WorkerObserver } from './observer';
 import { RateLimiter } from './rate-limiter';
+import { type RecentRuns, runKey } from './recent-runs';
 import { SlotQueue } from './slot-queue';
 import { runHandler } from './run-handler';
 
@@ -32,6 +33,11 @@ export interface LaneWorkerOptions {
   readonly observer?: WorkerObserver;
   /** The cancels known: a copy they cover is dropped, not run, and a run they cover is not rescheduled. */
   readonly tombstones?: Pick<Tombstones, 'cancels'>;
+  /**
+   * The runs settled lately (one for all lanes): a delivery of one of them again is a copy
+   * (a broker crash forgot its ack), dropped rather than run a second time. @defaultValue none
+   */
+  readonly recentRuns?: RecentRuns;
   /** Runs on every new consume channel before consuming (topology, on `model`'s channels). */
   readonly setup?: (channel: Channel, model: ChannelModel) => Promise<void>;
   /**
@@ -151,7 +157,7 @@ export class LaneWorker {
         : undefined;
     this.prefetch = lanePrefetch(o.lane, o.delay.tolerance);
     this.load = new LaneCapacity(o.lane.concurrency);
-    this.settler = new DeliverySettler({ lane: o.lane.name, publisher: o.publisher, logger: this.log, observer: o.observer });
+    this.settler = new DeliverySettler({ lane: o.lane.name, publisher: o.publisher, logger: this.log, observer: o.observer, recentRuns: o.recentRuns });
     const limit = o.lane.rateLimit;
     this.limiter = limit ? new RateLimiter(limit.max, limit.perMs) : undefined;
     this.channel = new ManagedChannel<Channel>(
@@ -439,6 +445,10 @@ export class LaneWorker {
     const observer = this.o.observer;
     const tombstones = this.o.tombstones;
     if (tombstones?.cancels(message.id, incoming.generation)) return this.dropCancelled(settling, index, handlerDone);
+    if (this.o.recentRuns) {
+      const key = runKey(lane, incoming);
+      if (key !== undefined && this.o.recentRuns.has(key)) return this.dropCopy(settling, index, handlerDone);
+    }
     // A hop of a long delay: on for the rest of it, unless due by now (or taken early by work-ahead).
     if (incoming.waypoint && !message.early) {
       const left = incoming.dueAtMs - Date.now();
@@ -479,6 +489,18 @@ export class LaneWorker {
     const { id } = settling.messages[index]!.message;
     this.o.observer?.messageCancelled?.(this.o.lane.name);
     this.log.debug({ id }, 'cancelled: copy dropped');
+    settling.settled(index, true);
+  }
+
+  /**
+   * A copy of a run settled here lately (`RecentRuns`): its replacement is confirmed already,
+   * so it is acked with nothing in its place, as the ack the broker forgot would have done.
+   */
+  private dropCopy(settling: SettlingDelivery, index: number, handlerDone: () => void): void {
+    handlerDone();
+    const { id } = settling.messages[index]!.message;
+    this.o.observer?.copyDropped?.(this.o.lane.name);
+    this.log.debug({ id }, 'copy of a run settled lately: dropped');
     settling.settled(index, true);
   }
 

@@ -24,6 +24,8 @@ export interface WorkerObserver {
   messageReleased?(lane: string): void;
   /** A copy of a cancelled id was dropped (before its run, or its run's replacement after it). */
   messageCancelled?(lane: string): void;
+  /** A copy of a run settled lately was dropped (`RecentRuns`): the broker delivered it again after a crash forgot its ack. */
+  copyDropped?(lane: string): void;
   /** Work-ahead took `messages` logical messages (a bundle counts each of its own) early, to run in `lane`. */
   takenEarly?(lane: string, messages: number): void;
   /** The rung holder handed `lane` a delivery of `messages` logical messages it held until due (`RungHolder`). */
@@ -48,6 +50,7 @@ export function combineObservers(...observers: ReadonlyArray<WorkerObserver | un
     settleFailed: (...a) => list.forEach((o) => o.settleFailed?.(...a)),
     messageReleased: (...a) => list.forEach((o) => o.messageReleased?.(...a)),
     messageCancelled: (...a) => list.forEach((o) => o.messageCancelled?.(...a)),
+    copyDropped: (...a) => list.forEach((o) => o.copyDropped?.(...a)),
     takenEarly: (...a) => list.forEach((o) => o.takenEarly?.(...a)),
     heldRun: (...a) => list.forEach((o) => o.heldRun?.(...a)),
     workingAhead: (...a) => list.forEach((o) => o.workingAhead?.(...a)),

@@ -23,6 +23,8 @@ export interface AuditEvent {
   readonly redelivered: boolean;
   /** Process that ran the handler (0 for in-process daemons). */
   readonly pid: number;
+  /** `start` of an in-process daemon only: the due time the message carried (epoch ms), to tell a copy from a fork. */
+  readonly due?: number;
 }
 
 /** Reads a file audit; a half-written last line (a SIGKILL mid-write) is ignored. */
@@ -53,7 +55,7 @@ export class MemoryAudit {
    */
   handler(options: { total: number; delayMs: number | (() => number); sleepMs?: () => number }): Handler {
     return async (m: Message) => {
-      this.events.push({ kind: 'start', id: m.id, runs: m.runs, t: Date.now(), redelivered: m.redelivered, pid: 0 });
+      this.events.push({ kind: 'start', id: m.id, runs: m.runs, t: Date.now(), redelivered: m.redelivered, pid: 0, due: m.dueAt.getTime() });
       const sleep = options.sleepMs?.() ?? 0;
       if (sleep > 0) await new Promise((r) => setTimeout(r, sleep));
       this.events.push({ kind: 'end', id: m.id, runs: m.runs, t: Date.now(), redelivered: false, pid: 0 });

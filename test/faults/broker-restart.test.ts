@@ -24,7 +24,7 @@ import { randomNamespace, testConfig } from '../helpers/broker';
 import { canConnect } from '../helpers/can-connect';
 import { type CliProcess, ensureBuilt, runCli, startCli } from '../helpers/cli';
 import { type PrivateBroker, startPrivateBroker } from '../helpers/private-broker';
-import { completedRuns, describeFaults, expectIds, firstStartAfter, MemoryAudit, report, result, tally } from './audit';
+import { type AuditEvent, completedRuns, describeFaults, expectIds, firstStartAfter, MemoryAudit, report, result, tally } from './audit';
 import { depthsAt, publishAll, topologyQueues, writeConfig } from './util';
 import { sleep, waitFor } from '../helpers/wait';
 
@@ -158,10 +158,13 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
     // Runs the rung holder ran (`delay.hold`): counted to show it held messages when the broker died.
     let held = 0;
     let heldAtFault = 0;
+    // Copies of runs the daemon had settled, which the broker handed out again after the
+    // fault and the daemon dropped (`worker/recent-runs.ts`).
+    let copiesDropped = 0;
     const daemon = new Daemon({
       config,
       logger,
-      observer: { heldRun: (_lane, messages) => void (held += messages) },
+      observer: { heldRun: (_lane, messages) => void (held += messages), copyDropped: () => void copiesDropped++ },
       // Reschedule delays of 1–3 s spread the runs out, so the outage always meets work in flight.
       handlers: { work: audit.handler({ total: TOTAL, delayMs: () => 1000 + Math.floor(Math.random() * 2000), sleepMs: () => 5 + Math.random() * 20 }) },
     });
@@ -295,7 +298,7 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
       for (let r = 0; r < TOTAL; r++) if (!audit.events.some((e) => e.kind === 'end' && e.id === id && e.runs === r)) return true;
       return false;
     });
-    return { t, recoveryMs, durationMs: Date.now() - began, recent, recentWindowMs, lostIds, audit, faultAt, remainingAtFault, unanswered, queueType: config.delay.queueType, held: heldAtFault };
+    return { t, recoveryMs, durationMs: Date.now() - began, recent, recentWindowMs, lostIds, audit, faultAt, remainingAtFault, unanswered, queueType: config.delay.queueType, held: heldAtFault, copiesDropped };
   }
 
   /** Where each lost message was last seen, relative to the fault (for the report). */
@@ -310,23 +313,38 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
    * here (CI saw a kill -9 on 3.10 repeat nearly every message now and then; kept in the results).
    */
   function repeatDetail(r: Awaited<ReturnType<typeof outage>>): string {
-    const starts = new Map<string, number[]>();
+    const starts = new Map<string, AuditEvent[]>();
     for (const e of r.audit.events) {
       if (e.kind !== 'start') continue;
       const key = `${e.id} ${e.runs}`;
       const list = starts.get(key) ?? [];
-      list.push(e.t - r.faultAt);
+      list.push(e);
       starts.set(key, list);
     }
     const firsts: number[] = [];
+    const byRun = new Map<number, number>();
     let thrice = 0;
-    for (const ts of starts.values()) {
-      if (ts.length < 2) continue;
-      firsts.push(ts[0]!);
-      if (ts.length > 2) thrice++;
+    // A repeat that carries its first start's due time is the same message again (a broker
+    // redelivery or a dead-letter re-send); one with another due time was published anew.
+    let copies = 0;
+    let redelivered = 0;
+    for (const list of starts.values()) {
+      if (list.length < 2) continue;
+      firsts.push(list[0]!.t - r.faultAt);
+      byRun.set(list[0]!.runs, (byRun.get(list[0]!.runs) ?? 0) + 1);
+      if (list.length > 2) thrice++;
+      for (const e of list.slice(1)) {
+        if (e.due === list[0]!.due) copies++;
+        if (e.redelivered) redelivered++;
+      }
     }
-    if (firsts.length === 0) return 'no run repeated';
-    return `repeated runs first started ${Math.min(...firsts)} to ${Math.max(...firsts)} ms from the fault, ${thrice} of them three times or more`;
+    const dropped = `${r.copiesDropped} copies of settled runs dropped`;
+    if (firsts.length === 0) return `no run repeated; ${dropped}`;
+    const runs = [...byRun.entries()].sort(([a], [b]) => a - b).map(([run, n]) => `run ${run}: ${n}`).join(', ');
+    return (
+      `repeated runs first started ${Math.min(...firsts)} to ${Math.max(...firsts)} ms from the fault, ${thrice} of them three times or more; ` +
+      `repeated (id, run) pairs by run: ${runs}; of the repeats ${copies} carried the first start's due time, ${redelivered} were flagged redelivered; ${dropped}`
+    );
   }
 
   function lostIds(r: Awaited<ReturnType<typeof outage>>): string {
@@ -370,8 +388,9 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
   test('daemon on the shipped defaults: SIGKILL of the node + restart on its data dir mid-run; lost 0', async () => {
     const r = await outage('kill', 'defaults');
     expect(r.queueType).toBe('quorum');
-    process.stdout.write(`FAULT-INFO broker kill -9 (defaults): ${repeatDetail(r)}\n`);
-    report(result('broker kill -9 + restart (defaults)', 'SIGKILL of the node, restart on its data dir', r.t, r, `shipped defaults: quorum delay ladder (at-least-once dead-lettering), classic bundled lane; ${lostDetail(r)}; ${repeatDetail(r)}`));
+    const repeats = repeatDetail(r);
+    process.stdout.write(`FAULT-INFO broker kill -9 (defaults): ${repeats}\n`);
+    report(result('broker kill -9 + restart (defaults)', 'SIGKILL of the node, restart on its data dir', r.t, r, `shipped defaults: quorum delay ladder (at-least-once dead-lettering), classic bundled lane; ${lostDetail(r)}; ${repeats}`));
     expect(r.remainingAtFault).toBeGreaterThan(MESSAGES_HALF);
     expect(r.t.strangers).toEqual([]);
     expect(r.t.lost).toBe(0);
@@ -384,8 +403,9 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
     const r = await outage('kill', 'hold');
     expect(r.queueType).toBe('quorum');
     expect(r.held).toBeGreaterThan(0); // the holder held messages before the kill
-    process.stdout.write(`FAULT-INFO broker kill -9 (delay.hold): ${repeatDetail(r)}\n`);
-    report(result('broker kill -9 + restart (delay.hold)', 'SIGKILL of the node, restart on its data dir', r.t, r, `defaults with delay.hold 10s (unbundled lane): what the daemon held unacked in its rungs goes back to them; ${lostDetail(r)}; ${repeatDetail(r)}`));
+    const repeats = repeatDetail(r);
+    process.stdout.write(`FAULT-INFO broker kill -9 (delay.hold): ${repeats}\n`);
+    report(result('broker kill -9 + restart (delay.hold)', 'SIGKILL of the node, restart on its data dir', r.t, r, `defaults with delay.hold 10s (unbundled lane): what the daemon held unacked in its rungs goes back to them; ${lostDetail(r)}; ${repeats}`));
     expect(r.remainingAtFault).toBeGreaterThan(MESSAGES_HALF);
     expect(r.t.strangers).toEqual([]);
     expect(r.t.lost).toBe(0);
