@@ -310,7 +310,9 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
   /**
    * When the repeated runs first started, relative to the fault, and how many started three
    * times or more: a repeat of work older than the last moments before the fault would show
-   * here (CI saw a kill -9 on 3.10 repeat nearly every message now and then; kept in the results).
+   * here (CI saw a kill -9 repeat nearly every message now and then: the classic lane handing
+   * back messages acked seconds before it, which the daemon now drops as copies of settled
+   * runs, counted here; docs/RELIABILITY.md, "Copies after a broker crash").
    */
   function repeatDetail(r: Awaited<ReturnType<typeof outage>>): string {
     const starts = new Map<string, AuditEvent[]>();
