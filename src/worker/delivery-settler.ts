@@ -271,7 +271,7 @@ export class DeliverySettler {
 
   /**
    * A run is settled: counted, and remembered so that a copy of it is not run again. Not a
-   * dead letter: `orbit dlq requeue` may bring that very message back, to run once more.
+   * dead letter: `orbit dlq replay` may bring that very message back, to run once more.
    */
   private ran(incoming: IncomingMessage, kind: Settlement['kind']): void {
     this.o.observer?.messageSettled?.(this.o.lane, kind);

@@ -20,7 +20,7 @@ export const RECENT_RUNS_WINDOW_MS = 120_000;
  *
  * Exact: a run is named by its lane, id, generation, runs, attempt and due time, which no
  * other delivery shares — a reschedule counts `runs` up, a retry `attempt`, a publish of the
- * same id has a new generation, and what `orbit dlq requeue` and `orbit lanes move` send back
+ * same id has a new generation, and what `orbit dlq replay` and `orbit lanes move` send back
  * (attempt 0, runs and generation kept) is due at the time it was sent. A message without a
  * generation (0: published before orbit wrote one) is never taken for a copy.
  *
