@@ -154,7 +154,11 @@ describeFaults('fault: daemon SIGKILL mid-run', () => {
 
     expect(t.strangers).toEqual([]);
     expect(t.lost).toBe(0);
-    expect(runningAtKill).toBeGreaterThan(0); // the kill really hit work in progress
+    // The kill really hit work in progress: handlers running, or runs finished just before it
+    // whose replacement's confirm and ack may still have been on their way. Not handlers
+    // running alone: CI once killed the lane variant at an instant when none ran, and 51 ids
+    // still repeated (most likely deliveries whose replacement's confirm was on its way).
+    expect(settling.size).toBeGreaterThan(0);
     // The broker never holds more unacked than the prefetch: the lane's (= concurrency), and
     // held, the holder's too (HOLD_PREFETCH on the one rung every reschedule waits in).
     const unacked = CONCURRENCY + (how === 'held' ? HOLD_PREFETCH : 0);
