@@ -8,7 +8,7 @@ import { AckBatcher, type AckChannel } from './ack-batcher';
 import type { Settlement } from './decide-outcome';
 import type { IncomingMessage } from './incoming';
 import type { WorkerObserver } from './observer';
-import { type RecentRuns, runKey } from './recent-runs';
+import type { RecentRuns } from './recent-runs';
 
 /** A waypoint sent on (`sendOn`): published like a reschedule, but not the outcome of a run. */
 interface Forwarded {
@@ -276,7 +276,7 @@ export class DeliverySettler {
   private ran(incoming: IncomingMessage, kind: Settlement['kind']): void {
     this.o.observer?.messageSettled?.(this.o.lane, kind);
     if (kind === 'dead' || !this.o.recentRuns) return;
-    const key = runKey(this.o.lane, incoming);
+    const key = incoming.runKey;
     if (key !== undefined) this.o.recentRuns.add(key);
   }
 

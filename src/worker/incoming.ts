@@ -6,6 +6,7 @@ import { HEADER, headersOf, type Headers, type MessageState, messageIdOf, NO_HEA
 import type { StoredMessage } from '../message/types';
 import type { DecisionInput } from './decide-outcome';
 import type { Message } from './handler-types';
+import { runKey } from './recent-runs';
 
 /** One logical message taken from a delivery: what the handler sees, and what settling needs. */
 export interface IncomingMessage {
@@ -22,6 +23,8 @@ export interface IncomingMessage {
   readonly waypoint: boolean;
   /** How late it may run after its due time, as its publisher promised (`HEADER.allowed`); undefined when not said. */
   readonly allowedMs: number | undefined;
+  /** This run's name for `RecentRuns` (`runKey`), made once, when first read; undefined when it has none. */
+  readonly runKey: string | undefined;
 }
 
 /**
@@ -76,6 +79,8 @@ class Logical implements Message, IncomingMessage {
   /** Due time, epoch ms (what the worker reads; the handler's `dueAt` is made from it when first read). */
   readonly dueAtMs: number;
   #dueAt: Date | undefined;
+  /** null: not made yet (undefined is a made answer: no key). */
+  #runKey: string | undefined | null = null;
   readonly #lane: LaneConfig;
   // The state's fields, not the state object: one object fewer per message a bundled lane
   // holds while its replacement lingers (docs/BENCHMARKS.md, session 26).
@@ -131,6 +136,12 @@ class Logical implements Message, IncomingMessage {
   /** Made when first read: most handlers never read it, and a Date per message held while its bundle lingers costs the collector. */
   get dueAt(): Date {
     return (this.#dueAt ??= new Date(this.dueAtMs));
+  }
+
+  /** Read twice per run (the copy check before it, the record after it): one `join`, not two. */
+  get runKey(): string | undefined {
+    if (this.#runKey === null) this.#runKey = runKey(this.lane, this);
+    return this.#runKey;
   }
 
   get badBody(): BadBodyError | undefined {

@@ -14,7 +14,7 @@ import type { Handler } from './handler-types';
 import { decodeDelivery, type IncomingMessage } from './incoming';
 import type { WorkerObserver } from './observer';
 import { RateLimiter } from './rate-limiter';
-import { type RecentRuns, runKey } from './recent-runs';
+import type { RecentRuns } from './recent-runs';
 import { SlotQueue } from './slot-queue';
 import { runHandler } from './run-handler';
 
@@ -444,10 +444,10 @@ export class LaneWorker {
     const lane = this.o.lane.name;
     const observer = this.o.observer;
     const tombstones = this.o.tombstones;
-    if (tombstones?.cancels(message.id, incoming.generation)) return this.dropCancelled(settling, index, handlerDone);
+    if (tombstones?.cancels(message.id, incoming.generation)) return this.drop(settling, index, 'cancelled', handlerDone);
     if (this.o.recentRuns) {
-      const key = runKey(lane, incoming);
-      if (key !== undefined && this.o.recentRuns.has(key)) return this.dropCopy(settling, index, handlerDone);
+      const key = incoming.runKey;
+      if (key !== undefined && this.o.recentRuns.has(key)) return this.drop(settling, index, 'settled lately', handlerDone);
     }
     // A hop of a long delay: on for the rest of it, unless due by now (or taken early by work-ahead).
     if (incoming.waypoint && !message.early) {
@@ -478,29 +478,23 @@ export class LaneWorker {
     if (!incoming.badBody) observer?.handlerFinished?.(lane, finished - started);
     const settlement = decideOutcome(result, incoming.decision, { lanes: this.o.lanes, delay: this.o.delay, now: finished });
     // Cancelled while it ran: the run stands, no copy of it goes on.
-    if (settlement.kind !== 'done' && tombstones?.cancels(message.id, incoming.generation)) return this.dropCancelled(settling, index);
+    if (settlement.kind !== 'done' && tombstones?.cancels(message.id, incoming.generation)) return this.drop(settling, index, 'cancelled');
     if (settlement.kind === 'dead' || settlement.kind === 'retried') this.logFailure(message.id, message.attempt, settlement, result);
     this.settler.replace(settlement, settling, index);
   }
 
-  /** A copy of a cancelled id: acked with nothing in its place. */
-  private dropCancelled(settling: SettlingDelivery, index: number, handlerDone?: () => void): void {
+  /**
+   * A delivery that must not run, acked with nothing in its place: a copy of a cancelled id,
+   * or a copy of a run settled here lately (`RecentRuns`), whose replacement is confirmed
+   * already; the ack the broker forgot would have done the same.
+   */
+  private drop(settling: SettlingDelivery, index: number, why: 'cancelled' | 'settled lately', handlerDone?: () => void): void {
     handlerDone?.();
     const { id } = settling.messages[index]!.message;
-    this.o.observer?.messageCancelled?.(this.o.lane.name);
-    this.log.debug({ id }, 'cancelled: copy dropped');
-    settling.settled(index, true);
-  }
-
-  /**
-   * A copy of a run settled here lately (`RecentRuns`): its replacement is confirmed already,
-   * so it is acked with nothing in its place, as the ack the broker forgot would have done.
-   */
-  private dropCopy(settling: SettlingDelivery, index: number, handlerDone: () => void): void {
-    handlerDone();
-    const { id } = settling.messages[index]!.message;
-    this.o.observer?.copyDropped?.(this.o.lane.name);
-    this.log.debug({ id }, 'copy of a run settled lately: dropped');
+    const lane = this.o.lane.name;
+    if (why === 'cancelled') this.o.observer?.messageCancelled?.(lane);
+    else this.o.observer?.copyDropped?.(lane);
+    this.log.debug({ id, why }, 'copy dropped');
     settling.settled(index, true);
   }
 

@@ -1,5 +1,4 @@
 import type { Message } from './handler-types';
-import type { IncomingMessage } from './incoming';
 
 /** How many settled runs a daemon remembers, to drop copies of them: ≈ 170 B of heap each, ≈ 17 MB when full (Node 20). */
 export const RECENT_RUNS_MAX = 100_000;
@@ -83,7 +82,7 @@ export class RecentRuns {
  */
 export function runKey(
   lane: string,
-  incoming: Pick<IncomingMessage, 'generation' | 'dueAtMs'> & { readonly message: Pick<Message, 'id' | 'runs' | 'attempt'> },
+  incoming: { readonly generation: number; readonly dueAtMs: number; readonly message: Pick<Message, 'id' | 'runs' | 'attempt'> },
 ): string | undefined {
   const { message, generation } = incoming;
   if (!generation || !message.id) return undefined;

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import amqplib from 'amqplib';
 import { loadConfig } from '../../src/config/load';
 import type { ResolvedConfig } from '../../src/config/types';
+import { type Headers, writeState } from '../../src/message/headers';
+import { names } from '../../src/naming/names';
 import { buildTopology } from '../../src/topology/build';
 import { AMQP_URL, rabbitmqctl } from './rabbitmq';
 
@@ -122,6 +124,33 @@ export async function withChannel<T>(fn: (ch: amqplib.Channel) => Promise<T>): P
   } finally {
     await conn.close().catch(() => undefined);
   }
+}
+
+/** A message as orbit's state headers describe it, for `sendToLane`. */
+export interface LaneMessage {
+  readonly id: string;
+  readonly dueAt: number;
+  readonly runs: number;
+  readonly attempt?: number;
+  /** 0 or absent: no generation header (a message from before generations). */
+  readonly generation?: number;
+  /** More headers (a waypoint mark, say). */
+  readonly headers?: Headers;
+}
+
+/**
+ * Publishes messages straight to a lane's queue with orbit's state headers (`writeState`), as
+ * the broker would hand a copy back or a hop would arrive: what the worker must then do with it.
+ */
+export async function sendToLane(namespace: string, lane: string, messages: readonly LaneMessage[]): Promise<void> {
+  await withChannel(async (ch) => {
+    for (const m of messages) {
+      const headers = writeState(m.headers ?? {}, { dueAt: m.dueAt, runs: m.runs, attempt: m.attempt ?? 0, lane, generation: m.generation ?? 0 });
+      ch.sendToQueue(names(namespace).lane(lane), Buffer.from(`{"id":"${m.id}"}`), { messageId: m.id, persistent: true, headers });
+    }
+    // Sent before the channel closes: a plain channel has no confirm to wait for.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  });
 }
 
 /** Message count of a queue (0 when it does not exist). */

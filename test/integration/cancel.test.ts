@@ -6,8 +6,7 @@
  */
 import { reschedule, type Handler, type ResolvedConfig, type WorkerObserver } from '../../src';
 import { HEADER } from '../../src/message/headers';
-import { names } from '../../src/naming/names';
-import { withChannel } from '../helpers/broker';
+import { sendToLane } from '../helpers/broker';
 import { connectTestScheduler, namespaceFor, startTestDaemon, type TestNamespace } from '../helpers/harness';
 import { Cleanup, Recorder } from '../helpers/recorder';
 import { sleep, waitFor } from '../helpers/wait';
@@ -154,16 +153,7 @@ test('a long delay travels in hops that end in the lane: a cancel made meanwhile
   const cancelled = ids.filter((_, i) => i % 4 === 0);
   await scheduler.cancel(cancelled);
   // The hops were published before the cancel (generation 1).
-  await withChannel(async (ch) => {
-    for (const id of ids) {
-      ch.sendToQueue(names(config.namespace).lane('w'), Buffer.from(`{"id":"${id}"}`), {
-        messageId: id,
-        persistent: true,
-        headers: { [HEADER.due]: dueAt, [HEADER.runs]: 3, [HEADER.attempt]: 0, [HEADER.lane]: 'w', [HEADER.generation]: 1, [HEADER.waypoint]: 1 },
-      });
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  });
+  await sendToLane(config.namespace, 'w', ids.map((id) => ({ id, dueAt, runs: 3, generation: 1, headers: { [HEADER.waypoint]: 1 } })));
   await waitFor(() => dropped.count >= cancelled.length, 10_000, 'the cancelled hops to be dropped at the lane');
   // Sent on, not run: nothing ran before its due time.
   expect(recorder.count).toBe(0);

@@ -5,9 +5,7 @@
  * copies are published as the broker would hand them back: the very message, state and all.
  */
 import { reschedule, type WorkerObserver } from '../../src';
-import { HEADER } from '../../src/message/headers';
-import { names } from '../../src/naming/names';
-import { withChannel } from '../helpers/broker';
+import { sendToLane } from '../helpers/broker';
 import { namespaceFor, startTestDaemon } from '../helpers/harness';
 import { Cleanup, Recorder } from '../helpers/recorder';
 import { sleep, waitFor } from '../helpers/wait';
@@ -32,18 +30,6 @@ function copyCounter(): { observer: WorkerObserver; readonly count: number; read
   };
 }
 
-/** Publishes messages straight to the lane's queue, with orbit's state headers as given. */
-async function sendRaw(ns: string, lane: string, messages: ReadonlyArray<{ id: string; dueAt: number; runs: number; generation: number }>): Promise<void> {
-  await withChannel(async (ch) => {
-    for (const m of messages) {
-      const headers: Record<string, unknown> = { [HEADER.due]: m.dueAt, [HEADER.runs]: m.runs, [HEADER.attempt]: 0, [HEADER.lane]: lane };
-      if (m.generation) headers[HEADER.generation] = m.generation;
-      ch.sendToQueue(names(ns).lane(lane), Buffer.from(`{"id":"${m.id}"}`), { messageId: m.id, persistent: true, headers });
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  });
-}
-
 function copiesDropped(text: string): number {
   return Number(/orbit_copies_dropped_total\{lane="w"\} (\d+)/.exec(text)?.[1] ?? Number.NaN);
 }
@@ -55,16 +41,16 @@ test('a copy of a settled run is dropped, not run; the same id due at another ti
   const daemon = await startTestDaemon(cleanup, { config, handlers: { w: recorder.wrap() }, observer: copies.observer });
   const dueAt = Date.now();
   const original = { id: 'c1', dueAt, runs: 0, generation: dueAt + 0.5 };
-  await sendRaw(ns, 'w', [original]);
+  await sendToLane(ns, 'w', [original]);
   await waitFor(() => copies.settled >= 1, 10_000, 'the original to run and settle');
-  await sendRaw(ns, 'w', [original, original]);
+  await sendToLane(ns, 'w', [original, original]);
   await waitFor(() => copies.count >= 2, 10_000, 'the copies to be dropped');
   // Not copies: the same id and generation due a millisecond later, and a message without a
   // generation (which cannot be named exactly), twice.
-  await sendRaw(ns, 'w', [{ ...original, dueAt: dueAt + 1 }, { id: 'n1', dueAt, runs: 0, generation: 0 }]);
+  await sendToLane(ns, 'w', [{ ...original, dueAt: dueAt + 1 }, { id: 'n1', dueAt, runs: 0, generation: 0 }]);
   await waitFor(() => recorder.count >= 3, 10_000, 'the other two to run');
   await sleep(300);
-  await sendRaw(ns, 'w', [{ id: 'n1', dueAt, runs: 0, generation: 0 }]);
+  await sendToLane(ns, 'w', [{ id: 'n1', dueAt, runs: 0, generation: 0 }]);
   await waitFor(() => recorder.count >= 4, 10_000, 'the message without a generation to run again');
   await sleep(500);
   expect(recorder.runs.map((r) => `${r.id}@${r.dueAt - dueAt}`).sort()).toEqual(['c1@0', 'c1@1', 'n1@0', 'n1@0']);
@@ -81,11 +67,11 @@ test('a copy of a rescheduled run, delivered after its replacement was confirmed
   const dueAt = Date.now();
   const ids = Array.from({ length: 20 }, (_, i) => `r${i}`);
   const originals = ids.map((id, i) => ({ id, dueAt, runs: 0, generation: dueAt + i / 100 }));
-  await sendRaw(ns, 'w', originals);
+  await sendToLane(ns, 'w', originals);
   await waitFor(() => copies.settled >= ids.length, 15_000, 'the originals to run and their replacements to be confirmed');
   // Every original's replacement is confirmed and waits in its rung: the broker hands the
   // originals out again, as a crash that forgot their acks would.
-  await sendRaw(ns, 'w', originals);
+  await sendToLane(ns, 'w', originals);
   await waitFor(() => copies.count >= ids.length, 10_000, 'the copies to be dropped');
   await waitFor(() => recorder.count >= 2 * ids.length, 15_000, 'the replacements to run');
   await sleep(2000);

@@ -6,6 +6,7 @@ import type { Message as AmqpMessage } from 'amqplib';
 import { BUNDLE_HEADER, BUNDLE_VERSION, encodeBundle } from '../../src/message/bundle';
 import { HEADER } from '../../src/message/headers';
 import { decodeDelivery } from '../../src/worker/incoming';
+import { runKey } from '../../src/worker/recent-runs';
 import { testConfig } from '../helpers/broker';
 
 const lane = testConfig('ns', { lanes: [{ name: 'b', bundle: { max: 10 } }] }).lanes[0]!;
@@ -69,3 +70,19 @@ describe('decodeDelivery', () => {
   });
 });
 
+
+describe('runKey on a decoded message', () => {
+  test("is the run's RecentRuns name, for a plain message and a bundle's entry alike, made once", () => {
+    const headers = { [HEADER.runs]: 4, [HEADER.due]: 9_000, [HEADER.generation]: 1_700_000_000_000.5 };
+    const [plain] = decodeDelivery(delivery(Buffer.from('{}'), headers, 'p1'), lane, 10_000);
+    expect(plain!.runKey).toBe(runKey('b', plain!));
+    expect(plain!.runKey).toContain('p1');
+    const body = encodeBundle([{ id: 'e1', runs: 2, attempt: 1, dueAt: 1_000, generation: 1_700_000_000_000.25, body: Buffer.from('{}') }]);
+    const [entry] = decodeDelivery(delivery(body, { [BUNDLE_HEADER]: BUNDLE_VERSION, [HEADER.lane]: 'b' }, 'bundle-id'), lane, 5_000);
+    expect(entry!.runKey).toBe(runKey('b', entry!));
+    expect(entry!.runKey).toBe(entry!.runKey);
+    // No generation (a message from before generations): no name, never taken for a copy.
+    const [old] = decodeDelivery(delivery(Buffer.from('{}'), { [HEADER.runs]: 4, [HEADER.due]: 9_000 }, 'p2'), lane, 10_000);
+    expect(old!.runKey).toBeUndefined();
+  });
+});
