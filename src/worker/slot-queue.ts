@@ -89,8 +89,7 @@ export class SlotQueue<W extends SlotWaiter> {
   /** Queues every message of `waiter`; they start, in order, as slots are free (some at once). */
   add(waiter: W): void {
     if (waiter.messages.length === 0) return;
-    const raw = this.priority ? this.priority.of(waiter) : 0;
-    const priority = this.priority && Number.isInteger(raw) ? Math.min(Math.max(raw, 0), this.priority.max) : 0;
+    const priority = this.priority ? clampPriority(this.priority.of(waiter), this.priority.max) : 0;
     (this.byPriority[priority] ??= new Fifo<W>()).push(waiter);
     if (priority > this.top) this.top = priority;
     this.pump();
@@ -127,4 +126,9 @@ export class SlotQueue<W extends SlotWaiter> {
       this.top--;
     }
   }
+}
+
+/** A priority as the broker ranks it: a whole number from 0 to `max`; anything else ranks 0. */
+function clampPriority(raw: number, max: number): number {
+  return Number.isInteger(raw) ? Math.min(Math.max(raw, 0), max) : 0;
 }
