@@ -10,6 +10,7 @@ export { done, reschedule } from './worker/handler-types';
 export type { Handler, HandlerContext, Message, Outcome, DoneOutcome, RescheduleOutcome, RescheduleOptions } from './worker/handler-types';
 export type { TimingOptions } from './message/types';
 export type { WorkerObserver } from './worker/observer';
+export type { CopyKind } from './worker/recent-runs';
 export { loadConfig, resolveConfig, redactConfig } from './config';
 export type { ResolvedConfig, LaneConfig, ConfigSources, RetryConfig, BackoffConfig, DelayConfig, AmqpConfig } from './config/types';
 export {

@@ -7,6 +7,7 @@ import { FastHistogram, type HistogramSeries } from './fast-histogram';
 import type { QueueDepth } from './queue-sampler';
 import type { Settlement } from '../worker/decide-outcome';
 import type { WorkerObserver } from '../worker/observer';
+import type { CopyKind } from '../worker/recent-runs';
 
 /** Handler work is mostly I/O: from a few ms to minutes. */
 const HANDLER_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -23,6 +24,7 @@ const EARLINESS_BUCKETS = [0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800, 3600, 720
 const CONFIRM_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 const PUBLISH_KINDS: readonly PublishKind[] = ['publish', 'reschedule', 'retry', 'dead', 'waypoint', 'forward'];
+const COPY_KINDS: readonly CopyKind[] = ['exact', 'fork'];
 
 /**
  * One lane's hot state, looked up once per hook. Counts and the in-flight level are plain
@@ -185,8 +187,8 @@ export class Metrics {
   });
   readonly copiesDropped = new Counter({
     name: 'orbit_copies_dropped_total',
-    help: 'Deliveries of runs this daemon had settled lately, dropped instead of run again: copies a broker crash brought back (docs/RELIABILITY.md).',
-    labelNames: ['lane'],
+    help: 'Deliveries of runs this daemon had settled lately, dropped instead of run again; kind exact: the very message a broker crash brought back, fork: a second copy made when a channel closed (docs/RELIABILITY.md).',
+    labelNames: ['lane', 'kind'],
     registers: [this.registry],
   });
   readonly consumerRestarts = new Counter({
@@ -339,7 +341,7 @@ export class Metrics {
       this.handlerDuration.labels(lane.name);
       if (lane.rateLimit) this.rateLimited.inc({ lane: lane.name }, 0);
       this.cancelled.inc({ lane: lane.name }, 0);
-      this.copiesDropped.inc({ lane: lane.name }, 0);
+      for (const kind of COPY_KINDS) this.copiesDropped.inc({ lane: lane.name, kind }, 0);
       this.consumerRestarts.inc({ lane: lane.name }, 0);
     }
     for (const kind of PUBLISH_KINDS) this.published.inc({ kind }, 0);
@@ -362,7 +364,7 @@ export class Metrics {
       messageSettled: (lane, kind) => of(lane).settled[kind].inc(),
       messageReleased: (lane) => of(lane).inFlight--,
       messageCancelled: (lane) => this.cancelled.inc({ lane }),
-      copyDropped: (lane) => this.copiesDropped.inc({ lane }),
+      copyDropped: (lane, kind) => this.copiesDropped.inc({ lane, kind }),
       takenEarly: (lane, messages) => of(lane).takenEarly.inc(messages),
       heldRun: (lane, messages) => this.held.inc({ lane }, messages),
       workingAhead: (lane, active) => this.workAheadActive.set({ lane }, active ? 1 : 0),

@@ -277,7 +277,8 @@ export class DeliverySettler {
     this.o.observer?.messageSettled?.(this.o.lane, kind);
     if (kind === 'dead' || !this.o.recentRuns) return;
     const key = incoming.runKey;
-    if (key !== undefined) this.o.recentRuns.add(key);
+    // A retried run's key is shared by what `orbit dlq replay` sends back: only its exact copy is one.
+    if (key !== undefined) this.o.recentRuns.add(key, incoming.dueAtMs, kind !== 'retried');
   }
 
   /** False (and says why) once the delivering channel has closed. */

@@ -14,7 +14,7 @@ import type { Handler } from './handler-types';
 import { decodeDelivery, type IncomingMessage } from './incoming';
 import type { WorkerObserver } from './observer';
 import { RateLimiter } from './rate-limiter';
-import type { RecentRuns } from './recent-runs';
+import type { CopyKind, RecentRuns } from './recent-runs';
 import { SlotQueue } from './slot-queue';
 import { runHandler } from './run-handler';
 
@@ -447,7 +447,8 @@ export class LaneWorker {
     if (tombstones?.cancels(message.id, incoming.generation)) return this.drop(settling, index, 'cancelled', handlerDone);
     if (this.o.recentRuns) {
       const key = incoming.runKey;
-      if (key !== undefined && this.o.recentRuns.has(key)) return this.drop(settling, index, 'settled lately', handlerDone);
+      const copy = key === undefined ? undefined : this.o.recentRuns.copyOf(key, incoming.dueAtMs);
+      if (copy !== undefined) return this.drop(settling, index, copy, handlerDone);
     }
     // A hop of a long delay: on for the rest of it, unless due by now (or taken early by work-ahead).
     if (incoming.waypoint && !message.early) {
@@ -485,15 +486,15 @@ export class LaneWorker {
 
   /**
    * A delivery that must not run, acked with nothing in its place: a copy of a cancelled id,
-   * or a copy of a run settled here lately (`RecentRuns`), whose replacement is confirmed
-   * already; the ack the broker forgot would have done the same.
+   * or a copy of a run settled here lately (`RecentRuns`: the very message, or a fork of it),
+   * whose replacement is confirmed already; the ack the broker forgot would have done the same.
    */
-  private drop(settling: SettlingDelivery, index: number, why: 'cancelled' | 'settled lately', handlerDone?: () => void): void {
+  private drop(settling: SettlingDelivery, index: number, why: 'cancelled' | CopyKind, handlerDone?: () => void): void {
     handlerDone?.();
     const { id } = settling.messages[index]!.message;
     const lane = this.o.lane.name;
     if (why === 'cancelled') this.o.observer?.messageCancelled?.(lane);
-    else this.o.observer?.copyDropped?.(lane);
+    else this.o.observer?.copyDropped?.(lane, why);
     this.log.debug({ id, why }, 'copy dropped');
     settling.settled(index, true);
   }

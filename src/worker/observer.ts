@@ -1,4 +1,5 @@
 import type { Settlement } from './decide-outcome';
+import type { CopyKind } from './recent-runs';
 
 /**
  * What the worker (lane workers and work-ahead) reports as it goes: metrics (and tests)
@@ -24,8 +25,12 @@ export interface WorkerObserver {
   messageReleased?(lane: string): void;
   /** A copy of a cancelled id was dropped (before its run, or its run's replacement after it). */
   messageCancelled?(lane: string): void;
-  /** A copy of a run settled lately was dropped (`RecentRuns`): the broker delivered it again after a crash forgot its ack. */
-  copyDropped?(lane: string): void;
+  /**
+   * A copy of a run settled lately was dropped (`RecentRuns`): `exact`, the broker delivered it
+   * again after a crash forgot its ack; `fork`, a second copy of the message made when a channel
+   * closed under a run whose replacement the broker had taken.
+   */
+  copyDropped?(lane: string, kind: CopyKind): void;
   /** Work-ahead took `messages` logical messages (a bundle counts each of its own) early, to run in `lane`. */
   takenEarly?(lane: string, messages: number): void;
   /** The rung holder handed `lane` a delivery of `messages` logical messages it held until due (`RungHolder`). */

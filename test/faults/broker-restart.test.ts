@@ -161,10 +161,11 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
     // Copies of runs the daemon had settled, which the broker handed out again after the
     // fault and the daemon dropped (`worker/recent-runs.ts`).
     let copiesDropped = 0;
+    let forksDropped = 0;
     const daemon = new Daemon({
       config,
       logger,
-      observer: { heldRun: (_lane, messages) => void (held += messages), copyDropped: () => void copiesDropped++ },
+      observer: { heldRun: (_lane, messages) => void (held += messages), copyDropped: (_lane, kind) => void (kind === 'fork' ? forksDropped++ : copiesDropped++) },
       // Reschedule delays of 1–3 s spread the runs out, so the outage always meets work in flight.
       handlers: { work: audit.handler({ total: TOTAL, delayMs: () => 1000 + Math.floor(Math.random() * 2000), sleepMs: () => 5 + Math.random() * 20 }) },
     });
@@ -298,7 +299,7 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
       for (let r = 0; r < TOTAL; r++) if (!audit.events.some((e) => e.kind === 'end' && e.id === id && e.runs === r)) return true;
       return false;
     });
-    return { t, recoveryMs, durationMs: Date.now() - began, recent, recentWindowMs, lostIds, audit, faultAt, remainingAtFault, unanswered, queueType: config.delay.queueType, held: heldAtFault, copiesDropped };
+    return { t, recoveryMs, durationMs: Date.now() - began, recent, recentWindowMs, lostIds, audit, faultAt, remainingAtFault, unanswered, queueType: config.delay.queueType, held: heldAtFault, copiesDropped, forksDropped };
   }
 
   /** Where each lost message was last seen, relative to the fault (for the report). */
@@ -340,7 +341,7 @@ describeFaults('fault: broker restarted mid-run (private node)', () => {
         if (e.redelivered) redelivered++;
       }
     }
-    const dropped = `${r.copiesDropped} copies of settled runs dropped`;
+    const dropped = `${r.copiesDropped} copies and ${r.forksDropped} forks of settled runs dropped`;
     if (firsts.length === 0) return `no run repeated; ${dropped}`;
     const runs = [...byRun.entries()].sort(([a], [b]) => a - b).map(([run, n]) => `run ${run}: ${n}`).join(', ');
     return (

@@ -167,7 +167,7 @@ test('a known workload shows exact counts on /metrics; /healthz, /readyz and 404
     // The consumer watch restarted nothing (test/integration/consumer-watch.test.ts shows one it does).
     expect(value(samples, 'orbit_consumer_restarts_total', { lane: LANE })).toBe(0);
     // No copy of a settled run came back (test/integration/recent-runs.test.ts shows some that do).
-    expect(value(samples, 'orbit_copies_dropped_total', { lane: LANE })).toBe(0);
+    for (const kind of ['exact', 'fork']) expect(value(samples, 'orbit_copies_dropped_total', { lane: LANE, kind })).toBe(0);
     expect(value(samples, 'orbit_ready')).toBe(1);
     expect(value(samples, 'orbit_process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(find(samples, 'orbit_nodejs_eventloop_lag_seconds')).toHaveLength(1);

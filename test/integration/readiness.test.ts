@@ -117,7 +117,7 @@ test('/readyz turns 503 while the broker is down and 200 again after the daemon 
     // run them twice.
     await waitFor(() => ids.every((id) => seen.has(id)), 20_000, 'all pre-outage messages processed');
     expect([...seen.keys()].sort()).toEqual([...ids].sort());
-    await waitFor(async () => metric(await scrape(), 'orbit_copies_dropped_total', { lane: LANE }) === 2, 10_000, 'the two copies dropped');
+    await waitFor(async () => metric(await scrape(), 'orbit_copies_dropped_total', { lane: LANE, kind: 'exact' }) === 2, 10_000, 'the two copies dropped');
     await waitFor(() => daemon.inFlight === 0, 10_000, 'nothing in flight');
     expect([...seen.values()].filter((n) => n === 1)).toHaveLength(15);
 
